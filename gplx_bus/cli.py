@@ -1,0 +1,43 @@
+"""The `gplx-bus` console script: the composition root.
+
+The command layer is thin on purpose: each sub-command lives in `gplx_bus/commands/<name>.py` and calls into the
+four code packages. Known problems (bad argument, missing tool, unreachable broker) are printed as one line naming
+the problem and the fix, never as a traceback; `--debug` or GPLX_DEBUG=1 shows the traceback for developers.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from gplx_bus import commands
+from gplx_bus.errors import USER_ERRORS
+
+app = typer.Typer(
+    name="gplx-bus",
+    help="Event bus for the online renewal of Vietnamese driving licences (đổi GPLX) on Apache Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+commands.register(app)
+
+
+def main() -> None:
+    """Run the CLI; turn known errors into a one-line message and a non-zero exit."""
+    debug = os.environ.get("GPLX_DEBUG") == "1"
+    try:
+        app()
+    except USER_ERRORS as exc:
+        if debug:
+            raise
+        print(f"gplx-bus: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("gplx-bus: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

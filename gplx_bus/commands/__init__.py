@@ -1,0 +1,21 @@
+"""Sub-commands of `gplx-bus`, one module each, registered here in the order `--help` shows them."""
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+# (module, command name, help) - a module exposes `app` (a typer.Typer group) or `command` (a function).
+_COMMANDS = [
+    ("local", "local", "Start, stop and inspect the local Kafka broker and schema registry."),
+    ("demo", "demo", None),
+]
+
+
+def register(app: typer.Typer) -> None:
+    for module_name, name, help_text in _COMMANDS:
+        module = importlib.import_module(f"gplx_bus.commands.{module_name}")
+        if hasattr(module, "app"):
+            app.add_typer(module.app, name=name, help=help_text)
+        else:
+            app.command(name=name)(module.command)
