@@ -1,0 +1,312 @@
+"""The topic catalogue: every topic of the bus, declared once, as data.
+
+Why one declarative catalogue: the topics' partition counts, retention, event types and the principals allowed
+to touch them are one contract. `topology.apply` makes a cluster match it, producers and consumers look names up
+in it, and the ACLs are derived from it, so nobody hand-types "cases.province.01" or an ACL that drifts.
+
+Rules of thumb encoded here:
+- every topic is keyed by the citizen id (cccd);
+- the five source topics the case processor joins form ONE co-partition group with ONE partition count, so the
+  same cccd lands on the same partition number everywhere and one worker owns all facts about one citizen;
+- one `cases.province.<code>` topic per CURRENT province (34 since 1 Jul 2025), each readable only by that
+  province's principal.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from types import MappingProxyType
+from typing import Iterable, Iterator, Mapping
+
+# --- topic base names (without prefix) --------------------------------------------------------------------------
+HEALTH_EXAM_RESULTS = "health.exam-results"
+PORTAL_APPLICATIONS = "portal.applications"
+PAYMENT_TRANSACTIONS = "payment.transactions"
+IDENTITY_REQUESTS = "identity.requests"
+IDENTITY_RESULTS = "identity.results"
+POLICE_REQUESTS = "police.requests"
+POLICE_LICENCE_STATUS = "police.licence-status"
+CASES_EVENTS = "cases.events"
+CASES_PROVINCE_PREFIX = "cases.province."
+ISSUANCE_REQUESTS = "issuance.requests"
+PAYMENT_REFUND_REQUESTS = "payment.refund-requests"
+DLQ = "dlq"
+
+#: The co-partition group of the case processor's inputs (the join is a table keyed by cccd over these).
+CASE_INPUTS_GROUP = "case-inputs"
+
+#: Environment variable giving the default replication factor: 1 on a single local broker, 3 in production.
+REPLICATION_FACTOR_ENV = "GPLX_REPLICATION_FACTOR"
+
+#: The consumer group / faust app id of the case processor; its internal topics start with this id.
+CASE_PROCESSOR_APP_ID = "gplx-case-processor"
+
+# --- principals -------------------------------------------------------------------------------------------------
+PORTAL = "User:portal"
+CLINIC = "User:clinic"
+IDENTITY = "User:identity"
+POLICE = "User:police"
+PAYMENT = "User:payment"
+CASE_PROCESSOR = "User:case-processor"
+SRE = "User:sre"
+
+
+def province_principal(code: str) -> str:
+    """The principal of one province's transport/police office (reads only its own cases topic)."""
+    return f"User:province-{code}"
+
+
+# --- retention (milliseconds) -----------------------------------------------------------------------------------
+_DAY_MS = 24 * 60 * 60 * 1000
+#: Source topics are kept a little over a year: health certificates are valid 12 months and the design asks
+#: that a whole year of events can be replayed to rebuild the case tables.
+_SOURCE_RETENTION_MS = 400 * _DAY_MS
+#: Requests to identity/police are re-asked on timeout, so a week covers any adapter outage.
+_REQUEST_RETENTION_MS = 7 * _DAY_MS
+#: Downstream hand-offs (issuance, refunds, DLQ) must survive a long outage of the receiving system.
+_HANDOFF_RETENTION_MS = 30 * _DAY_MS
+_REFUND_RETENTION_MS = 90 * _DAY_MS
+
+
+def _delete(retention_ms: int) -> dict[str, str]:
+    return {"cleanup.policy": "delete", "retention.ms": str(retention_ms)}
+
+
+# --- data classes -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Province:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class CoPartitionGroup:
+    """Topics that must always have the same partition count (declared once, here)."""
+
+    name: str
+    partitions: int
+    topics: tuple[str, ...]  # full names (with prefix)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """Desired state of one topic. `configs` holds only the keys we manage; others are left to the broker."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: Mapping[str, str]
+    event_types: tuple[str, ...]
+    writers: frozenset[str]
+    readers: frozenset[str]
+    key: str = "cccd"
+    co_partition_group: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class AclBinding:
+    """One Kafka ACL as data (ALLOW only: everything not granted is denied by the authorizer)."""
+
+    principal: str
+    resource_type: str  # "TOPIC" | "GROUP"
+    resource_name: str
+    pattern_type: str  # "LITERAL" | "PREFIXED"
+    operation: str  # "READ" | "WRITE" | "DESCRIBE" | "DESCRIBE_CONFIGS" | "CREATE" | "ALL"
+    permission: str = "ALLOW"
+    host: str = "*"
+
+
+def load_current_provinces() -> tuple[Province, ...]:
+    """The 34 current provinces, copied into topology/data from the reference provinces.csv."""
+    text = resources.files("topology").joinpath("data/provinces-current.json").read_text(encoding="utf-8")
+    return tuple(Province(p["code"], p["name"]) for p in json.loads(text)["provinces"])
+
+
+def default_replication_factor() -> int:
+    """Replication factor from GPLX_REPLICATION_FACTOR (default 1: the single local broker)."""
+    raw = os.environ.get(REPLICATION_FACTOR_ENV, "1")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{REPLICATION_FACTOR_ENV}={raw!r} is not an integer (use 1 locally, 3 in production)")
+    if value < 1:
+        raise ValueError(f"{REPLICATION_FACTOR_ENV}={value} must be at least 1")
+    return value
+
+
+def min_insync_for(replication_factor: int) -> int:
+    """min.insync.replicas: 2 when there are 3+ replicas (acks=all survives one broker down), else 1."""
+    return 2 if replication_factor >= 3 else 1
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """All topics and co-partition groups of one deployment (optionally under a name prefix, e.g. for tests)."""
+
+    prefix: str
+    topics: tuple[TopicSpec, ...]
+    groups: tuple[CoPartitionGroup, ...]
+    provinces: tuple[Province, ...]
+    _by_name: Mapping[str, TopicSpec] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", MappingProxyType({t.name: t for t in self.topics}))
+
+    # -- construction --------------------------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        *,
+        prefix: str = "",
+        replication_factor: int | None = None,
+        input_partitions: int = 12,
+        partitions: Mapping[str, int] | None = None,
+        provinces: Iterable[Province] | None = None,
+    ) -> "Catalogue":
+        """Build the catalogue.
+
+        `replication_factor` defaults to GPLX_REPLICATION_FACTOR. `input_partitions` is the ONE count of the
+        co-partitioned inputs (12 divides evenly among 1, 2, 3, 4 or 6 workers). `partitions` overrides the count of
+        other topics by base name (e.g. {"dlq": 1}); it may not name a co-partitioned input. `prefix` is put in
+        front of every topic name so tests and parallel environments do not collide.
+        """
+        rf = default_replication_factor() if replication_factor is None else replication_factor
+        if rf < 1 or input_partitions < 1:
+            raise ValueError("replication factor and partition counts must be at least 1")
+        overrides = dict(partitions or {})
+        provs = tuple(provinces) if provinces is not None else load_current_provinces()
+        base = {"min.insync.replicas": str(min_insync_for(rf))}
+        p = prefix
+
+        def spec(name: str, count: int, configs: dict[str, str], events: Iterable[str], writers: Iterable[str],
+                 readers: Iterable[str], description: str, group: str | None = None) -> TopicSpec:
+            if group is None:
+                count = overrides.pop(name, count)
+            elif name in overrides:
+                raise ValueError(f"{name} is co-partitioned: change input_partitions, not its own count")
+            return TopicSpec(
+                name=p + name, partitions=count, replication_factor=rf,
+                configs=MappingProxyType({**base, **configs}), event_types=tuple(events),
+                writers=frozenset(writers), readers=frozenset(readers), co_partition_group=group,
+                description=description,
+            )
+
+        inputs = CASE_INPUTS_GROUP
+        src = _delete(_SOURCE_RETENTION_MS)
+        topics = [
+            spec(HEALTH_EXAM_RESULTS, input_partitions, src, ["vn.gplx.clinics.HealthCertificate"],
+                 [CLINIC], [CASE_PROCESSOR], "Health certificates from clinics (ADD/EDIT/REVOKE).", inputs),
+            spec(PORTAL_APPLICATIONS, input_partitions, src,
+                 ["vn.gplx.portal.ApplicationSubmitted", "vn.gplx.portal.ApplicationWithdrawn"],
+                 [PORTAL], [CASE_PROCESSOR], "Renewal applications from the national portal.", inputs),
+            spec(PAYMENT_TRANSACTIONS, input_partitions, src, ["vn.gplx.payment.PaymentTransaction"],
+                 [PAYMENT], [CASE_PROCESSOR], "Fee paid / failed / refunded, from the payment gateway.", inputs),
+            spec(IDENTITY_RESULTS, input_partitions, src, ["vn.gplx.identity.IdentityCheckResult"],
+                 [IDENTITY], [CASE_PROCESSOR], "Answers of the population database (VNeID).", inputs),
+            spec(POLICE_LICENCE_STATUS, input_partitions, src, ["vn.gplx.police.LicenceStatus"],
+                 [POLICE], [CASE_PROCESSOR], "Answers of the police licence and violation database.", inputs),
+            spec(IDENTITY_REQUESTS, 6, _delete(_REQUEST_RETENTION_MS), ["vn.gplx.identity.IdentityCheckRequested"],
+                 [CASE_PROCESSOR], [IDENTITY], "Identity checks the case processor asks for."),
+            spec(POLICE_REQUESTS, 6, _delete(_REQUEST_RETENTION_MS), ["vn.gplx.police.LicenceLookupRequested"],
+                 [CASE_PROCESSOR], [POLICE], "Licence look-ups the case processor asks for."),
+            # The audit stream is never deleted: every decision must stay explainable.
+            spec(CASES_EVENTS, 12, {"cleanup.policy": "delete", "retention.ms": "-1"}, _CASE_EVENTS,
+                 [CASE_PROCESSOR], [], "Every case event: the full audit stream."),
+            spec(ISSUANCE_REQUESTS, 6, _delete(_HANDOFF_RETENTION_MS), ["vn.gplx.cases.IssuanceRequested"],
+                 [CASE_PROCESSOR], [PORTAL], "Approved cases for the national portal to print and publish."),
+            spec(PAYMENT_REFUND_REQUESTS, 3, _delete(_REFUND_RETENTION_MS), ["vn.gplx.payment.RefundRequested"],
+                 [CASE_PROCESSOR], [PAYMENT], "Refunds owed for paid cases that were rejected or withdrawn."),
+            spec(DLQ, 3, _delete(_HANDOFF_RETENTION_MS), ["vn.gplx.dlq.DeadLetter"],
+                 [CASE_PROCESSOR], [SRE], "Poison input with the reason and the original bytes."),
+        ]
+        for province in provs:
+            # Compacted: the province's work queue is the latest state of each citizen's case; the full history
+            # is in cases.events. delete too, so a closed case eventually leaves the topic.
+            topics.append(spec(
+                CASES_PROVINCE_PREFIX + province.code, 3,
+                {"cleanup.policy": "compact,delete", "retention.ms": str(_SOURCE_RETENTION_MS),
+                 "min.compaction.lag.ms": str(_DAY_MS)},
+                _CASE_EVENTS, [CASE_PROCESSOR], [province_principal(province.code)],
+                f"Cases of {province.name} (province code {province.code}).",
+            ))
+        if overrides:
+            raise ValueError(f"unknown topic(s) in partitions override: {', '.join(sorted(overrides))}")
+        group = CoPartitionGroup(
+            name=inputs, partitions=input_partitions,
+            topics=tuple(t.name for t in topics if t.co_partition_group == inputs),
+        )
+        return cls(prefix=prefix, topics=tuple(topics), groups=(group,), provinces=provs)
+
+    # -- look-ups ------------------------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[TopicSpec]:
+        return iter(self.topics)
+
+    def __len__(self) -> int:
+        return len(self.topics)
+
+    def topic(self, base_name: str) -> TopicSpec:
+        """The spec of a topic by its base name (without prefix), e.g. catalogue.topic("dlq")."""
+        try:
+            return self._by_name[self.prefix + base_name]
+        except KeyError:
+            raise KeyError(f"no topic {base_name!r} in the catalogue") from None
+
+    def name(self, base_name: str) -> str:
+        """Full topic name (with prefix) of a base name; raises KeyError if the topic is not catalogued."""
+        return self.topic(base_name).name
+
+    def province_topic(self, code: str) -> str:
+        """Full name of the cases topic of a CURRENT province code (e.g. "01")."""
+        return self.name(CASES_PROVINCE_PREFIX + code)
+
+    def group(self, name: str) -> CoPartitionGroup:
+        return next(g for g in self.groups if g.name == name)
+
+    def names(self) -> list[str]:
+        return [t.name for t in self.topics]
+
+    # -- ACLs ----------------------------------------------------------------------------------------------------
+    def acls(self) -> list[AclBinding]:
+        """The ACL bindings the catalogue implies, sorted and without duplicates.
+
+        Derived from each topic's writers/readers, plus: each reader gets its consumer group, the case processor
+        may create and use its own internal (faust changelog) topics, and the SRE principal may describe every
+        topic and its configs (metadata only, no payloads, since payloads carry PII) and read the DLQ.
+        """
+        out: set[AclBinding] = set()
+        for t in self.topics:
+            for w in t.writers:
+                out.add(AclBinding(w, "TOPIC", t.name, "LITERAL", "WRITE"))
+            for r in t.readers:
+                out.add(AclBinding(r, "TOPIC", t.name, "LITERAL", "READ"))
+        for principal in sorted({r for t in self.topics for r in t.readers}):
+            out.add(AclBinding(principal, "GROUP", self.prefix + consumer_group(principal), "LITERAL", "READ"))
+        internal = self.prefix + CASE_PROCESSOR_APP_ID
+        out.add(AclBinding(CASE_PROCESSOR, "TOPIC", internal, "PREFIXED", "ALL"))
+        out.add(AclBinding(CASE_PROCESSOR, "GROUP", internal, "PREFIXED", "ALL"))
+        for op in ("DESCRIBE", "DESCRIBE_CONFIGS"):
+            out.add(AclBinding(SRE, "TOPIC", self.prefix or "*", "PREFIXED" if self.prefix else "LITERAL", op))
+        out.add(AclBinding(SRE, "GROUP", self.prefix or "*", "PREFIXED" if self.prefix else "LITERAL", "DESCRIBE"))
+        return sorted(out, key=lambda a: (a.principal, a.resource_type, a.resource_name, a.operation))
+
+    def acls_for(self, principal: str) -> list[AclBinding]:
+        return [a for a in self.acls() if a.principal == principal]
+
+
+def consumer_group(principal: str) -> str:
+    """The consumer group a principal reads with: its user name (e.g. User:province-01 -> "province-01")."""
+    if principal == CASE_PROCESSOR:
+        return CASE_PROCESSOR_APP_ID
+    return principal.split(":", 1)[1]
+
+
+_CASE_EVENTS = (
+    "vn.gplx.cases.CaseOpened",
+    "vn.gplx.cases.CaseAwaiting",
+    "vn.gplx.cases.CaseApproved",
+    "vn.gplx.cases.CaseRejected",
+    "vn.gplx.cases.CaseEscalated",
+)
