@@ -1,0 +1,81 @@
+"""Settings of the lag monitor: which groups, their SLAs, and the status thresholds.
+
+Groups are classified by the topics they read, not by their names, because the topics are the contract
+(cases.province.* is a province subscriber whatever its group is called). The SLA values here must match the
+`gplx:sla_lag_seconds` recording rules in deploy/prometheus/rules.yml (the exporter uses them for ERR, the alerts
+use the recording rules); tests/unit/test_lag_rules_file.py checks that they agree.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class GroupClass:
+    name: str
+    topic_pattern: str  # a group reading any topic matching this regex belongs to the class
+    sla_seconds: float
+
+
+DEFAULT_CLASSES: tuple[GroupClass, ...] = (
+    GroupClass("province-subscriber", r"^cases\.province\.", 3600.0),
+    GroupClass("portal-sink", r"^issuance\.requests$", 900.0),
+    GroupClass(
+        "case-processor",
+        r"^(portal\.applications|health\.exam-results|payment\.transactions|identity\.results|police\.licence-status)$",
+        300.0,
+    ),
+)
+OTHER_CLASS = "other"
+OTHER_SLA_SECONDS = 900.0
+
+
+@dataclass(frozen=True)
+class LagConfig:
+    bootstrap_servers: str = "localhost:9092"
+    # Bounded label cardinality: only groups whose id matches are read and exported.
+    group_pattern: str = r"^gplx"
+    classes: tuple[GroupClass, ...] = DEFAULT_CLASSES
+    other_sla_seconds: float = OTHER_SLA_SECONDS
+    # Status window (see status.py). stall_after_seconds <= window_seconds or STOP/STALL can never fire.
+    window_seconds: float = 600.0
+    stall_after_seconds: float = 300.0
+    warn_min_samples: int = 3
+    table_max_points: int = 720
+    request_timeout_ms: int = 10_000
+    dlq_topic: str = "dlq"
+    province_topic_pattern: str = r"^cases\.province\.(?P<province>[^.]+)$"
+    client_id: str = "gplx-lag-monitor"
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.stall_after_seconds > self.window_seconds:
+            raise ValueError("stall_after_seconds must not exceed window_seconds")
+        re.compile(self.group_pattern)
+
+    @classmethod
+    def from_env(cls, **overrides) -> "LagConfig":
+        """Defaults, then KAFKA_BOOTSTRAP_SERVERS / GPLX_LAG_GROUP_PATTERN, then explicit overrides (CLI flags)."""
+        env = {}
+        if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+            env["bootstrap_servers"] = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        if os.environ.get("GPLX_LAG_GROUP_PATTERN"):
+            env["group_pattern"] = os.environ["GPLX_LAG_GROUP_PATTERN"]
+        env.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**env)
+
+    def wants_group(self, group: str) -> bool:
+        return re.search(self.group_pattern, group) is not None
+
+    def classify(self, topics: set[str]) -> tuple[str, float]:
+        """(class name, SLA seconds) of a group reading `topics`; the first matching class wins."""
+        for cls in self.classes:
+            if any(re.search(cls.topic_pattern, t) for t in topics):
+                return cls.name, cls.sla_seconds
+        return OTHER_CLASS, self.other_sla_seconds
+
+    def province_of(self, topic: str) -> str | None:
+        m = re.match(self.province_topic_pattern, topic)
+        return m.group("province") if m else None
