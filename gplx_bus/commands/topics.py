@@ -1,0 +1,67 @@
+"""`gplx-bus topics`: list the catalogue, and make the cluster match it.
+
+Thin on purpose: the catalogue and the diff live in `topology`; this module only reads the environment, prints.
+"""
+from __future__ import annotations
+
+import os
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from topology.apply import apply as apply_plan
+from topology.apply import connect, plan
+from topology.catalogue import Catalogue
+
+app = typer.Typer(no_args_is_help=True, help="List the topic catalogue and apply it to the cluster.")
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+
+
+def _bootstrap() -> str:
+    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP)
+
+
+@app.command("list")
+def list_topics(
+    acls: bool = typer.Option(False, "--acls", help="Show the ACL bindings instead of the topics."),
+    prefix: str = typer.Option("", "--prefix", help="Topic name prefix (e.g. for a test environment)."),
+) -> None:
+    """Print every catalogued topic (or its ACLs); needs no broker."""
+    catalogue = Catalogue.build(prefix=prefix)
+    console = Console()
+    if acls:
+        table = Table("principal", "resource", "name", "pattern", "operation")
+        for a in catalogue.acls():
+            table.add_row(a.principal, a.resource_type, a.resource_name, a.pattern_type, a.operation)
+    else:
+        table = Table("topic", "partitions", "replicas", "cleanup", "retention.ms", "writers", "readers")
+        for t in catalogue:
+            table.add_row(t.name, str(t.partitions) + (" (co-part.)" if t.co_partition_group else ""),
+                          str(t.replication_factor), t.configs.get("cleanup.policy", ""),
+                          t.configs.get("retention.ms", ""), " ".join(sorted(t.writers)),
+                          " ".join(sorted(t.readers)))
+    console.print(table)
+
+
+@app.command("apply")
+def apply_command(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the diff, change nothing."),
+    prefix: str = typer.Option("", "--prefix", help="Topic name prefix (e.g. for a test environment)."),
+) -> None:
+    """Create missing topics, alter configs that differ, add partitions where safe; refuse unsafe changes."""
+    bootstrap = _bootstrap()
+    catalogue = Catalogue.build(prefix=prefix)
+    admin = connect(bootstrap)
+    try:
+        the_plan = plan(catalogue, admin)
+        print(f"cluster {bootstrap}:")
+        for line in the_plan.lines():
+            print("  " + line)
+        if dry_run or the_plan.is_empty:
+            return
+        for line in apply_plan(the_plan, admin):  # raises TopologyError if the plan holds refusals
+            print("  done: " + line)
+    finally:
+        admin.close()
