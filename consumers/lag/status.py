@@ -12,7 +12,7 @@ Rules, first match wins (codes are Burrow's, so dashboards from Burrow users rea
 | 0    | UNKNOWN | no samples yet |
 | 6    | REWIND  | the committed offset went backwards between two samples of the window (a reset, or a consumer that commits stale offsets) |
 | 1    | OK      | lag is 0 at the latest sample (caught up; an idle topic is OK) |
-| 4    | STOP    | committed offset unchanged over a window spanning >= `stall_after_seconds`, lag > 0 in every sample, and no live member owns the partition (the consumer is gone) |
+| 4    | STOP    | the trailing run of samples with the same committed offset and lag > 0 spans >= `stall_after_seconds` (there was something to read and the offset did not move for that long), and no live member owns the partition (the consumer is gone) |
 | 5    | STALL   | as STOP, but a live member owns the partition (the consumer is alive, heartbeating, and not progressing) |
 | 3    | ERR     | lag in seconds at the latest sample is above the group's SLA |
 | 2    | WARN    | at least `warn_min_samples` samples, lag in messages never decreases across the window and ends higher than it started |
@@ -68,9 +68,7 @@ def partition_status(window: Sequence[Sample], th: Thresholds) -> Status:
         return Status.REWIND
     if latest.lag == 0:
         return Status.OK
-    unchanged = all(s.committed == latest.committed for s in window)
-    spans = latest.at - window[0].at >= th.stall_after_seconds
-    if unchanged and spans and all(s.lag > 0 for s in window):
+    if latest.at - _stuck_since(window) >= th.stall_after_seconds:
         return Status.STALL if latest.assigned else Status.STOP
     if latest.lag_seconds > th.sla_seconds:
         return Status.ERR
@@ -78,6 +76,17 @@ def partition_status(window: Sequence[Sample], th: Thresholds) -> Status:
     if len(window) >= th.warn_min_samples and lags[-1] > lags[0] and all(b >= a for a, b in zip(lags, lags[1:])):
         return Status.WARN
     return Status.OK
+
+
+def _stuck_since(window: Sequence[Sample]) -> float:
+    """Time of the first sample of the trailing run with the latest committed offset and lag > 0."""
+    latest = window[-1]
+    since = latest.at
+    for s in reversed(window):
+        if s.committed != latest.committed or s.lag == 0:
+            break
+        since = s.at
+    return since
 
 
 def group_status(partition_statuses: Iterable[Status]) -> Status:
