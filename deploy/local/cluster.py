@@ -1,0 +1,233 @@
+"""The local stack: one (or three) Kafka nodes in KRaft mode and a schema registry, started and stopped together.
+
+Used alike by `gplx-bus local up`, the pytest fixture, the demo and the benchmarks. Each launch has its own data
+folder and free loopback ports (unless fixed ports are asked for), so two test runs at once do not collide.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from deploy.local import jars
+from deploy.local.errors import LauncherError
+from deploy.local.kafka import KafkaNode, NodeSpec, wait_until_ready
+from deploy.local.ports import free_port, require_free
+from deploy.local.process import ManagedProcess, pid_alive, stop_pid
+from deploy.local.settings import kafka_version
+from deploy.local.tools import require_java
+
+_PORT_RETRIES = 3
+
+
+@dataclass
+class Endpoints:
+    """What clients need: the bootstrap servers and the registry's Confluent-compatible URL."""
+
+    bootstrap_servers: str
+    schema_registry_url: str | None
+    kafka_version: str
+    data_dir: str
+    marker: str
+    pids: list[int] = field(default_factory=list)
+    broker_start_seconds: float = 0.0
+    registry_start_seconds: float = 0.0
+
+
+class LocalCluster:
+    """Start with `start()`, stop with `stop()`; also a context manager."""
+
+    def __init__(
+        self,
+        nodes: int = 1,
+        with_registry: bool = True,
+        with_kafka: bool = True,
+        data_dir: Path | None = None,
+        broker_port: int | None = None,
+        registry_port: int | None = None,
+        version: str | None = None,
+        tie_to_parent: bool = True,
+        ready_timeout: float = 90.0,
+    ):
+        if nodes not in (1, 3):
+            raise LauncherError(f"a local cluster has 1 or 3 nodes, not {nodes}")
+        self.node_count = nodes
+        self.with_registry = with_registry
+        self.with_kafka = with_kafka
+        self.version = version or kafka_version()
+        self.owns_data_dir = data_dir is None
+        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="gplx-kafka-"))
+        self.fixed_broker_port = broker_port
+        self.fixed_registry_port = registry_port
+        self.tie_to_parent = tie_to_parent
+        self.ready_timeout = ready_timeout
+        self.marker = f"gplx-{uuid.uuid4().hex[:12]}"
+        self.nodes: list[KafkaNode] = []
+        self.registry: ManagedProcess | None = None
+        self.endpoints: Endpoints | None = None
+
+    def __enter__(self) -> Endpoints:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- start -------------------------------------------------------------------------------------------------
+    def start(self) -> Endpoints:
+        require_java()
+        lib = jars.ensure_kafka_jars(self.version) if self.with_kafka else None
+        registry_jar = self._registry_jar() if self.with_registry else None
+        try:
+            broker_seconds = self._start_kafka(lib) if lib else 0.0
+            registry_url, registry_seconds = self._start_registry(registry_jar) if registry_jar else (None, 0.0)
+        except BaseException:
+            self.stop()
+            raise
+        self.endpoints = Endpoints(
+            bootstrap_servers=",".join(node.bootstrap for node in self.nodes),
+            schema_registry_url=registry_url,
+            kafka_version=self.version,
+            data_dir=str(self.data_dir),
+            marker=self.marker,
+            pids=self.pids(),
+            broker_start_seconds=round(broker_seconds, 2),
+            registry_start_seconds=round(registry_seconds, 2),
+        )
+        return self.endpoints
+
+    def _start_kafka(self, lib: Path) -> float:
+        for attempt in range(_PORT_RETRIES):
+            self.nodes = [self._node(i, lib) for i in range(1, self.node_count + 1)]
+            voters = ",".join(node.spec.voter for node in self.nodes)
+            cluster_id = _kafka_cluster_id()
+            for node in self.nodes:
+                node.format(cluster_id, voters, replication=min(3, self.node_count))
+            started = time.monotonic()
+            for node in self.nodes:
+                node.start()
+            try:
+                wait_until_ready(self.nodes[0].bootstrap, self.node_count, self.ready_timeout,
+                                 alive=lambda: all(n.alive() for n in self.nodes))
+                return time.monotonic() - started
+            except LauncherError as exc:
+                reasons = [n.failure_reason() for n in self.nodes if not n.alive()]
+                for node in self.nodes:
+                    node.stop(5)
+                port_clash = any("already in use" in r for r in reasons)
+                if port_clash and self.fixed_broker_port is None and attempt + 1 < _PORT_RETRIES:
+                    continue  # another process took a free port between our check and the bind: pick new ones
+                raise LauncherError(f"Kafka {self.version} did not start: {reasons[0] if reasons else exc}; "
+                                    f"log: {self.nodes[0].spec.data_dir / 'broker.log'}") from None
+        raise AssertionError("unreachable")
+
+    def _node(self, node_id: int, lib: Path) -> KafkaNode:
+        if self.fixed_broker_port is not None:
+            broker_port = require_free(self.fixed_broker_port + node_id - 1, "Kafka broker", "--kafka-port")
+        else:
+            broker_port = free_port()
+        spec = NodeSpec(node_id, broker_port, free_port(), self.data_dir / f"node-{node_id}")
+        return KafkaNode(spec, lib, self.version, self.marker, self.tie_to_parent)
+
+    def _registry_jar(self) -> Path:
+        from deploy.local import registry
+
+        return registry.ensure_registry_built(jars.gplx_home() / "jars")
+
+    def _start_registry(self, jar: Path) -> tuple[str, float]:
+        from deploy.local import registry
+
+        port = (require_free(self.fixed_registry_port, "schema registry", "--registry-port")
+                if self.fixed_registry_port else free_port())
+        cmd, env = registry.registry_command(jar, port, self.data_dir / "registry")
+        cmd = [cmd[0], f"-Dgplx.run={self.marker}", *cmd[1:]]
+        self.registry = ManagedProcess("registry", cmd, self.data_dir / "registry.log", env,
+                                       tie_to_parent=self.tie_to_parent).start()
+        started = time.monotonic()
+        base = f"http://127.0.0.1:{port}"
+        _wait_http_ok(base + registry.REGISTRY_HEALTH_PATH, self.ready_timeout, self.registry)
+        return base + registry.CCOMPAT_PATH, time.monotonic() - started
+
+    # -- stop and inspect --------------------------------------------------------------------------------------
+    def pids(self) -> list[int]:
+        procs = [n.process for n in self.nodes if n.process] + ([self.registry] if self.registry else [])
+        return [p.pid for p in procs if p.alive()]
+
+    def stop(self, timeout: float = 20.0) -> dict[str, str]:
+        """Stop everything (registry first: it is a client of nothing, but the broker outlives its users)."""
+        outcome = {}
+        if self.registry:
+            outcome["registry"] = self.registry.stop(timeout)
+        for node in self.nodes:
+            outcome[f"kafka-{node.spec.node_id}"] = node.stop(timeout)
+        if self.owns_data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        return outcome
+
+
+def _kafka_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (what `kafka-storage random-uuid` gives)."""
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _wait_http_ok(url: str, timeout: float, process: ManagedProcess) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.alive():
+            tail = process.log_tail(5).replace("\n", " | ")
+            raise LauncherError(f"schema registry exited during start-up: {tail[-300:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)  # pacing between polls
+    raise LauncherError(f"schema registry did not become ready at {url} within {timeout:.0f}s; log: {process.log_path}")
+
+
+# -- state of `gplx-bus local up` (a detached stack that outlives the command) --------------------------------
+def state_file(home: Path) -> Path:
+    return home / "run" / "local" / "state.json"
+
+
+def save_state(home: Path, endpoints: Endpoints) -> None:
+    path = state_file(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(endpoints), indent=2))
+
+
+def load_state(home: Path) -> Endpoints | None:
+    path = state_file(home)
+    if not path.exists():
+        return None
+    return Endpoints(**json.loads(path.read_text()))
+
+
+def stop_detached(home: Path, timeout: float = 20.0) -> list[str]:
+    """Stop the stack recorded in the state file; only pids still carrying our marker are signalled."""
+    endpoints = load_state(home)
+    if endpoints is None:
+        return []
+    stopped = []
+    for pid in endpoints.pids:
+        if pid_alive(pid) and endpoints.marker in _cmdline(pid):
+            stopped.append(f"{pid}: {stop_pid(pid, timeout)}")
+    state_file(home).unlink()
+    shutil.rmtree(endpoints.data_dir, ignore_errors=True)
+    return stopped
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except FileNotFoundError:
+        return ""

@@ -1,0 +1,158 @@
+"""`gplx-bus lag`: consumer lag per group, topic and partition; `gplx-bus lag serve`: the Prometheus exporter.
+
+Thin on purpose: options become a `LagConfig`, the work is in `consumers.lag`. A one-shot `lag` takes a single
+sample, so its lag seconds come from record timestamps and its status can only be OK or ERR; the window rules
+(STOP, STALL, REWIND, WARN) need `--watch` or the exporter.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import signal
+import sys
+import threading
+import time
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from consumers.lag import LagConfig, LagMonitor, LagReport
+
+app = typer.Typer(help="Consumer lag (messages, seconds, status) per group, topic and partition.",
+                  no_args_is_help=False)
+log = logging.getLogger("gplx_bus.lag")
+
+_STATUS_STYLE = {"OK": "green", "WARN": "yellow", "ERR": "red", "STOP": "bold red", "STALL": "bold red",
+                 "REWIND": "magenta", "UNKNOWN": "dim"}
+
+BootstrapOpt = typer.Option(None, "--bootstrap-servers", "-b", envvar="KAFKA_BOOTSTRAP_SERVERS",
+                            help="host:port of the cluster (default localhost:9092).")
+PatternOpt = typer.Option(None, "--group-pattern", envvar="GPLX_LAG_GROUP_PATTERN",
+                          help="Regex of the group ids to watch (default ^gplx).")
+
+
+def _config(bootstrap: Optional[str], pattern: Optional[str], group: Optional[str] = None, **extra) -> LagConfig:
+    if group:
+        pattern = f"^{re.escape(group)}$"
+    try:
+        return LagConfig.from_env(bootstrap_servers=bootstrap, group_pattern=pattern, **extra)
+    except (ValueError, re.error) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING if verbose else logging.CRITICAL)
+
+
+@app.callback(invoke_without_command=True)
+def lag(
+    ctx: typer.Context,
+    group: Optional[str] = typer.Option(None, "--group", "-g", help="Only this consumer group."),
+    watch: bool = typer.Option(False, "--watch", "-w", help="Refresh until interrupted."),
+    interval: float = typer.Option(5.0, "--interval", "-i", min=0.2, help="Seconds between samples with --watch."),
+    as_json: bool = typer.Option(False, "--json", help="JSON (one document per sample with --watch)."),
+    bootstrap: Optional[str] = BootstrapOpt,
+    pattern: Optional[str] = PatternOpt,
+    window: Optional[float] = typer.Option(None, "--window", help="Status window in seconds (default 600)."),
+    stall_after: Optional[float] = typer.Option(None, "--stall-after", help="STOP/STALL after this many seconds "
+                                                "without progress (default 300)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Show committed offset, end offset, lag in messages and seconds, and status."""
+    if ctx.invoked_subcommand is not None:
+        return
+    _setup_logging(verbose)
+    monitor = LagMonitor(_config(bootstrap, pattern, group, window_seconds=window, stall_after_seconds=stall_after))
+    console = Console()
+    try:
+        if not watch:
+            report = _sample_or_exit(monitor)
+            console.print_json(json.dumps(report.to_json())) if as_json else console.print(render_table(report))
+            return
+        if as_json:
+            while True:
+                print(json.dumps(_sample_or_exit(monitor).to_json()), flush=True)
+                time.sleep(interval)
+        with Live(render_table(_sample_or_exit(monitor)), console=console, auto_refresh=False) as live:
+            while True:
+                time.sleep(interval)  # pacing of the watch loop
+                try:
+                    live.update(render_table(monitor.sample()), refresh=True)
+                except Exception as exc:  # keep watching through a broker restart
+                    log.warning("sample failed: %s", exc)
+    finally:
+        monitor.close()
+
+
+def _sample_or_exit(monitor: LagMonitor) -> LagReport:
+    try:
+        return monitor.sample()
+    except Exception as exc:
+        typer.echo(f"gplx-bus: error: cannot read offsets from {monitor.config.bootstrap_servers}: "
+                   f"{type(exc).__name__}: {exc}. Is the broker up? Set --bootstrap-servers or "
+                   f"KAFKA_BOOTSTRAP_SERVERS.", err=True)
+        raise typer.Exit(2)
+
+
+def render_table(report: LagReport) -> Table:
+    table = Table(title=f"consumer lag at {time.strftime('%H:%M:%S', time.localtime(report.taken_at))}")
+    for col in ("group", "class", "status", "topic", "part", "committed", "end", "lag", "lag s"):
+        table.add_column(col, justify="right" if col in ("part", "committed", "end", "lag", "lag s") else "left")
+    if not report.groups:
+        table.caption = "no consumer group matches the filter"
+    for g in report.groups:
+        for i, p in enumerate(g.partitions or [None]):
+            first = i == 0
+            status = p.status if p else g.status
+            table.add_row(
+                g.group if first else "", g.group_class if first else "",
+                f"[{_STATUS_STYLE[status]}]{status}[/]",
+                p.topic if p else "-", str(p.partition) if p else "", str(p.committed_offset) if p else "",
+                str(p.end_offset) if p else "", str(p.lag_messages) if p else "",
+                f"{p.lag_seconds:.1f}" + ("≥" if p and p.lag_seconds_source == "lower-bound" else "") if p else "",
+            )
+    return table
+
+
+@app.command()
+def serve(
+    port: int = typer.Option(9308, "--port", "-p", help="HTTP port for /metrics."),
+    addr: str = typer.Option("0.0.0.0", "--addr", help="Address to listen on."),
+    interval: float = typer.Option(15.0, "--interval", "-i", min=0.2, help="Seconds between samples."),
+    bootstrap: Optional[str] = BootstrapOpt,
+    pattern: Optional[str] = PatternOpt,
+    window: Optional[float] = typer.Option(None, "--window", help="Status window in seconds (default 600)."),
+    stall_after: Optional[float] = typer.Option(None, "--stall-after", help="STOP/STALL threshold (default 300)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Serve lag metrics for Prometheus until interrupted; stays up (gplx_lag_exporter_up=0) without a broker."""
+    from consumers.lag.exporter import LagExporter
+
+    _setup_logging(verbose)
+    config = _config(bootstrap, pattern, window_seconds=window, stall_after_seconds=stall_after)
+    exporter = LagExporter(config, port=port, addr=addr, interval=interval)
+    exporter.start()
+    typer.echo(f"serving lag metrics on http://{addr}:{exporter.port}/metrics "
+               f"(bootstrap {config.bootstrap_servers}, groups /{config.group_pattern}/)", err=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        exporter.stop()
+
+
+def main() -> None:  # `python -m gplx_bus.commands.lag` until the command is registered in commands/__init__.py
+    app(prog_name="gplx-bus lag")
+
+
+if __name__ == "__main__":
+    main()

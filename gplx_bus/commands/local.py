@@ -1,0 +1,83 @@
+"""`gplx-bus local up|down|status`: the local Kafka broker and schema registry for development and the demo."""
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+
+from deploy.local.cluster import LocalCluster, load_state, save_state, stop_detached
+from deploy.local.errors import LauncherError
+from deploy.local.process import pid_alive
+from deploy.local.settings import gplx_home
+
+app = typer.Typer(no_args_is_help=True)
+console = Console(stderr=True)
+
+
+@app.command()
+def up(
+    kafka_port: int = typer.Option(9092, help="Broker port on 127.0.0.1."),
+    registry_port: int = typer.Option(8081, help="Schema registry port on 127.0.0.1."),
+    nodes: int = typer.Option(1, help="1, or 3 for a quorum of three on this host."),
+    no_registry: bool = typer.Option(False, "--no-registry", help="Start the broker only."),
+) -> None:
+    """Start the local stack in the background; it keeps running until `gplx-bus local down`."""
+    home = gplx_home()
+    running = load_state(home)
+    if running and any(pid_alive(pid) for pid in running.pids):
+        raise LauncherError(f"a local stack is already running at {running.bootstrap_servers}; "
+                            "stop it with `gplx-bus local down`")
+    cluster = LocalCluster(nodes=nodes, with_registry=not no_registry, data_dir=home / "run" / "local" / "data",
+                           broker_port=kafka_port, registry_port=registry_port, tie_to_parent=False)
+    cluster.owns_data_dir = True  # `local down` deletes it
+    with console.status("starting Kafka and the schema registry..."):
+        endpoints = cluster.start()
+    save_state(home, endpoints)
+    console.print(f"[green]up[/] Kafka {endpoints.kafka_version} at [bold]{endpoints.bootstrap_servers}[/] "
+                  f"(ready in {endpoints.broker_start_seconds}s)")
+    if endpoints.schema_registry_url:
+        console.print(f"   schema registry at [bold]{endpoints.schema_registry_url}[/] "
+                      f"(ready in {endpoints.registry_start_seconds}s)")
+    console.print(f"   export KAFKA_BOOTSTRAP_SERVERS={endpoints.bootstrap_servers}"
+                  + (f" SCHEMA_REGISTRY_URL={endpoints.schema_registry_url}" if endpoints.schema_registry_url else ""))
+
+
+@app.command()
+def down() -> None:
+    """Stop the local stack started by `gplx-bus local up` and delete its data."""
+    stopped = stop_detached(gplx_home())
+    console.print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Show whether the local stack is running, and where."""
+    endpoints = load_state(gplx_home())
+    alive = bool(endpoints) and all(pid_alive(pid) for pid in endpoints.pids)
+    if as_json:
+        print(json.dumps({"running": alive, **(endpoints.__dict__ if endpoints else {})}))
+        return
+    if not endpoints:
+        console.print("not running (start it with `gplx-bus local up`)")
+    elif alive:
+        console.print(f"[green]running[/] Kafka {endpoints.kafka_version} at {endpoints.bootstrap_servers}, "
+                      f"registry at {endpoints.schema_registry_url}, pids {endpoints.pids}")
+    else:
+        console.print(f"[red]broken[/]: some processes of the stack died (pids {endpoints.pids}); "
+                      "run `gplx-bus local down` then `up`")
+        raise typer.Exit(1)
+
+
+@app.command()
+def fetch() -> None:
+    """Fetch the Kafka jars and build the schema registry from Maven Central now (otherwise done on first use)."""
+    from deploy.local import jars
+    from deploy.local.tools import require_java
+
+    require_java()
+    kafka_lib = jars.ensure_kafka_jars()
+    console.print(f"Kafka jars: {kafka_lib}")
+    from deploy.local import registry
+
+    console.print(f"schema registry: {registry.ensure_registry_built(gplx_home() / 'jars')}")

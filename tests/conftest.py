@@ -1,0 +1,130 @@
+"""Session fixtures: one real Kafka cluster and schema registry for the whole test run.
+
+Where they come from, in order:
+1. `KAFKA_BOOTSTRAP_SERVERS` (and `SCHEMA_REGISTRY_URL`) set: that cluster is used as it is.
+2. A Docker engine answers: testcontainers' `KafkaContainer` (the registry still comes from the local launcher).
+3. Otherwise the local launcher (`deploy.local`) starts Apache Kafka and Apicurio Registry from Maven Central jars.
+The test header says which one was used. After the run, any process this run started and left behind is reported
+as a failure and killed.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from deploy.local.cluster import LocalCluster
+from deploy.local.process import stop_pid
+
+SESSION_ENV = "GPLX_TEST_SESSION"
+
+
+@dataclass
+class Bus:
+    mode: str
+    bootstrap_servers: str
+    schema_registry_url: str
+    kafka_version: str
+
+
+def _docker_reachable() -> bool:
+    if not Path("/var/run/docker.sock").exists() and not os.environ.get("DOCKER_HOST"):
+        return False
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+def _mode() -> str:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return "external"
+    return "testcontainers" if _docker_reachable() else "local"
+
+
+def pytest_configure(config):
+    # Every process started during this run inherits this variable: that is how leftovers are found.
+    os.environ.setdefault(SESSION_ENV, uuid.uuid4().hex)
+
+
+def pytest_report_header(config):
+    mode = _mode()
+    where = {
+        "external": f"the cluster in the environment ({os.environ.get('KAFKA_BOOTSTRAP_SERVERS')})",
+        "testcontainers": "testcontainers KafkaContainer (Docker)",
+        "local": "the local launcher (Apache Kafka + Apicurio Registry from Maven Central jars)",
+    }[mode]
+    return f"gplx-bus: Kafka from {where}"
+
+
+@pytest.fixture(scope="session")
+def bus():
+    mode = _mode()
+    if mode == "local":
+        with LocalCluster() as endpoints:
+            yield Bus(mode, endpoints.bootstrap_servers, endpoints.schema_registry_url, endpoints.kafka_version)
+        return
+    registry_url = os.environ.get("SCHEMA_REGISTRY_URL")
+    registry = None if registry_url else LocalCluster(with_kafka=False)
+    if registry:
+        registry_url = registry.start().schema_registry_url
+    try:
+        if mode == "external":
+            yield Bus(mode, os.environ["KAFKA_BOOTSTRAP_SERVERS"], registry_url, "external")
+        else:
+            from testcontainers.kafka import KafkaContainer
+
+            with KafkaContainer().with_kraft() as kafka:
+                yield Bus(mode, kafka.get_bootstrap_server(), registry_url, "container")
+    finally:
+        if registry:
+            registry.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(bus) -> str:
+    return bus.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def schema_registry_url(bus) -> str:
+    return bus.schema_registry_url
+
+
+@pytest.fixture
+def unique_name(request) -> str:
+    """A topic/group name no other test (or test run on the same cluster) uses."""
+    return f"t-{request.node.name[:40].replace('[', '-').replace(']', '')}-{uuid.uuid4().hex[:8]}"
+
+
+def _leftovers(session_id: str) -> list[int]:
+    me, found = os.getpid(), []
+    needle = f"{SESSION_ENV}={session_id}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                stat = (entry / "stat").read_text()
+                if stat.split(") ")[-1][:1] != "Z":
+                    found.append(int(entry.name))
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if a broker, registry or worker we started is still alive (and kill it)."""
+    left = _leftovers(os.environ[SESSION_ENV])
+    if left:
+        for pid in left:
+            stop_pid(pid, timeout=5)
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            f"gplx-bus: processes left running by the tests were killed: {left}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
