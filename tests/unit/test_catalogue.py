@@ -1,0 +1,194 @@
+"""The topic catalogue and the pure diff that applies it: no broker needed."""
+from __future__ import annotations
+
+import pytest
+
+from topology import catalogue as cat
+from topology.apply import AddPartitions, AlterConfigs, CreateTopic, ObservedTopic, Plan, diff
+from topology.catalogue import Catalogue
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    return Catalogue.build(prefix="t.", replication_factor=1)
+
+
+def observed_from(c: Catalogue) -> dict[str, ObservedTopic]:
+    """The cluster state after a perfect apply of `c`."""
+    return {t.name: ObservedTopic(t.name, t.partitions, t.replication_factor, dict(t.configs)) for t in c}
+
+
+# --- catalogue --------------------------------------------------------------------------------------------------
+def test_one_cases_topic_per_current_province(catalogue):
+    province_topics = [t for t in catalogue.names() if t.startswith("t.cases.province.")]
+    assert len(province_topics) == 34 == len(catalogue.provinces)
+    assert catalogue.province_topic("01") == "t.cases.province.01"
+    assert catalogue.province_topic("79") == "t.cases.province.79"
+    with pytest.raises(KeyError):
+        catalogue.province_topic("02")  # Hà Giang merged into Tuyên Quang (08) on 1 Jul 2025
+
+
+def test_every_topic_is_catalogued_once_and_keyed_by_cccd(catalogue):
+    names = catalogue.names()
+    assert len(names) == len(set(names)) == 11 + 34
+    for base in (cat.HEALTH_EXAM_RESULTS, cat.PORTAL_APPLICATIONS, cat.PAYMENT_TRANSACTIONS, cat.IDENTITY_REQUESTS,
+                 cat.IDENTITY_RESULTS, cat.POLICE_REQUESTS, cat.POLICE_LICENCE_STATUS, cat.CASES_EVENTS,
+                 cat.ISSUANCE_REQUESTS, cat.PAYMENT_REFUND_REQUESTS, cat.DLQ):
+        assert catalogue.name(base) == "t." + base
+    assert {t.key for t in catalogue} == {"cccd"}
+    assert all(t.event_types and all(e.startswith("vn.gplx.") for e in t.event_types) for t in catalogue)
+
+
+def test_co_partitioned_inputs_share_one_count():
+    c = Catalogue.build(input_partitions=7, replication_factor=1)
+    group = c.group(cat.CASE_INPUTS_GROUP)
+    assert set(group.topics) == {cat.HEALTH_EXAM_RESULTS, cat.PORTAL_APPLICATIONS, cat.PAYMENT_TRANSACTIONS,
+                                 cat.IDENTITY_RESULTS, cat.POLICE_LICENCE_STATUS}
+    assert {c.topic(n).partitions for n in group.topics} == {7}
+    with pytest.raises(ValueError, match="co-partitioned"):
+        Catalogue.build(partitions={cat.PORTAL_APPLICATIONS: 3}, replication_factor=1)
+    with pytest.raises(ValueError, match="unknown topic"):
+        Catalogue.build(partitions={"no.such.topic": 3}, replication_factor=1)
+
+
+def test_replication_factor_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv(cat.REPLICATION_FACTOR_ENV, "3")
+    c = Catalogue.build()
+    assert {t.replication_factor for t in c} == {3}
+    assert {t.configs["min.insync.replicas"] for t in c} == {"2"}
+    monkeypatch.delenv(cat.REPLICATION_FACTOR_ENV)
+    assert {t.replication_factor for t in Catalogue.build()} == {1}
+    monkeypatch.setenv(cat.REPLICATION_FACTOR_ENV, "three")
+    with pytest.raises(ValueError, match="GPLX_REPLICATION_FACTOR"):
+        Catalogue.build()
+
+
+def test_every_topic_has_retention_or_compaction(catalogue):
+    for t in catalogue:
+        assert "cleanup.policy" in t.configs
+        if "compact" not in t.configs["cleanup.policy"]:
+            assert "retention.ms" in t.configs
+    assert catalogue.topic(cat.CASES_EVENTS).configs["retention.ms"] == "-1"  # the audit stream is kept
+
+
+def _topic_acls(catalogue, principal):
+    return {(a.resource_name, a.operation) for a in catalogue.acls_for(principal) if a.resource_type == "TOPIC"}
+
+
+def test_each_province_reads_only_its_own_topic(catalogue):
+    for province in catalogue.provinces:
+        acls = _topic_acls(catalogue, cat.province_principal(province.code))
+        assert acls == {(catalogue.province_topic(province.code), "READ")}
+
+
+def test_clinics_write_only_exam_results(catalogue):
+    assert _topic_acls(catalogue, cat.CLINIC) == {("t.health.exam-results", "WRITE")}
+
+
+@pytest.mark.parametrize("principal, expected", [
+    (cat.PORTAL, {("t.portal.applications", "WRITE"), ("t.issuance.requests", "READ")}),
+    (cat.IDENTITY, {("t.identity.requests", "READ"), ("t.identity.results", "WRITE")}),
+    (cat.POLICE, {("t.police.requests", "READ"), ("t.police.licence-status", "WRITE")}),
+    (cat.PAYMENT, {("t.payment.transactions", "WRITE"), ("t.payment.refund-requests", "READ")}),
+])
+def test_source_systems_touch_only_their_topics(catalogue, principal, expected):
+    assert _topic_acls(catalogue, principal) == expected
+
+
+def test_case_processor_reads_inputs_and_writes_outputs(catalogue):
+    acls = _topic_acls(catalogue, cat.CASE_PROCESSOR)
+    reads = {n for n, op in acls if op == "READ"}
+    writes = {n for n, op in acls if op == "WRITE"}
+    assert reads == set(catalogue.group(cat.CASE_INPUTS_GROUP).topics)
+    assert writes >= {catalogue.province_topic(p.code) for p in catalogue.provinces}
+    assert writes >= {"t.cases.events", "t.identity.requests", "t.police.requests", "t.issuance.requests",
+                      "t.payment.refund-requests", "t.dlq"}
+    assert not reads & writes
+
+
+def test_sre_sees_metadata_not_payloads(catalogue):
+    acls = catalogue.acls_for(cat.SRE)
+    reads = {a.resource_name for a in acls if a.resource_type == "TOPIC" and a.operation == "READ"}
+    assert reads == {"t.dlq"}
+    assert {(a.operation, a.pattern_type, a.resource_name) for a in acls if a.resource_type == "TOPIC"} >= {
+        ("DESCRIBE", "PREFIXED", "t."), ("DESCRIBE_CONFIGS", "PREFIXED", "t.")}
+
+
+# --- the pure diff ----------------------------------------------------------------------------------------------
+def test_empty_cluster_creates_everything(catalogue):
+    plan = diff(catalogue, {})
+    assert [type(c) for c in plan.changes] == [CreateTopic] * len(catalogue)
+    assert not plan.refusals
+
+
+def test_diff_is_idempotent(catalogue):
+    plan = diff(catalogue, observed_from(catalogue))
+    assert plan.is_empty
+    assert plan.lines() == [f"nothing to change ({len(catalogue)} topics match the catalogue)"]
+
+
+def test_changed_config_is_altered(catalogue):
+    seen = observed_from(catalogue)
+    dlq = seen["t.dlq"]
+    seen["t.dlq"] = ObservedTopic(dlq.name, dlq.partitions, dlq.replication_factor,
+                                  {**dlq.configs, "retention.ms": "1000"})
+    plan = diff(catalogue, seen)
+    assert plan.changes == (AlterConfigs("t.dlq", {"retention.ms": ("1000", catalogue.topic("dlq").configs[
+        "retention.ms"])}),)
+    assert "retention.ms: 1000 ->" in plan.lines()[0]
+
+
+def test_more_partitions_outside_a_group_are_added(catalogue):
+    bigger = Catalogue.build(prefix="t.", replication_factor=1, partitions={cat.DLQ: 6})
+    plan = diff(bigger, observed_from(catalogue))
+    assert plan.changes == (AddPartitions("t.dlq", 3, 6),) and not plan.refusals
+
+
+def test_fewer_partitions_refused(catalogue):
+    smaller = Catalogue.build(prefix="t.", replication_factor=1, partitions={cat.DLQ: 1})
+    plan = diff(smaller, observed_from(catalogue))
+    assert not plan.changes
+    [refusal] = plan.refusals
+    assert refusal.topic == "t.dlq" and "cannot remove partitions" in refusal.reason
+
+
+@pytest.mark.parametrize("new_count", [6, 24])
+def test_co_partition_count_change_refused_both_ways(catalogue, new_count):
+    other = Catalogue.build(prefix="t.", replication_factor=1, input_partitions=new_count)
+    plan = diff(other, observed_from(catalogue))
+    assert not plan.changes
+    assert {r.topic for r in plan.refusals} == set(catalogue.group(cat.CASE_INPUTS_GROUP).topics)
+    assert all("cccd->partition" in r.reason for r in plan.refusals)
+
+
+def test_missing_member_of_a_broken_group_is_not_created(catalogue):
+    seen = observed_from(catalogue)
+    del seen["t.portal.applications"]
+    other = Catalogue.build(prefix="t.", replication_factor=1, input_partitions=6)
+    plan = diff(other, seen)
+    assert not any(isinstance(c, CreateTopic) for c in plan.changes)
+    held = next(r for r in plan.refusals if r.topic == "t.portal.applications")
+    assert "held back" in held.reason
+
+
+def test_replication_factor_change_refused(catalogue):
+    three = Catalogue.build(prefix="t.", replication_factor=3)
+    plan = diff(three, observed_from(catalogue))
+    assert len(plan.refusals) == len(catalogue)
+    assert all("reassignment" in r.reason for r in plan.refusals)
+    # min.insync.replicas follows the replication factor; that config change alone would be allowed
+    assert all(isinstance(c, AlterConfigs) and set(c.changes) == {"min.insync.replicas"} for c in plan.changes)
+
+
+def test_unknown_topics_on_the_cluster_are_left_alone(catalogue):
+    seen = observed_from(catalogue)
+    seen["someone.else"] = ObservedTopic("someone.else", 1, 1, {})
+    assert diff(catalogue, seen).is_empty
+
+
+def test_plan_lines_name_every_change_and_refusal(catalogue):
+    plan = Plan()
+    assert plan.is_empty
+    plan = diff(Catalogue.build(prefix="t.", replication_factor=1, partitions={cat.DLQ: 1}), {})
+    assert len(plan.lines()) == len(catalogue)
+    assert all(line.startswith("+ create ") for line in plan.lines())
