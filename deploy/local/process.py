@@ -2,6 +2,8 @@
 
 Stopping sends SIGTERM to the whole group, waits, then SIGKILL: a hung JVM must not outlive the tests.
 Processes tied to their parent also get PR_SET_PDEATHSIG, so even a SIGKILLed test run leaves nothing behind.
+PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the process; so tied children are
+forked from one long-lived spawner thread, whatever thread asks for them.
 Every command line carries a `-Dgplx.run=<id>` style marker so leftovers can be found and reported.
 """
 from __future__ import annotations
@@ -11,10 +13,12 @@ import os
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gplx-spawner")
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -35,17 +39,17 @@ class ManagedProcess:
 
     def start(self) -> "ManagedProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.popen = subprocess.Popen(
-            self.cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **self.env},
-            start_new_session=True,
-            preexec_fn=_die_with_parent if self.tie_to_parent else None,
-        )
-        log.close()
+        with open(self.log_path, "ab") as log:
+            spawn = lambda: subprocess.Popen(  # noqa: E731
+                self.cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env},
+                start_new_session=True,
+                preexec_fn=_die_with_parent if self.tie_to_parent else None,
+            )
+            self.popen = _SPAWNER.submit(spawn).result() if self.tie_to_parent else spawn()
         return self
 
     @property
