@@ -7,8 +7,10 @@ import typer
 
 # (module, command name, help) - a module exposes `app` (a typer.Typer group) or `command` (a function).
 _COMMANDS = [
-    ("local", "local", "Start, stop and inspect the local Kafka broker and schema registry."),
     ("demo", "demo", None),
+    ("local", "local", "Start, stop and inspect the local Kafka broker and schema registry."),
+    ("topics", "topics", "The topic catalogue: list it, apply it to the cluster."),
+    ("lag", "lag", "Consumer lag for SREs: offsets, seconds and status per group; Prometheus exporter."),
 ]
 
 
