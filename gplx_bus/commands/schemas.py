@@ -1,0 +1,87 @@
+"""`gplx-bus schemas register|check|release`: the event contracts against the registry and their last release.
+
+Subjects follow TopicRecordNameStrategy (`<topic>-<record full name>`); the topics and the events each carries
+come from the topic catalogue, so a subject exists exactly where an event can travel.
+"""
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from schemas import compat, loader
+from schemas.registry import RegistryClient
+from schemas.serde import subject_name
+
+app = typer.Typer(no_args_is_help=True)
+console = Console()
+
+URL_HELP = "Schema registry base URL, e.g. http://127.0.0.1:8081/apis/ccompat/v7 (default: $SCHEMA_REGISTRY_URL)."
+
+
+def _subjects(prefix: str) -> list[tuple[str, str]]:
+    """(subject, event full name) for every event on every catalogued topic."""
+    from topology.catalogue import Catalogue  # the command layer may compose packages; `schemas` may not
+
+    known = set(loader.event_names())
+    out = []
+    for topic in Catalogue.build(prefix=prefix, replication_factor=1):
+        for event in topic.event_types:
+            if event in known:
+                out.append((subject_name(topic.name, event), event))
+    return out
+
+
+@app.command()
+def register(
+    url: str = typer.Option(None, "--url", envvar="SCHEMA_REGISTRY_URL", help=URL_HELP),
+    prefix: str = typer.Option("", help="Topic name prefix (as used by `gplx-bus topics apply`)."),
+    level: str = typer.Option(compat.LEVEL, help="Compatibility level set on every subject."),
+) -> None:
+    """Register every event schema under each topic that carries it, and set the subject's compatibility."""
+    table = Table("subject", "schema id", "compatibility")
+    with RegistryClient(url) as client:
+        for subject, event in _subjects(prefix):
+            schema_id = client.register(subject, loader.event_schema_text(event))
+            client.set_compatibility(subject, level)
+            table.add_row(subject, str(schema_id), level)
+    console.print(table)
+
+
+@app.command()
+def check(
+    registry: bool = typer.Option(False, "--registry", help="Also ask the registry whether each subject accepts "
+                                                           "the current schema."),
+    url: str = typer.Option(None, "--url", envvar="SCHEMA_REGISTRY_URL", help=URL_HELP),
+    prefix: str = typer.Option("", help="Topic name prefix (with --registry)."),
+    level: str = typer.Option("FULL", help="Level for the offline check against schemas/released."),
+) -> None:
+    """Check every schema against its last released version (offline), and with --registry against the registry."""
+    problems = []
+    for name, messages in compat.check_released(level).items():
+        problems += messages
+        status = "[red]incompatible[/]" if messages else (
+            "[green]ok[/]" if compat.released_schema(name) else "[yellow]never released[/]")
+        console.print(f"{loader.short_name(name):<24} {status}")
+    if registry:
+        with RegistryClient(url) as client:
+            for subject, event in _subjects(prefix):
+                ok, messages = client.check_compatibility(subject, loader.event_schema_text(event))
+                if not ok:
+                    problems += [f"{subject}: {m}" for m in messages] or [f"{subject}: refused by the registry"]
+        console.print(f"registry {client.url}: " + ("[green]ok[/]" if not problems else "[red]see below[/]"))
+    for message in problems:
+        console.print(f"  {message}", markup=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def release(
+    yes: bool = typer.Option(False, "--yes", help="Confirm: overwrite schemas/released with the current schemas."),
+) -> None:
+    """Record the current schemas as the released versions (do this when a version ships, then commit)."""
+    if not yes:
+        raise typer.BadParameter("release overwrites schemas/released/*.avsc; pass --yes to confirm")
+    for path in compat.release():
+        console.print(f"released {path.name}")
