@@ -34,7 +34,7 @@ import fastavro
 from fastavro.read import SchemaResolutionError
 from pydantic import ValidationError
 
-from schemas import compat, loader
+from schemas import compat, loader, logical
 from schemas.errors import (BadMagicByte, DomainInvalid, GarbagePayload, SchemaMismatch, SchemaNotFound,
                             SerializationError, TruncatedPayload, UnknownEventType, UnknownSchemaId)
 from schemas.models import EVENT_TYPES, Event
@@ -93,8 +93,8 @@ class AvroSerializer:
     def __init__(self, registry: SchemaRegistry, *, auto_register: bool = True) -> None:
         self._registry = registry
         self._auto_register = auto_register
-        self._parsed: dict[str, Any] = {}  # avro full name -> parsed schema
-        self._headers: dict[str, bytes] = {}  # subject -> 5-byte header
+        # (topic, avro full name) -> (5-byte header, parsed schema without logical types, to_wire converter)
+        self._plans: dict[tuple[str, str], tuple[bytes, Any, Any]] = {}
 
     def __call__(self, event: Event | None, ctx: SerializationContext) -> bytes | None:
         if event is None:
@@ -103,21 +103,24 @@ class AvroSerializer:
 
     def serialize_dict(self, avro_name: str, record: dict[str, Any], ctx: SerializationContext) -> bytes:
         """Hot path: encode an already-valid Avro dict (no pydantic on the way)."""
-        parsed = self._parsed.get(avro_name)
-        if parsed is None:
-            parsed = self._parsed[avro_name] = _parse(loader.event_schema(avro_name), avro_name)
-        subject = subject_name(ctx.topic, avro_name)
-        header = self._headers.get(subject)
-        if header is None:
-            header = self._headers[subject] = HEADER.pack(MAGIC_BYTE, self._schema_id(subject, avro_name))
+        plan = self._plans.get((ctx.topic, avro_name)) or self._plan(ctx.topic, avro_name)
+        header, parsed, to_wire = plan
         buf = io.BytesIO()
         buf.write(header)
         try:
-            fastavro.schemaless_writer(buf, parsed, record)
+            fastavro.schemaless_writer(buf, parsed, record if to_wire is None else to_wire(record))
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             raise SerializationError(f"topic {ctx.topic}, schema {avro_name}: record does not fit the schema: "
                                      f"{type(exc).__name__}") from exc
         return buf.getvalue()
+
+    def _plan(self, topic: str, avro_name: str) -> tuple[bytes, Any, Any]:
+        """Once per (topic, event type): schema id from the registry, parsed schema, converters."""
+        schema = loader.event_schema(avro_name)  # raises SchemaError for an unknown event
+        header = HEADER.pack(MAGIC_BYTE, self._schema_id(subject_name(topic, avro_name), avro_name))
+        plan = (header, _parse(logical.strip(schema), avro_name), logical.converters(schema)[0])
+        self._plans[(topic, avro_name)] = plan
+        return plan
 
     def _schema_id(self, subject: str, avro_name: str) -> int:
         text = loader.event_schema_text(avro_name)
@@ -133,8 +136,9 @@ class _Writer:
     """A writer schema from the registry, parsed and paired with our reader schema, cached by id."""
 
     avro_name: str
-    parsed: Any
-    reader: Any  # None when the writer schema is ours exactly (fastest path: no resolution)
+    parsed: Any  # writer schema, logical types stripped (see schemas.logical)
+    reader: Any  # our schema, stripped; None when the writer schema is ours exactly (no resolution needed)
+    from_wire: Any  # converter for timestamps and dates, or None
     model: type[Event]
 
 
@@ -180,6 +184,8 @@ class AvroDeserializer:
         buf.seek(HEADER.size)
         try:
             record = fastavro.schemaless_reader(buf, writer.parsed, writer.reader)
+            if writer.from_wire is not None:
+                record = writer.from_wire(record)
         except EOFError:
             raise TruncatedPayload("Avro body ends before the record does", topic=ctx.topic,
                                    schema=writer.avro_name, schema_id=schema_id) from None
@@ -218,25 +224,25 @@ class AvroDeserializer:
             return self._remember(schema_id, UnknownEventType("no model for this record", topic=ctx.topic,
                                                               schema=name, schema_id=schema_id))
         try:
-            parsed = _parse(schema, name)
             _refuse_unbounded(schema)
+            parsed = _parse(logical.strip(schema), name)
         except SchemaMismatch as exc:
             return self._remember(schema_id, SchemaMismatch(exc.detail, topic=ctx.topic, schema=name,
                                                             schema_id=schema_id))
+        ours = loader.event_schema(name)
         reader = None
-        if text != loader.event_schema_text(name) and fastavro.schema.to_parsing_canonical_form(parsed) != \
-                fastavro.schema.to_parsing_canonical_form(self._reader(name)):
-            problems = compat.incompatibilities(loader.event_schema(name), schema)
+        if schema != ours:  # another version (or another layout) of the event: resolve it against ours
+            problems = compat.incompatibilities(ours, schema)
             if problems:
                 return self._remember(schema_id, SchemaMismatch("; ".join(problems)[:500], topic=ctx.topic,
                                                                 schema=name, schema_id=schema_id))
             reader = self._reader(name)
-        writer = self._writers[schema_id] = _Writer(name, parsed, reader, model)
+        writer = self._writers[schema_id] = _Writer(name, parsed, reader, logical.converters(ours)[1], model)
         return writer
 
     def _reader(self, name: str) -> Any:
         if name not in self._reader_parsed:
-            self._reader_parsed[name] = _parse(loader.event_schema(name), name)
+            self._reader_parsed[name] = _parse(logical.strip(loader.event_schema(name)), name)
         return self._reader_parsed[name]
 
     def _remember(self, schema_id: int, exc: Exception):
