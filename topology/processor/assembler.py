@@ -1,0 +1,279 @@
+"""The pure core of the case processor: one input at a time, per citizen, no I/O.
+
+`handle(state, item, position, rules)` takes the citizen's state (see `citizen`), one input (a decoded event or a
+clock tick) and where it came from, and returns the new state and the outputs to send. The faust agent is only
+plumbing around this function, so every rule of assembly is testable without Kafka.
+
+Guarantees this function gives (the agent relies on them):
+- order independence: a case is decided only once all its facts are in (identity, licence status, payment, and a
+  health certificate where the class needs one) or its deadline has passed, so the decision does not depend on the
+  order the facts arrived in;
+- idempotence: a duplicate input (same application, transaction, certificate version, answer) changes nothing;
+- each output kind happens at most once per case (approval, refund, ...), with an id derived from the case;
+- replay after a crash: an input the state has already applied (offset <= the last applied offset of its topic)
+  changes nothing, but re-emits the outputs that input produced, identically, in case they were lost in the crash.
+
+Time: the case's clock is the latest `occurred_at` of its inputs (or the time a tick carries), never the wall
+clock, so a replay decides exactly as the first run did and tests can move time with a tick.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from schemas import models
+from schemas.reference import current_code_for, is_current_province_code
+from topology.decision import Outcome, _exam_finding, decide
+from topology.processor import citizen
+from topology.processor.outputs import Output, build, case_id_for
+from topology.rules import Reason, RuleSet
+
+_VERSION_RANK = {"ADD": 1, "EDIT": 2}
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The clock: "it is now `now` for this citizen" (sent by the processor's timer, or by a test)."""
+
+    cccd: str
+    now: datetime
+
+
+@dataclass
+class Step:
+    state: dict[str, Any]
+    outputs: list[Output] = field(default_factory=list)
+    note: str = ""  # what the input did, for logs and counters: opened, fact, decided, duplicate, replay, ...
+
+
+def handle(state: dict[str, Any] | None, item: models.Event | Tick, topic: str, offset: int,
+           rules: RuleSet) -> Step:
+    state = state or citizen.empty()
+    position = f"{topic}:{offset}"
+    if state["applied"].get(topic, -1) >= offset:
+        return Step(state, _replayed(state, position), "replay")
+    state["applied"][topic] = offset
+    now = item.now if isinstance(item, Tick) else item.occurred_at
+    step = Step(state)
+    handler = _HANDLERS.get(type(item).__name__)
+    step.note = handler(state, item, step) if handler else "ignored"
+    case = state["case"]
+    if case is not None and not case["final"]:
+        case["clock"] = max(case.get("clock") or now.isoformat(), now.isoformat())
+        _evaluate(state, datetime.fromisoformat(case["clock"]), position, step, rules)
+    citizen.prune_certificates(state, now)
+    return step
+
+
+# --- one handler per input type: record the fact, say what happened -------------------------------------------
+def _application(state: dict, event: models.ApplicationSubmitted, step: Step) -> str:
+    case = state["case"]
+    if event.application_id in state["closed"] or (case and case["application"]["application_id"]
+                                                    == event.application_id):
+        return "duplicate"
+    if case and not case["final"]:
+        # A new application supersedes the open one (the portal allows one open renewal per citizen).
+        case["withdrawn"] = True
+        step.note = "superseded"
+    if case:
+        state["closed"][case["application"]["application_id"]] = case["status"]
+    province = event.residence_province
+    province = province if is_current_province_code(province) else current_code_for(province)
+    state["case"] = citizen.new_case(case_id_for(event.application_id), {
+        "application_id": event.application_id, "cccd": event.cccd, "province": province,
+        "classes": list(event.classes), "submitted_at": event.occurred_at.isoformat(),
+        "licence_number": event.licence_number, "full_name": event.full_name,
+        "date_of_birth": event.date_of_birth.isoformat(), "phone": event.phone,
+        "delivery_method": event.delivery_method, "postal_address": event.postal_address,
+        "fee_quoted_vnd": event.fee_quoted_vnd,
+    })
+    early = state["early_payments"].pop(event.application_id, None)
+    if early:
+        state["case"]["payment"] = early
+    # Answers that overtook their application (possible when topics are replayed: no order across topics)
+    state["case"].update(state["early_answers"].pop(state["case"]["case_id"], {}))
+    return "opened"
+
+
+def _withdrawn(state: dict, event: models.ApplicationWithdrawn, step: Step) -> str:
+    case = state["case"]
+    if case and case["application"]["application_id"] == event.application_id:
+        if case["final"] or case["withdrawn"]:
+            return "duplicate"
+        case["withdrawn"] = True
+        return "fact"
+    if event.application_id in state["closed"]:
+        return "duplicate"
+    # Withdrawn before the application reached us (topics replayed out of order): the case opens withdrawn.
+    early = state["early_answers"].setdefault(case_id_for(event.application_id), {})
+    if early.get("withdrawn"):
+        return "duplicate"
+    early["withdrawn"] = True
+    return "fact"
+
+
+def _certificate(state: dict, event: models.HealthCertificate, step: Step) -> str:
+    known = state["certificates"].get(event.certificate_number)
+    if event.version_kind == "REVOKE":
+        if known and known["revoked"]:
+            return "duplicate"
+        # Kept as a tombstone so that an ADD arriving after its REVOKE cannot revive the certificate.
+        state["certificates"][event.certificate_number] = {**(known or _certificate_record(event)), "revoked": True}
+        return "fact"
+    record = _certificate_record(event)
+    if known and (known["revoked"] or (known["rank"], known["signed_at"]) >= (record["rank"], record["signed_at"])):
+        return "duplicate"  # an EDIT already replaced this ADD, or this very version was seen
+    state["certificates"][event.certificate_number] = record
+    return "fact"
+
+
+def _certificate_record(event: models.HealthCertificate) -> dict:
+    return {"signed_at": event.signed_at.isoformat(), "health_group": event.health_group,
+            "conclusions": {c.licence_class: c.fit for c in event.conclusions},
+            "rank": _VERSION_RANK.get(event.version_kind, 0), "revoked": False}
+
+
+def _identity(state: dict, event: models.IdentityCheckResult, step: Step) -> str:
+    return _answer(state, event.case_id, "identity", {
+        "match": event.match, "phone_tied": event.phone_tied, "mismatched_fields": sorted(event.mismatched_fields)})
+
+
+def _licence(state: dict, event: models.LicenceStatus, step: Step) -> str:
+    return _answer(state, event.case_id, "licence", {
+        "found": event.found, "revoked": event.revoked, "unresolved_violations": event.unresolved_violations,
+        "point_balance": event.point_balance,
+        "classes": {c.licence_class: (c.expires_on.isoformat() if c.expires_on else None) for c in event.classes},
+    })
+
+
+def _answer(state: dict, case_id: str, fact: str, record: dict) -> str:
+    """Record the identity or police answer on its case; the first answer counts, later ones are duplicates."""
+    case = state["case"]
+    if case is not None and case["case_id"] == case_id:
+        if case["final"] or case[fact] is not None:
+            return "duplicate"
+        case[fact] = record
+        return "fact"
+    early = state["early_answers"].setdefault(case_id, {})
+    if fact in early:
+        return "duplicate"
+    early[fact] = record
+    return "fact"
+
+
+def _payment(state: dict, event: models.PaymentTransaction, step: Step) -> str:
+    payment = {"transaction_id": event.transaction_id, "status": event.status, "amount_vnd": event.amount_vnd,
+               "gateway_reference": event.gateway_reference}
+    case = state["case"]
+    if case is None or case["application"]["application_id"] != event.application_id:
+        if event.application_id in state["closed"]:
+            return "duplicate"
+        early = state["early_payments"].get(event.application_id)
+        if early and (early["transaction_id"] == event.transaction_id or early["status"] == "PAID"):
+            return "duplicate"
+        state["early_payments"][event.application_id] = payment  # paid before the application reached us
+        return "fact"
+    known = case["payment"]
+    if event.status == "REFUNDED":
+        if known and known["status"] == "PAID" and case["final"]:
+            case["refunded"] = True
+            return "fact"
+        return "duplicate"
+    if case["final"] or (known and (known["transaction_id"] == event.transaction_id or known["status"] == "PAID")):
+        return "duplicate"  # a paid fee stays paid; a decided case takes no new payment
+    case["payment"] = payment
+    return "fact"
+
+
+def _tick(state: dict, tick: Tick, step: Step) -> str:
+    return "tick"
+
+
+_HANDLERS = {
+    "ApplicationSubmitted": _application,
+    "ApplicationWithdrawn": _withdrawn,
+    "HealthCertificate": _certificate,
+    "IdentityCheckResult": _identity,
+    "LicenceStatus": _licence,
+    "PaymentTransaction": _payment,
+    "Tick": _tick,
+}
+
+
+# --- deciding -----------------------------------------------------------------------------------------------------
+def missing_facts(state: dict, rules: RuleSet) -> list[str]:
+    """Facts the case still waits for, as reason codes (what a CaseAwaiting lists)."""
+    case = state["case"]
+    facts = citizen.case_facts(state)
+    missing = []
+    if case["identity"] is None:
+        missing.append(Reason.IDENTITY_MISSING)
+    if case["licence"] is None:
+        missing.append(Reason.LICENCE_STATUS_MISSING)
+    if any(rules.licence_class(c).exam_required and
+           _exam_finding(c, facts.certificates, rules, facts.application.submitted_at) is Reason.EXAM_MISSING
+           for c in facts.application.classes):
+        missing.append(Reason.EXAM_MISSING)
+    if case["payment"] is None:
+        missing.append(Reason.PAYMENT_MISSING)
+    return [str(m) for m in missing]
+
+
+def _evaluate(state: dict, now: datetime, position: str, step: Step, rules: RuleSet) -> None:
+    case = state["case"]
+    submitted = datetime.fromisoformat(case["application"]["submitted_at"])
+    if "decision_due_at" not in case["application"]:
+        case["application"].update(
+            notice_due_at=rules.calendar.add_working_days(submitted, rules.notify_after_working_days).isoformat(),
+            decision_due_at=rules.calendar.add_working_days(submitted, rules.escalate_after_working_days).isoformat())
+    _emit(case, ("opened", "identity-request", "licence-request"), now, position, step)
+    elapsed = rules.calendar.working_days_between(submitted, now)
+    before_deadline = not case["withdrawn"] and elapsed < rules.escalate_after_working_days
+    missing = missing_facts(state, rules)
+    if before_deadline and missing:
+        return _await(case, missing, elapsed, now, position, step, rules)
+    decision = decide(citizen.case_facts(state), rules, now)
+    if decision.outcome is Outcome.AWAITING:  # every fact is in, but one may still change (e.g. a new exam)
+        return _await(case, list(decision.reasons), elapsed, now, position, step, rules)
+    case.update(final=True, status=str(decision.outcome), reasons=list(decision.reasons),
+                warnings=[w for w in decision.warnings if w in _REASON_CODES],
+                rule_set_version=decision.rule_set_version,
+                note=f"test required: {decision.test_required}" if decision.test_required else None)
+    state["closed"][case["application"]["application_id"]] = case["status"]
+    step.note = "decided"
+    if decision.outcome is Outcome.APPROVED:
+        _emit(case, ("approved", "issuance"), now, position, step)
+    elif decision.outcome is Outcome.REJECTED:
+        paid = case["payment"] is not None and case["payment"]["status"] == "PAID"
+        _emit(case, ("rejected", "refund") if paid else ("rejected",), now, position, step)
+    else:
+        _emit(case, ("escalated",), now, position, step)
+
+
+def _await(case: dict, missing: list[str], elapsed: int, now: datetime, position: str, step: Step,
+           rules: RuleSet) -> None:
+    """Not decidable yet: remember what is missing; after 2 working days tell the applicant (once)."""
+    case["missing"] = missing
+    if elapsed >= rules.notify_after_working_days:
+        case["status"] = "AWAITING"
+        _emit(case, ("awaiting",), now, position, step)
+
+
+_REASON_CODES = {symbol for symbol in models.ReasonCode.__members__}
+
+
+def _emit(case: dict, kinds: tuple[str, ...], now: datetime, position: str, step: Step) -> None:
+    for kind in kinds:
+        if kind not in case["emitted"]:
+            case["emitted"][kind] = [position, now.isoformat()]
+            step.outputs.append(build(kind, case, now))
+
+
+def _replayed(state: dict, position: str) -> list[Output]:
+    """Outputs an input already applied had produced: sent again (same ids) in case the crash lost them."""
+    case = state["case"]
+    if case is None:
+        return []
+    return [build(kind, case, datetime.fromisoformat(at))
+            for kind, (pos, at) in case["emitted"].items() if pos == position]

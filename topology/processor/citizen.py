@@ -1,0 +1,87 @@
+"""Everything the processor keeps about one citizen (key: cccd), as a JSON-friendly dict in the faust table.
+
+Why a plain dict: the table's changelog must carry it (JSON), a replay must rebuild it, and an SRE must be able to
+read it with kcat. Why per citizen, not per case: health certificates usually arrive *before* the application
+(kept 12 months), and a payment may arrive before the application it pays for.
+
+Shape:
+    certificates:     {number: {signed_at, conclusions: {class: fit}, health_group, revoked}}
+    early_payments:   {application_id: payment}      paid before the application reached us
+    early_answers:    {case_id: {identity|licence: answer}}  answers that overtook their application (replays)
+    case:             the open or last case (see `new_case`), or None
+    closed:           {application_id: outcome}      earlier cases of this citizen, so duplicates are ignored
+    applied:          {topic: offset}                highest input offset applied, per input topic (replay guard)
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from topology.decision import Application, CaseFacts, HealthCertificate, IdentityResult, LicenceStatus, Payment
+
+# A certificate is valid 12 months from signing. It is kept 6 months longer so that a citizen who applies with a
+# lapsed one is told EXAM_EXPIRED ("your exam is too old") rather than EXAM_MISSING ("we never got it").
+CERTIFICATE_KEEP = timedelta(days=366 + 183)
+
+
+def empty() -> dict[str, Any]:
+    return {"certificates": {}, "early_payments": {}, "early_answers": {}, "case": None, "closed": {}, "applied": {}}
+
+
+def new_case(case_id: str, application: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "application": application,
+        "identity": None,
+        "licence": None,
+        "payment": None,
+        "withdrawn": False,
+        "status": "OPEN",      # OPEN -> AWAITING (notice sent) -> APPROVED | REJECTED | ESCALATED
+        "final": False,
+        "missing": [],
+        "reasons": [],
+        "warnings": [],
+        "rule_set_version": "",
+        "emitted": {},         # output kind -> [input position that produced it, its time]
+    }
+
+
+def prune_certificates(state: dict[str, Any], now: datetime) -> None:
+    """Forget certificates that can no longer support a renewal nor explain a rejection."""
+    cutoff = now - CERTIFICATE_KEEP
+    for number in [n for n, c in state["certificates"].items() if _ts(c["signed_at"]) < cutoff]:
+        del state["certificates"][number]
+
+
+def case_facts(state: dict[str, Any]) -> CaseFacts:
+    """The decision module's view of the open case."""
+    case = state["case"]
+    app = case["application"]
+    identity = case["identity"]
+    licence = case["licence"]
+    payment = case["payment"]
+    return CaseFacts(
+        application=Application(
+            application_id=app["application_id"], cccd=app["cccd"], province=app["province"],
+            classes=tuple(app["classes"]), submitted_at=_ts(app["submitted_at"]),
+            licence_number=app["licence_number"]),
+        identity=None if identity is None else IdentityResult(
+            match=identity["match"], phone_tied=identity["phone_tied"],
+            mismatched_fields=frozenset(identity["mismatched_fields"])),
+        licence=None if licence is None else LicenceStatus(
+            found=licence["found"],
+            classes={c: (None if exp is None else datetime.fromisoformat(exp).date())
+                     for c, exp in licence["classes"].items()},
+            revoked=licence["revoked"], unresolved_violations=licence["unresolved_violations"],
+            point_balance=licence["point_balance"]),
+        certificates=tuple(
+            HealthCertificate(number=n, signed_at=_ts(c["signed_at"]), conclusions=c["conclusions"],
+                              health_group=c["health_group"], revoked=c["revoked"])
+            for n, c in sorted(state["certificates"].items())),
+        payment=None if payment is None else Payment(status=payment["status"], amount_vnd=payment["amount_vnd"]),
+        withdrawn=case["withdrawn"],
+    )
+
+
+def _ts(text: str) -> datetime:
+    return datetime.fromisoformat(text)
