@@ -118,7 +118,7 @@ def incompatibilities(reader: Any, writer: Any, *,
             if not any(_readable(b, r_ns, w, w_ns) for b in r):
                 problems.append(f"{where}: writer type {_describe(w)} fits no branch of {_describe(r)}")
             else:  # recurse into the first matching branch for field-level detail
-                branch = next(b for b in r if _readable(b, r_ns, w, w_ns, shallow=True))
+                branch = next(b for b in r if _readable(b, r_ns, w, w_ns))
                 check(branch, r_ns, w, w_ns, path)
             return
         if rk != wk and (wk, rk) not in _PROMOTIONS:
@@ -162,12 +162,12 @@ def incompatibilities(reader: Any, writer: Any, *,
     def _alias(a: str, ns: str | None) -> str:
         return a if "." in a or not ns else f"{ns}.{a}"
 
-    def _readable(r: Any, r_ns: str | None, w: Any, w_ns: str | None, shallow: bool = False) -> bool:
+    def _readable(r: Any, r_ns: str | None, w: Any, w_ns: str | None) -> bool:
         r, r_ns = r_side.resolve(r, r_ns)
         w, w_ns = w_side.resolve(w, w_ns)
         rk, wk = _kind(r), _kind(w)
         if rk == "union":
-            return any(_readable(b, r_ns, w, w_ns, shallow) for b in r)
+            return any(_readable(b, r_ns, w, w_ns) for b in r)
         if rk != wk and (wk, rk) not in _PROMOTIONS:
             return False
         if rk in ("record", "enum", "fixed") and _full(r, r_ns) != _full(w, w_ns):

@@ -71,7 +71,7 @@ def check(
                     problems += [f"{subject}: {m}" for m in messages] or [f"{subject}: refused by the registry"]
         console.print(f"registry {client.url}: " + ("[green]ok[/]" if not problems else "[red]see below[/]"))
     for message in problems:
-        console.print(f"  {message}", markup=False)
+        typer.echo(f"  {message}")  # plain: one message per line, never wrapped, greppable in CI logs
     if problems:
         raise typer.Exit(1)
 
