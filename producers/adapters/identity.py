@@ -1,0 +1,58 @@
+"""Identity adapter: answers IdentityCheckRequested (identity.requests) from the population database (VNeID),
+here a local JSON-lines file keyed by CCCD.
+
+Record format (one JSON object per line):
+    {"cccd": "001085012345", "full_name": "Nguyễn Văn An", "date_of_birth": "1985-03-14",
+     "phones": ["0912345678"]}
+
+The answer (IdentityCheckResult on identity.results, keyed by CCCD) says whether name and date of birth match and
+whether the applicant's phone is tied to the CCCD - the pilot's main failure point. A CCCD the database does not
+know is a mismatch on "cccd" (the case is rejected); a different name or date of birth alone is reported as such
+and only warns (the new licence uses the CCCD data).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import unicodedata
+
+from producers.adapters.localdb import JsonLinesDatabase
+from producers.ids import derived_id
+from schemas import models
+
+SYSTEM = "identity"
+
+
+def normalise_name(name: str) -> str:
+    """Compare names the way a clerk would: same letters and diacritics, any case or spacing (NFC)."""
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
+
+
+def normalise_phone(phone: str) -> str:
+    """+84xxxxxxxxx and 0xxxxxxxxx are the same number."""
+    phone = phone.strip().replace(" ", "")
+    return "0" + phone[3:] if phone.startswith("+84") else phone
+
+
+def answer(request: models.IdentityCheckRequested, db: JsonLinesDatabase,
+           now: dt.datetime | None = None) -> models.IdentityCheckResult:
+    """The population database's answer to one request. Pure apart from the database read."""
+    record = db.get(request.cccd)
+    if record is None:
+        match, mismatched, phone_tied = False, ["cccd"], False
+    else:
+        mismatched = []
+        if normalise_name(record.get("full_name", "")) != normalise_name(request.full_name):
+            mismatched.append("full_name")
+        if str(record.get("date_of_birth")) != request.date_of_birth.isoformat():
+            mismatched.append("date_of_birth")
+        match = not mismatched
+        phone_tied = normalise_phone(request.phone) in {normalise_phone(p) for p in record.get("phones", [])}
+    return models.IdentityCheckResult(
+        event_id=derived_id("identity-answer", request.event_id),  # same request -> same answer id
+        occurred_at=now or dt.datetime.now(dt.timezone.utc),
+        source=models.Source(system=SYSTEM, instance=socket.gethostname()),
+        correlation_id=request.correlation_id,
+        request_id=request.request_id, case_id=request.case_id, cccd=request.cccd, province=request.province,
+        match=match, mismatched_fields=mismatched, phone_tied=phone_tied,
+    )
