@@ -1,6 +1,7 @@
 """Helpers shared by the lag integration tests (no tests here): a paced sampler, a steady producer, a consumer."""
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -15,6 +16,12 @@ def create_topics(bootstrap: str, *specs: tuple[str, int]) -> None:
     with KafkaAdminClient(bootstrap_servers=bootstrap) as admin:
         admin.create_topics([NewTopic(name, partitions, 1) for name, partitions in specs])
         admin.wait_for_topics([name for name, _ in specs])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def sample_until(monitor: LagMonitor, predicate, timeout: float, pace: float = 0.5) -> tuple[LagReport, list]:
