@@ -1,0 +1,42 @@
+"""`gplx-bus clinic publish FILE`: import a hospital system's health-certificate export (CSV or JSON).
+
+Prints one line per row (accepted, or rejected with the field and rule), and can write the rejected rows, with
+their reasons, to a file to fix and re-import. Exit status 1 when any row was rejected.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gplx_bus.commands.adapters import bus_endpoints
+from producers.adapters import clinic
+from producers.sdk import Publisher
+from topology.catalogue import Catalogue
+
+app = typer.Typer(no_args_is_help=True, help="Clinics: publish health certificates from an export file.")
+
+
+@app.command("publish")
+def publish(
+    file: Path = typer.Argument(..., help="CSV or JSON export (see producers/adapters/samples/)."),
+    fmt: str = typer.Option(None, "--format", help="csv or json (default: from the file name)."),
+    rejects: Path = typer.Option(None, "--rejects", help="Write rejected rows and their reasons here."),
+    prefix: str = typer.Option("", "--prefix", help="Topic name prefix (e.g. a test environment)."),
+) -> None:
+    """Publish each row as a HealthCertificate; a bad row is reported and does not stop the others."""
+    fmt = clinic.detect_format(file, fmt)
+    bootstrap, registry = bus_endpoints()
+    with Publisher(bootstrap, registry, catalogue=Catalogue.build(prefix=prefix), client_id="gplx-clinic-import",
+                   connect_timeout_s=10) as publisher:
+        results = clinic.publish_file(file, publisher, fmt)
+    for result in results:
+        typer.echo(result.line())
+    rejected = sum(not r.accepted for r in results)
+    summary = f"{len(results)} rows: {len(results) - rejected} accepted, {rejected} rejected"
+    if rejected and rejects is not None:
+        clinic.write_rejects(rejects, results, fmt)
+        summary += f" (written to {rejects})"
+    typer.echo(summary)
+    if rejected:
+        raise typer.Exit(1)
