@@ -71,11 +71,11 @@ class WebhookOutput:
     """
 
     def __init__(self, url: str, *, attempts: int = 5, backoff: Backoff | None = None, timeout_s: float = 10.0,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, transport: httpx.BaseTransport | None = None) -> None:
         self.url = url
         self._attempts = attempts
         self._backoff = backoff or Backoff(base_s=0.5, max_s=10.0)
-        self._http = httpx.Client(timeout=timeout_s)
+        self._http = httpx.Client(timeout=timeout_s, transport=transport)
         self._stop = stop or threading.Event()
 
     def emit(self, view: CaseView) -> None:

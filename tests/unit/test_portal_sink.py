@@ -1,0 +1,229 @@
+"""Portal sink pieces without a broker: backoff schedule, stand-in portal, delivery/dead-letter decisions."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+import time
+import uuid
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+from consumers.portal import Backoff, IssuanceSink, PortalClient, StandinPortal
+from consumers.subscriber import WebhookFailed, WebhookOutput, render
+from schemas import models
+from schemas.registry import InMemoryRegistry
+from schemas.serde import AvroDeserializer, AvroSerializer, SerializationContext
+
+UTC = dt.timezone.utc
+
+
+def issuance(n: int = 1) -> models.IssuanceRequested:
+    return models.IssuanceRequested(
+        event_id=str(uuid.uuid4()), occurred_at=dt.datetime(2025, 8, 1, tzinfo=UTC),
+        source={"system": "test", "instance": "t"}, correlation_id=f"case-{n}", issuance_id=f"iss-{n}",
+        case_id=f"case-{n}", cccd="079085123456", province="79", full_name="Nguyễn Văn A",
+        date_of_birth=dt.date(1985, 3, 4), licence_number="790123456789", classes=["B"],
+        delivery_method="POST", postal_address="1 Lê Lợi, Sài Gòn")
+
+
+# ---- backoff ----
+
+def test_backoff_doubles_up_to_the_cap():
+    b = Backoff(base_s=0.5, max_s=4.0, jitter=0)
+    assert [b.delay(a) for a in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    assert b.worst_case(4) == 0.5 + 1.0 + 2.0
+
+
+def test_backoff_jitter_stays_within_its_band():
+    b, rng = Backoff(base_s=1.0, max_s=8.0, jitter=0.5), random.Random(7)
+    for attempt in range(1, 10):
+        for _ in range(200):
+            d = b.delay(attempt, rng)
+            assert b.nominal(attempt) * 0.5 <= d <= b.nominal(attempt)
+    delays = {round(b.delay(3, rng), 6) for _ in range(50)}
+    assert len(delays) > 40  # actually jittered
+
+
+def test_backoff_rejects_nonsense_and_survives_huge_attempts():
+    with pytest.raises(ValueError):
+        Backoff(base_s=2, max_s=1)
+    assert Backoff(base_s=1, max_s=30, jitter=0).delay(10_000) == 30
+
+
+# ---- stand-in portal ----
+
+def post(portal: StandinPortal, event: models.IssuanceRequested, key: str | None = None) -> httpx.Response:
+    return httpx.post(portal.url + "/issuances", json=event.model_dump(mode="json"),
+                      headers={"Idempotency-Key": key or event.issuance_id}, timeout=5)
+
+
+def test_standin_dedupes_by_idempotency_key():
+    with StandinPortal() as portal:
+        first, again = post(portal, issuance(1)), post(portal, issuance(1))
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert first.json() == again.json()
+        post(portal, issuance(2))
+        assert (portal.received, portal.distinct) == (3, 2)
+        assert httpx.get(portal.url + "/issuances").json()["distinct"] == 2
+        assert post(portal, issuance(3), key="other").status_code == 422  # key must be the issuance id
+
+
+def test_standin_refuses_next_k_then_accepts():
+    with StandinPortal() as portal:
+        portal.refuse_next(2)
+        assert [post(portal, issuance(1)).status_code for _ in range(3)] == [503, 503, 201]
+        assert (portal.refused, portal.distinct) == (2, 1)
+
+
+def test_standin_refuses_for_a_window_and_via_control_api():
+    with StandinPortal() as portal:
+        portal.refuse_for(60)
+        assert post(portal, issuance(1)).status_code == 503
+        httpx.post(portal.url + "/_control", json={"refuse_for_s": 0})
+        assert post(portal, issuance(1)).status_code == 201
+
+
+def test_standin_down_means_connection_refused_then_back_on_the_same_port():
+    with StandinPortal() as portal:
+        port = portal.port
+        portal.go_down()
+        with pytest.raises(httpx.ConnectError):
+            post(portal, issuance(1))
+        portal.come_up()
+        assert portal.port == port and post(portal, issuance(1)).status_code == 201
+
+
+# ---- portal client ----
+
+def test_client_classifies_outcomes():
+    def answer(status):
+        return PortalClient("http://portal", transport=httpx.MockTransport(lambda r: httpx.Response(status)))
+
+    assert answer(201).deliver(issuance()).delivered
+    assert answer(503).deliver(issuance()).retryable
+    assert answer(429).deliver(issuance()).retryable
+    assert not answer(400).deliver(issuance()).retryable
+
+    seen = {}
+
+    def capture(request):
+        seen.update(key=request.headers["Idempotency-Key"], path=request.url.path)
+        return httpx.Response(200)
+
+    PortalClient("http://portal/", transport=httpx.MockTransport(capture)).deliver(issuance(5))
+    assert seen == {"key": "iss-5", "path": "/issuances"}
+
+
+# ---- the sink's per-record decisions (fake client and producer, in-memory registry) ----
+
+class FakeClient:
+    """Answers with `outcomes` in turn, then with `then` forever."""
+
+    def __init__(self, outcomes, then=None):
+        self.outcomes, self.then, self.calls = list(outcomes), then, 0
+
+    def deliver(self, _):
+        self.calls += 1
+        return self.outcomes.pop(0) if self.outcomes else self.then
+
+
+class FakeProducer:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, topic, key=None, value=None):
+        self.sent.append((topic, key, value))
+        return SimpleNamespace(get=lambda timeout=None: None)
+
+
+def make_sink(registry, attempts=3):
+    return IssuanceSink("unused:9092", registry, "http://portal", prefix="u.", max_attempts=attempts,
+                        backoff=Backoff(base_s=0.001, max_s=0.002))
+
+
+def record(registry, event, offset=7):
+    value = AvroSerializer(registry)(event, SerializationContext("u.issuance.requests"))
+    return SimpleNamespace(topic="u.issuance.requests", partition=2, offset=offset, key=b"079085123456",
+                           value=value)
+
+
+def outcome(delivered=False, retryable=True, error="HTTP 503"):
+    from consumers.portal.client import Outcome
+    return Outcome(delivered, retryable, "" if delivered else error)
+
+
+def test_sink_retries_then_delivers():
+    registry = InMemoryRegistry()
+    sink, producer = make_sink(registry), FakeProducer()
+    client = FakeClient([outcome(), outcome(), outcome(True)])
+    assert sink._process(record(registry, issuance()), client, producer, threading.Event())
+    assert (client.calls, sink.stats.delivered, producer.sent) == (3, 1, [])
+
+
+def test_sink_dead_letters_after_n_attempts_and_tells_the_case():
+    registry = InMemoryRegistry()
+    sink, producer = make_sink(registry, attempts=3), FakeProducer()
+    client, rec = FakeClient([], then=outcome()), record(registry, issuance())
+    assert sink._process(rec, client, producer, threading.Event())
+    assert client.calls == 3 and sink.stats.dead_lettered == 1
+    de = AvroDeserializer(registry)
+    by_topic = {t: de(v, SerializationContext(t)) for t, _, v in producer.sent}
+    assert set(by_topic) == {"u.cases.events", "u.cases.province.79", "u.dlq"}
+    failed, letter = by_topic["u.cases.events"], by_topic["u.dlq"]
+    assert isinstance(failed, models.IssuanceDeliveryFailed)
+    assert (failed.issuance_id, failed.attempts, failed.last_error) == ("iss-1", 3, "HTTP 503")
+    assert (letter.original_topic, letter.original_partition, letter.original_offset) == ("u.issuance.requests", 2, 7)
+    assert letter.error_code == "PROCESSING_FAILED" and "after 3 attempt(s)" in letter.error_text
+    assert (letter.original_value, letter.original_key) == (rec.value, rec.key)  # original bytes, unchanged
+    assert "Nguyễn" not in letter.error_text and "079085123456" not in letter.error_text
+
+
+def test_sink_does_not_retry_a_permanent_refusal():
+    registry = InMemoryRegistry()
+    sink, producer = make_sink(registry, attempts=5), FakeProducer()
+    client = FakeClient([outcome(retryable=False, error="HTTP 400")])
+    assert sink._process(record(registry, issuance()), client, producer, threading.Event())
+    assert client.calls == 1 and sink.stats.dead_lettered == 1
+
+
+def test_sink_dead_letters_garbage_with_its_code():
+    registry = InMemoryRegistry()
+    sink, producer = make_sink(registry), FakeProducer()
+    bad = SimpleNamespace(topic="u.issuance.requests", partition=0, offset=1, key=None, value=b"not avro")
+    assert sink._process(bad, FakeClient([]), producer, threading.Event())
+    [(topic, _, value)] = producer.sent
+    letter = AvroDeserializer(registry)(value, SerializationContext(topic))
+    assert topic == "u.dlq" and letter.error_code == "BAD_MAGIC_BYTE" and letter.original_value == b"not avro"
+
+
+def test_sink_stop_interrupts_the_backoff_without_giving_up():
+    registry = InMemoryRegistry()
+    sink = IssuanceSink("unused:9092", registry, "http://portal", prefix="u.", max_attempts=5,
+                        backoff=Backoff(base_s=60, max_s=60))
+    stop, producer = threading.Event(), FakeProducer()
+    threading.Timer(0.2, stop.set).start()
+    started = time.monotonic()
+    assert not sink._process(record(registry, issuance()), FakeClient([], then=outcome()), producer, stop)
+    assert time.monotonic() - started < 10 and producer.sent == []  # neither delivered nor dead-lettered
+
+
+def test_webhook_output_retries_with_event_id_as_key_then_gives_up():
+    keys = []
+
+    def flaky(request):
+        keys.append(request.headers["Idempotency-Key"])
+        return httpx.Response(503 if len(keys) < 3 else 200)
+
+    event = models.CaseAwaiting(event_id=str(uuid.uuid4()), occurred_at=dt.datetime(2025, 8, 1, tzinfo=UTC),
+                                source={"system": "t", "instance": "t"}, case_id="c", cccd="079085123456",
+                                province="79", missing=["EXAM_MISSING"])
+    fast = Backoff(base_s=0.001, max_s=0.002)
+    WebhookOutput("http://hook", backoff=fast, transport=httpx.MockTransport(flaky)).emit(render.view(event))
+    assert keys == [event.event_id] * 3
+    never = WebhookOutput("http://hook", attempts=2, backoff=fast,
+                          transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+    with pytest.raises(WebhookFailed):
+        never.emit(render.view(event))
