@@ -1,0 +1,70 @@
+"""`gplx-bus portal standin` (a local stand-in of the national portal's issuance API) and `gplx-bus portal sink`
+(deliver issuance requests to a portal). Thin: the work is in `consumers.portal`."""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+import typer
+
+from consumers.portal import Backoff, IssuanceSink, StandinPortal
+
+app = typer.Typer(help="National portal: the issuance sink and a local stand-in portal.", no_args_is_help=True)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING if verbose else logging.CRITICAL)
+
+
+def _until_signalled() -> threading.Event:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return stop
+
+
+@app.command()
+def standin(
+    port: int = typer.Option(8089, "--port", "-p", help="Loopback port to listen on (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run the stand-in portal until interrupted. Control it with POST /_control
+    {"refuse_next": K} | {"refuse_for_s": S} | {"down_for_s": S} | {"reset": true}; counts at GET /issuances."""
+    _logging(verbose)
+    stop = _until_signalled()
+    with StandinPortal(host, port) as portal:
+        typer.echo(f"stand-in portal on {portal.url} (POST /issuances, GET /issuances, POST /_control)", err=True)
+        stop.wait()
+        stats = portal.stats()
+    typer.echo(f"received {stats['received']}, distinct {stats['distinct']}, refused {stats['refused']}", err=True)
+
+
+@app.command()
+def sink(
+    portal_url: str = typer.Option("http://127.0.0.1:8089", "--portal-url", envvar="GPLX_PORTAL_URL",
+                                   help="Base URL of the portal API (POST <url>/issuances)."),
+    max_attempts: int = typer.Option(6, "--max-attempts", min=1, help="Attempts before the DLQ."),
+    backoff_base: float = typer.Option(0.5, "--backoff-base", min=0.0, help="First retry delay, seconds."),
+    backoff_max: float = typer.Option(30.0, "--backoff-max", min=0.0, help="Longest retry delay, seconds."),
+    bootstrap: str = typer.Option("localhost:9092", "--bootstrap-servers", "-b", envvar="KAFKA_BOOTSTRAP_SERVERS"),
+    registry_url: str = typer.Option("http://127.0.0.1:8081/apis/ccompat/v7", "--registry-url",
+                                     envvar="SCHEMA_REGISTRY_URL"),
+    prefix: str = typer.Option("", "--prefix", help="Topic name prefix (e.g. for a test environment)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Deliver IssuanceRequested to the portal until interrupted (at-least-once, Idempotency-Key = issuance id)."""
+    _logging(verbose)
+    try:
+        backoff = Backoff(base_s=backoff_base, max_s=max(backoff_max, backoff_base))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    issuance_sink = IssuanceSink(bootstrap, registry_url, portal_url, prefix=prefix, max_attempts=max_attempts,
+                                 backoff=backoff)
+    stats = issuance_sink.run(_until_signalled())
+    typer.echo(f"delivered {stats.delivered}, dead-lettered {stats.dead_lettered}, "
+               f"failed attempts {stats.failed_attempts}", err=True)
