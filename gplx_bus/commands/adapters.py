@@ -28,6 +28,11 @@ def bus_endpoints() -> tuple[str, str]:
             os.environ.get("SCHEMA_REGISTRY_URL", DEFAULT_REGISTRY))
 
 
+@app.callback()
+def group() -> None:
+    """Identity, police and payment adapters (request/answer)."""  # a group even with one command, so `adapters <command>` keeps working
+
+
 @app.command("run")
 def run(
     data_dir: Path = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="Folder of the local databases."),

@@ -17,6 +17,11 @@ from topology.catalogue import Catalogue
 app = typer.Typer(no_args_is_help=True, help="Clinics: publish health certificates from an export file.")
 
 
+@app.callback()
+def group() -> None:
+    """Clinics: publish health certificates from a hospital system's export."""  # a group even with one command, so `clinic <command>` keeps working
+
+
 @app.command("publish")
 def publish(
     file: Path = typer.Argument(..., help="CSV or JSON export (see producers/adapters/samples/)."),
