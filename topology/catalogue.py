@@ -29,6 +29,7 @@ IDENTITY_RESULTS = "identity.results"
 POLICE_REQUESTS = "police.requests"
 POLICE_LICENCE_STATUS = "police.licence-status"
 CASES_EVENTS = "cases.events"
+CASES_CLOCK = "cases.clock"
 CASES_PROVINCE_PREFIX = "cases.province."
 ISSUANCE_REQUESTS = "issuance.requests"
 PAYMENT_REFUND_REQUESTS = "payment.refund-requests"
@@ -208,6 +209,10 @@ class Catalogue:
                  [IDENTITY], [CASE_PROCESSOR], "Answers of the population database (VNeID).", inputs),
             spec(POLICE_LICENCE_STATUS, input_partitions, src, ["vn.gplx.police.LicenceStatus"],
                  [POLICE], [CASE_PROCESSOR], "Answers of the police licence and violation database.", inputs),
+            # The processor's own clock: ticks keyed by cccd move a case past its 2- and 5-working-day deadlines
+            # through the same stream as its facts (a table may only be changed from the stream).
+            spec(CASES_CLOCK, input_partitions, _delete(_DAY_MS), ["vn.gplx.processor.ClockTick"],
+                 [CASE_PROCESSOR], [CASE_PROCESSOR], "Clock ticks for cases whose deadline passed.", inputs),
             spec(IDENTITY_REQUESTS, 6, _delete(_REQUEST_RETENTION_MS), ["vn.gplx.identity.IdentityCheckRequested"],
                  [CASE_PROCESSOR], [IDENTITY], "Identity checks the case processor asks for."),
             spec(POLICE_REQUESTS, 6, _delete(_REQUEST_RETENTION_MS), ["vn.gplx.police.LicenceLookupRequested"],

@@ -10,6 +10,7 @@ _COMMANDS = [
     ("demo", "demo", None),
     ("local", "local", "Start, stop and inspect the local Kafka broker and schema registry."),
     ("topics", "topics", "The topic catalogue: list it, apply it to the cluster."),
+    ("schemas", "schemas", "The Avro contracts: register them, check their compatibility."),
     ("lag", "lag", "Consumer lag for SREs: offsets, seconds and status per group; Prometheus exporter."),
 ]
 

@@ -30,10 +30,10 @@ def test_one_cases_topic_per_current_province(catalogue):
 
 def test_every_topic_is_catalogued_once_and_keyed_by_cccd(catalogue):
     names = catalogue.names()
-    assert len(names) == len(set(names)) == 11 + 34
+    assert len(names) == len(set(names)) == 12 + 34
     for base in (cat.HEALTH_EXAM_RESULTS, cat.PORTAL_APPLICATIONS, cat.PAYMENT_TRANSACTIONS, cat.IDENTITY_REQUESTS,
                  cat.IDENTITY_RESULTS, cat.POLICE_REQUESTS, cat.POLICE_LICENCE_STATUS, cat.CASES_EVENTS,
-                 cat.ISSUANCE_REQUESTS, cat.PAYMENT_REFUND_REQUESTS, cat.DLQ):
+                 cat.ISSUANCE_REQUESTS, cat.PAYMENT_REFUND_REQUESTS, cat.DLQ, cat.CASES_CLOCK):
         assert catalogue.name(base) == "t." + base
     assert {t.key for t in catalogue} == {"cccd"}
     assert all(t.event_types and all(e.startswith("vn.gplx.") for e in t.event_types) for t in catalogue)
@@ -43,7 +43,7 @@ def test_co_partitioned_inputs_share_one_count():
     c = Catalogue.build(input_partitions=7, replication_factor=1)
     group = c.group(cat.CASE_INPUTS_GROUP)
     assert set(group.topics) == {cat.HEALTH_EXAM_RESULTS, cat.PORTAL_APPLICATIONS, cat.PAYMENT_TRANSACTIONS,
-                                 cat.IDENTITY_RESULTS, cat.POLICE_LICENCE_STATUS}
+                                 cat.IDENTITY_RESULTS, cat.POLICE_LICENCE_STATUS, cat.CASES_CLOCK}
     assert {c.topic(n).partitions for n in group.topics} == {7}
     with pytest.raises(ValueError, match="co-partitioned"):
         Catalogue.build(partitions={cat.PORTAL_APPLICATIONS: 3}, replication_factor=1)
@@ -103,7 +103,8 @@ def test_case_processor_reads_inputs_and_writes_outputs(catalogue):
     assert writes >= {catalogue.province_topic(p.code) for p in catalogue.provinces}
     assert writes >= {"t.cases.events", "t.identity.requests", "t.police.requests", "t.issuance.requests",
                       "t.payment.refund-requests", "t.dlq"}
-    assert not reads & writes
+    # the clock is the one topic the processor both writes (its timer) and reads (its agent)
+    assert reads & writes == {"t.cases.clock"}
 
 
 def test_sre_sees_metadata_not_payloads(catalogue):
