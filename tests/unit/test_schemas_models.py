@@ -15,7 +15,7 @@ from schemas import loader, models, reference
 
 EVENTS = sorted(models.EVENT_TYPES)
 META = ["event_id", "occurred_at", "source", "correlation_id"]
-AREAS = {"portal", "clinics", "identity", "police", "payment", "cases", "dlq"}
+AREAS = {"portal", "clinics", "identity", "police", "payment", "cases", "dlq", "processor"}
 
 
 def test_every_event_named_in_the_issue_exists():
