@@ -192,9 +192,11 @@ class LagExporter:
         self.sampler.start()
         log.info("lag exporter listening on %s:%d", self.addr, self.port)
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 3.0) -> None:
+        """Stop serving at once; give an in-flight sample `wait` seconds (it may be blocked on a Kafka timeout;
+        the sampler is a daemon thread, so it never keeps the process alive)."""
         self.sampler.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
-        self.sampler.join(timeout=30)
+        self.sampler.join(timeout=wait)
