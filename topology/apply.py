@@ -14,6 +14,7 @@ partition from then on; the diff says so).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -230,11 +231,38 @@ def apply(plan: Plan, admin) -> list[str]:
             if failed:
                 name, why = next(iter(failed.items()))
                 raise TopologyError(f"altering configs of {name} failed: {why}")
+            _wait_for(lambda: _configs_visible(admin, alters), "config changes")
             done += [f"altered configs of {a.topic}" for a in alters]
         adds = [c for c in plan.changes if isinstance(c, AddPartitions)]
         if adds:
             admin.create_partitions({a.topic: a.desired for a in adds})
+            _wait_for(lambda: _partitions_visible(admin, adds), "new partitions")
             done += [f"added partitions to {a.topic} ({a.current} -> {a.desired})" for a in adds]
     except KafkaError as exc:
         raise TopologyError(f"Kafka refused a topic change: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
     return done
+
+
+# The controller accepts a change before every broker's metadata cache shows it (KRaft propagates it within a
+# second or so). Waiting here keeps "apply, then plan again" honest: the second plan sees what the first did.
+def _wait_for(condition, what: str, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TopologyError(f"the cluster accepted the {what} but did not show them within {timeout_s:.0f}s")
+        time.sleep(0.2)
+
+
+def _configs_visible(admin, alters: list[AlterConfigs]) -> bool:
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    described = admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, a.topic, list(a.changes)) for a in alters],
+        config_filter="all").get("topic", {})
+    return all(described.get(a.topic, {}).get(k, {}).get("value") == new
+               for a in alters for k, (_, new) in a.changes.items())
+
+
+def _partitions_visible(admin, adds: list[AddPartitions]) -> bool:
+    counts = {t["name"]: len(t.get("partitions") or ()) for t in admin.describe_topics([a.topic for a in adds])}
+    return all(counts.get(a.topic) == a.desired for a in adds)
