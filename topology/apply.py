@@ -18,10 +18,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from schemas.errors import GplxError
 from topology.catalogue import Catalogue, TopicSpec
 
 
-class TopologyError(Exception):
+class TopologyError(GplxError):
     """A refused change or an unreachable broker; the message is one line naming the problem and the fix."""
 
 

@@ -10,6 +10,10 @@ _COMMANDS = [
     ("demo", "demo", None),
     ("local", "local", "Start, stop and inspect the local Kafka broker and schema registry."),
     ("topics", "topics", "The topic catalogue: list it, apply it to the cluster."),
+    ("processor", "processor", "The case processor (faust): assemble, decide and route renewal cases."),
+    ("simulate", "simulate", None),
+    ("clinic", "clinic", "Clinics: publish health certificates from a hospital system's export."),
+    ("adapters", "adapters", "Identity, police and payment adapters that answer the processor's requests."),
     ("schemas", "schemas", "The Avro contracts: register them, check their compatibility."),
     ("lag", "lag", "Consumer lag for SREs: offsets, seconds and status per group; Prometheus exporter."),
 ]

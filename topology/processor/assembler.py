@@ -1,7 +1,7 @@
 """The pure core of the case processor: one input at a time, per citizen, no I/O.
 
-`handle(state, item, position, rules)` takes the citizen's state (see `citizen`), one input (a decoded event or a
-clock tick) and where it came from, and returns the new state and the outputs to send. The faust agent is only
+`handle(state, event, topic, offset, rules)` takes the citizen's state (see `citizen`), one input (a decoded event,
+a ClockTick included) and where it came from, and returns the new state and the outputs to send. The faust agent is only
 plumbing around this function, so every rule of assembly is testable without Kafka.
 
 Guarantees this function gives (the agent relies on them):
@@ -13,8 +13,8 @@ Guarantees this function gives (the agent relies on them):
 - replay after a crash: an input the state has already applied (offset <= the last applied offset of its topic)
   changes nothing, but re-emits the outputs that input produced, identically, in case they were lost in the crash.
 
-Time: the case's clock is the latest `occurred_at` of its inputs (or the time a tick carries), never the wall
-clock, so a replay decides exactly as the first run did and tests can move time with a tick.
+Time: the case's clock is the latest `occurred_at` of its inputs (a ClockTick's is the time it declares), never the
+wall clock, so a replay decides exactly as the first run did and tests can move time with a tick.
 """
 from __future__ import annotations
 
@@ -32,12 +32,12 @@ from topology.rules import Reason, RuleSet
 _VERSION_RANK = {"ADD": 1, "EDIT": 2}
 
 
-@dataclass(frozen=True)
-class Tick:
+def tick(cccd: str, now: datetime) -> models.ClockTick:
     """The clock: "it is now `now` for this citizen" (sent by the processor's timer, or by a test)."""
+    from topology.processor.outputs import SOURCE, output_id
 
-    cccd: str
-    now: datetime
+    return models.ClockTick(event_id=output_id(cccd, f"tick/{now.isoformat()}"), occurred_at=now, source=SOURCE,
+                            cccd=cccd)
 
 
 @dataclass
@@ -47,14 +47,13 @@ class Step:
     note: str = ""  # what the input did, for logs and counters: opened, fact, decided, duplicate, replay, ...
 
 
-def handle(state: dict[str, Any] | None, item: models.Event | Tick, topic: str, offset: int,
-           rules: RuleSet) -> Step:
+def handle(state: dict[str, Any] | None, item: models.Event, topic: str, offset: int, rules: RuleSet) -> Step:
     state = state or citizen.empty()
     position = f"{topic}:{offset}"
     if state["applied"].get(topic, -1) >= offset:
         return Step(state, _replayed(state, position), "replay")
     state["applied"][topic] = offset
-    now = item.now if isinstance(item, Tick) else item.occurred_at
+    now = item.occurred_at
     step = Step(state)
     handler = _HANDLERS.get(type(item).__name__)
     step.note = handler(state, item, step) if handler else "ignored"
@@ -186,7 +185,7 @@ def _payment(state: dict, event: models.PaymentTransaction, step: Step) -> str:
     return "fact"
 
 
-def _tick(state: dict, tick: Tick, step: Step) -> str:
+def _tick(state: dict, tick: models.ClockTick, step: Step) -> str:
     return "tick"
 
 
@@ -197,7 +196,7 @@ _HANDLERS = {
     "IdentityCheckResult": _identity,
     "LicenceStatus": _licence,
     "PaymentTransaction": _payment,
-    "Tick": _tick,
+    "ClockTick": _tick,
 }
 
 

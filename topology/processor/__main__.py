@@ -1,0 +1,23 @@
+"""`python -m topology.processor`: run one case-processor worker with settings from the environment."""
+from __future__ import annotations
+
+import logging
+import os
+
+from faust import Worker
+
+from topology.processor.app import create_app
+from topology.processor.settings import ProcessorSettings
+
+
+def main() -> None:
+    settings = ProcessorSettings.from_env()
+    settings.datadir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    level = os.environ.get("GPLX_LOG_LEVEL", "info")
+    logging.getLogger("gplx").setLevel(level.upper())
+    Worker(app, loglevel=level, quiet=True).execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()

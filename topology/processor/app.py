@@ -1,0 +1,156 @@
+"""The faust app of the case processor: the whole topology at a glance.
+
+    inputs (co-partitioned, keyed by cccd)          table "citizens" (cccd -> citizen state, RocksDB + changelog)
+      portal.applications    ─┐                                 │
+      health.exam-results    ─┤                                 ▼
+      payment.transactions   ─┼──> agent `assemble` ──> assembler.handle() ──> cases.events, cases.province.<code>,
+      identity.results       ─┤    (concurrency 1)                              identity.requests, police.requests,
+      police.licence-status  ─┤                                                 issuance.requests,
+      cases.clock            ─┘ <── timer `clock` (ticks for cases past a deadline)  payment.refund-requests
+                                    undecodable / invalid / failing input ──> dlq (reason + original bytes)
+
+Processing guarantee: at-least-once, concurrency 1 per agent (faust #606: with concurrency > 1 an agent can
+commit past an unprocessed message; its exactly-once mode has open bugs #323, #517). Outputs carry ids derived
+from the case, and an input replayed after a crash re-sends exactly the outputs it produced, so downstream sees
+at most a re-delivery of the same id, never a second approval or refund (see `assembler`).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+
+import faust
+
+from schemas import models
+from schemas.errors import DeserializationError, RegistryUnavailable
+from schemas.registry import RegistryClient
+from schemas.serde import AvroDeserializer, AvroSerializer, SerializationContext
+from topology import catalogue as topics
+from topology.catalogue import Catalogue
+from topology.processor import assembler
+from topology.processor.outputs import SOURCE, Output, output_id
+from topology.processor.settings import ProcessorSettings
+from topology.rules import load_rule_set
+
+log = logging.getLogger("gplx.processor")
+
+INPUTS = (topics.PORTAL_APPLICATIONS, topics.HEALTH_EXAM_RESULTS, topics.PAYMENT_TRANSACTIONS,
+          topics.IDENTITY_RESULTS, topics.POLICE_LICENCE_STATUS, topics.CASES_CLOCK)
+
+
+def create_app(settings: ProcessorSettings) -> faust.App:
+    catalogue = Catalogue.build(prefix=settings.prefix, input_partitions=settings.input_partitions)
+    rules = load_rule_set()
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap_servers}",
+        store=settings.store,
+        datadir=str(settings.datadir),
+        topic_partitions=settings.input_partitions,
+        topic_replication_factor=catalogue.topic(topics.CASES_EVENTS).replication_factor,
+        processing_guarantee="at_least_once",
+        key_serializer="raw",
+        value_serializer="raw",
+        table_value_serializer="json",  # the citizen state (see citizen.py)
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_enabled=False,
+        table_standby_replicas=0,
+    )
+    registry = RegistryClient(settings.registry_url)
+    serialize = AvroSerializer(registry)
+    deserialize = AvroDeserializer(registry)
+    base_of = {catalogue.name(base): base for base in INPUTS}
+    inputs = app.topic(*base_of, key_serializer="raw", value_serializer="raw")
+    citizens = app.Table("citizens", default=None, partitions=settings.input_partitions,
+                         key_type=bytes)  # bytes keys are stored raw: the cccd, as on the input topics
+    out_topics: dict[str, faust.TopicT] = {}
+
+    def out_topic(name: str) -> faust.TopicT:
+        if name not in out_topics:
+            out_topics[name] = app.topic(name, key_serializer="raw", value_serializer="raw")
+        return out_topics[name]
+
+    async def send(output: Output) -> None:
+        for base in output.topics:
+            name = catalogue.province_topic(output.event.province) if base == "province" else catalogue.name(base)
+            value = serialize(output.event, SerializationContext(name))
+            await out_topic(name).send(key=output.key.encode(), value=value)
+
+    async def dead_letter(message, code: str, text: str) -> None:
+        dlq = catalogue.name(topics.DLQ)
+        letter = models.DeadLetter(
+            event_id=output_id(f"{message.topic}/{message.partition}/{message.offset}", "dead-letter"),
+            occurred_at=datetime.now(timezone.utc), source=SOURCE, original_topic=message.topic,
+            original_partition=message.partition, original_offset=message.offset, original_key=message.key,
+            original_value=message.value or b"", error_code=code, error_text=text[:2000],
+            first_seen_at=datetime.now(timezone.utc))
+        await out_topic(dlq).send(key=message.key, value=serialize(letter, SerializationContext(dlq)))
+        log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, code)
+
+    async def decode(message) -> models.Event:
+        """Decode one input; a registry outage is waited out (transient), never dead-lettered."""
+        delay = 0.5
+        while True:
+            try:
+                return deserialize(message.value, SerializationContext(message.topic))
+            except RegistryUnavailable as exc:
+                log.warning("schema registry unavailable (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    @app.agent(inputs, concurrency=1)
+    async def assemble(stream):
+        async for event in stream.events():
+            message = event.message
+            topic = base_of[message.topic]
+            try:
+                item = await decode(message)
+                if message.key is None or item.cccd.encode() != message.key:
+                    raise _KeyMismatch(f"record key does not equal the event's cccd on {message.topic}")
+            except DeserializationError as exc:
+                await dead_letter(message, exc.code, str(exc))
+                continue
+            except _KeyMismatch as exc:
+                await dead_letter(message, "PROCESSING_FAILED", str(exc))
+                continue
+            try:
+                step = assembler.handle(citizens.get(message.key), item, topic, message.offset, rules)
+            except Exception as exc:  # noqa: BLE001 - a bug on one input must not stop every case behind it
+                log.exception("processing failed at %s[%s]@%s", message.topic, message.partition, message.offset)
+                await dead_letter(message, "PROCESSING_FAILED", f"{type(exc).__name__}: {exc}")
+                continue
+            for output in step.outputs:
+                await send(output)
+            citizens[message.key] = step.state  # assigned back, so the changelog sees the change
+            log.debug("%s %s[%s]@%s -> %s", step.note, topic, message.partition, message.offset,
+                      [o.kind for o in step.outputs])
+
+    @app.timer(interval=settings.tick_seconds)
+    async def clock():
+        """Tick every open case whose notice or decision deadline has passed (the agent re-evaluates it)."""
+        now = datetime.now(timezone.utc)
+        clock_topic = out_topic(catalogue.name(topics.CASES_CLOCK))
+        for key, state in list(citizens.items()):
+            if state and _deadline_passed(state, now):
+                cccd = key.decode()
+                value = serialize(assembler.tick(cccd, now), SerializationContext(clock_topic.get_topic_name()))
+                await clock_topic.send(key=key, value=value)
+
+    app.gplx = {"catalogue": catalogue, "citizens": citizens, "assemble": assemble}  # for tests and tools
+    return app
+
+
+class _KeyMismatch(Exception):
+    pass
+
+
+def _deadline_passed(state: dict, now: datetime) -> bool:
+    case = state.get("case")
+    if not case or case["final"]:
+        return False
+    app = case["application"]
+    due = app.get("decision_due_at") if case["status"] == "AWAITING" else app.get("notice_due_at")
+    return due is not None and datetime.fromisoformat(due) <= now
+
