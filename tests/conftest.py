@@ -97,6 +97,30 @@ def schema_registry_url(bus) -> str:
     return bus.schema_registry_url
 
 
+class RestartableKafka:
+    """A broker of its own that a fault test may stop and start again on the same address."""
+
+    def __init__(self, cluster: LocalCluster):
+        self.cluster = cluster
+        self.bootstrap_servers = cluster.start().bootstrap_servers
+
+    def stop(self) -> None:
+        self.cluster.stop_brokers()
+
+    def start(self) -> None:
+        self.cluster.start_brokers()
+
+
+@pytest.fixture
+def restartable_kafka():
+    """Always a local broker (never the shared session cluster): the test is going to take it down."""
+    if _mode() != "local":
+        pytest.skip("a restartable broker needs the local launcher (the session cluster must not be stopped)")
+    kafka = RestartableKafka(LocalCluster(with_registry=False))
+    yield kafka
+    kafka.cluster.stop()
+
+
 @pytest.fixture
 def unique_name(request) -> str:
     """A topic/group name no other test (or test run on the same cluster) uses."""

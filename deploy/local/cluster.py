@@ -151,6 +151,19 @@ class LocalCluster:
         _wait_http_ok(base + registry.REGISTRY_HEALTH_PATH, self.ready_timeout, self.registry)
         return base + registry.CCOMPAT_PATH, time.monotonic() - started
 
+    # -- broker outage (for fault tests) ---------------------------------------------------------------------------
+    def stop_brokers(self, timeout: float = 20.0) -> None:
+        """Stop the Kafka nodes but keep their data and ports, so `start_brokers` brings the same cluster back."""
+        for node in self.nodes:
+            node.stop(timeout)
+
+    def start_brokers(self) -> float:
+        """Start the stopped nodes again on the same ports and data; returns seconds until they answer."""
+        for node in self.nodes:
+            node.start()
+        return wait_until_ready(self.nodes[0].bootstrap, self.node_count, self.ready_timeout,
+                                alive=lambda: all(n.alive() for n in self.nodes))
+
     # -- stop and inspect --------------------------------------------------------------------------------------
     def pids(self) -> list[int]:
         procs = [n.process for n in self.nodes if n.process] + ([self.registry] if self.registry else [])
