@@ -8,14 +8,14 @@ from datetime import timedelta
 import pytest
 
 from tests.case_scenarios import T0, scripts
-from topology.processor.assembler import Tick, handle
+from topology.processor.assembler import handle, tick
 from topology.rules import load_rule_set
 
 RULES = load_rule_set()
 DEADLINE_TICK = T0 + timedelta(days=14)  # well past 5 working days
 
 
-def run(events, rules=RULES, tick=True):
+def run(events, rules=RULES, to_deadline=True):
     """Feed (topic, event) pairs through the core for one citizen; return (state, outputs)."""
     state, outputs, offsets = None, [], {}
     for topic, event in events:
@@ -23,8 +23,8 @@ def run(events, rules=RULES, tick=True):
         step = handle(state, event, topic, offsets[topic], rules)
         state = step.state
         outputs += step.outputs
-    if tick and events:
-        step = handle(state, Tick(events[0][1].cccd, DEADLINE_TICK), "clock", 0, rules)
+    if to_deadline and events:
+        step = handle(state, tick(events[0][1].cccd, DEADLINE_TICK), "clock", 0, rules)
         state, outputs = step.state, outputs + step.outputs
     return state, outputs
 
@@ -86,15 +86,15 @@ def test_replay_after_crash_re_emits_the_same_outputs():
 
 def test_awaiting_notice_after_two_working_days_then_escalation():
     script = next(s for s in scripts() if s.name == "exam-missing")
-    state, outputs = run(script.events(), tick=False)
+    state, outputs = run(script.events(), to_deadline=False)
     assert [o.kind for o in outputs] == ["opened", "identity-request", "licence-request"]
     # Monday 09:00 + 2 working days = Wednesday 09:00: the notice is due, listing what is missing
     wednesday = T0 + timedelta(days=2, minutes=1)
-    step = handle(state, Tick(script.cccd, wednesday), "clock", 0, RULES)
+    step = handle(state, tick(script.cccd, wednesday), "clock", 0, RULES)
     assert [o.kind for o in step.outputs] == ["awaiting"]
     assert step.outputs[0].event.missing == ["EXAM_MISSING"]
     # Monday + 5 working days = next Monday: escalated
-    step = handle(step.state, Tick(script.cccd, T0 + timedelta(days=7, minutes=1)), "clock", 1, RULES)
+    step = handle(step.state, tick(script.cccd, T0 + timedelta(days=7, minutes=1)), "clock", 1, RULES)
     assert [o.kind for o in step.outputs] == ["escalated"]
 
 
