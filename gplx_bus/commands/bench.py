@@ -1,0 +1,50 @@
+"""`gplx-bus bench`: the whole-bus benchmark (ceilings, case processor, latency, SDK, memory) on a local broker it
+starts itself, or on the cluster in KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL.
+
+Thin: the benchmark lives in tests/bench/bench_bus.py (it needs a source checkout, like `make bench`).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+
+
+def _bench_module():
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "tests" / "bench" / "bench_bus.py").exists():
+        from deploy.local.errors import LauncherError  # one of the errors the CLI prints as one line
+
+        raise LauncherError("gplx-bus bench needs a source checkout (tests/bench/bench_bus.py); "
+                            "run it from the repository (make bench)")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from tests.bench import bench_bus
+
+    return bench_bus
+
+
+def command(
+    cases: int = typer.Option(None, "--cases", min=1, help="Cases for the throughput run (default 5000; quick 300)."),
+    record_size: int = typer.Option(None, "--record-size", min=1,
+                                    help="Record size for Kafka's ProducerPerformance (default 200 B, ~ our mean)."),
+    json_path: Path = typer.Option(None, "--json", help="Write results here (default bench-results/bench-<time>.json)."),
+    quick: bool = typer.Option(False, "--quick", help="Small sizes: about a minute (smoke test)."),
+    open_cases: int = typer.Option(None, "--open-cases", min=1, help="Open cases for the memory run (default 50000)."),
+    latency_rate: float = typer.Option(None, "--latency-rate", min=1.0, help="Cases/s of the latency run (100)."),
+    latency_seconds: float = typer.Option(None, "--latency-seconds", min=1.0, help="Length of the latency run (20)."),
+) -> None:
+    """Benchmark the bus: Kafka's own tools, raw client loops, the case processor, the producer SDK."""
+    bench = _bench_module()
+    overrides = dict(cases=cases, record_size=record_size, json_path=json_path, open_cases=open_cases,
+                     latency_rate=latency_rate, latency_seconds=latency_seconds)
+    if quick:
+        options = bench.Options.quick_defaults(**overrides)
+    else:
+        options = bench.Options(**{k: v for k, v in overrides.items() if v is not None})
+    results = bench.run(options, log=lambda text: console.print(text, highlight=False))
+    bench.render(results, Console())

@@ -1,0 +1,326 @@
+"""The case processor under measurement: a real worker subprocess (`python -m topology.processor`, RocksDB store)
+on private topics, watched from outside through its output topic cases.events and /proc/<pid>/status.
+
+Sections:
+- throughput: the inputs of N cases published ahead, then the worker started; timed from its first output record to
+  its last decision (record CreateTimes, so start-up and group join are excluded) and also wall-clock from spawn;
+- latency: on the same, warmed-up worker, cases published at a steady rate (all facts of a case together); per
+  case, CreateTime of its decision minus CreateTime of its last input;
+- memory: a separate worker fed M cases that stay open (no payment); VmHWM before/after and du of GPLX_DATADIR.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.bench import bus_env
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Worker:
+    """One case-processor worker subprocess; always stop() it (the bench does, in finally)."""
+
+    def __init__(self, bus: bus_env.Bus, prefix: str, workdir: Path, name: str, profile: str | None = None):
+        self.bus, self.prefix, self.name = bus, prefix, name
+        self.datadir = workdir / f"{name}-data"
+        self.log = workdir / f"{name}.log"
+        self.profile = profile  # "py-spy" or "pyinstrument": wrap the worker in a profiler
+        self.process = None
+        self.started_at = 0.0
+
+    def start(self) -> "Worker":
+        from deploy.local.process import ManagedProcess
+
+        env = {"KAFKA_BOOTSTRAP_SERVERS": self.bus.bootstrap, "SCHEMA_REGISTRY_URL": self.bus.registry_url,
+               "GPLX_TOPIC_PREFIX": self.prefix, "GPLX_STORE": "rocksdb://", "GPLX_DATADIR": str(self.datadir),
+               "GPLX_TICK_SECONDS": "3600", "GPLX_INPUT_PARTITIONS": str(bus_env.INPUT_PARTITIONS),
+               "GPLX_LOG_LEVEL": "warning", "PYTHONPATH": str(REPO)}
+        cmd = [sys.executable, "-m", "topology.processor"]
+        self.process = ManagedProcess(f"bench-{self.name}", cmd, self.log, env).start()
+        self.started_at = time.time()
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive()
+
+    def status(self) -> dict:
+        """VmHWM / VmRSS in MB from /proc (the peak and current resident set of the worker)."""
+        out = {}
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith(("VmHWM:", "VmRSS:")):
+                    out[line.split(":")[0]] = round(int(line.split()[1]) / 1024, 1)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+        return out
+
+    def cpu_seconds(self) -> float:
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            return 0.0
+
+    def datadir_mb(self) -> float:
+        result = subprocess.run(["du", "-sk", str(self.datadir)], capture_output=True, text=True)
+        return round(int(result.stdout.split()[0]) / 1024, 1) if result.returncode == 0 and result.stdout else 0.0
+
+    def stop(self) -> str:
+        return self.process.stop(timeout=30) if self.process else "never started"
+
+    def log_tail(self) -> str:
+        return self.process.log_tail(15) if self.process else ""
+
+
+class CaseWatcher:
+    """Reads cases.events from the beginning: first output time, decisions (key -> CreateTime), opened count."""
+
+    def __init__(self, bus: bus_env.Bus, catalogue, registry):
+        from kafka import KafkaConsumer
+        from kafka.structs import TopicPartition
+
+        from schemas.serde import AvroDeserializer
+        from topology import catalogue as topics
+
+        self.topic = catalogue.name(topics.CASES_EVENTS)
+        self.consumer = KafkaConsumer(bootstrap_servers=bus.bootstrap, group_id=None, enable_auto_commit=False,
+                                      auto_offset_reset="earliest")
+        parts = self.consumer.partitions_for_topic(self.topic) or set()
+        self.consumer.assign([TopicPartition(self.topic, p) for p in parts])
+        self.deserialize = AvroDeserializer(registry)
+        self.names: dict[int, str] = {}
+        self.first_ts: int | None = None
+        self.decisions: dict[bytes, int] = {}   # cccd -> CreateTime of its decision (ms)
+        self.last_decision_ts = 0
+        self.opened = 0
+        self.records = 0
+
+    def poll(self, timeout_ms: int = 200) -> None:
+        from schemas.serde import SerializationContext
+
+        for records in self.consumer.poll(timeout_ms=timeout_ms, max_records=5000).values():
+            for r in records:
+                self.records += 1
+                schema_id = int.from_bytes(r.value[1:5], "big")
+                name = self.names.get(schema_id)
+                if name is None:
+                    name = self.names[schema_id] = self.deserialize.decode(r.value, SerializationContext(self.topic))[0]
+                self.first_ts = r.timestamp if self.first_ts is None else min(self.first_ts, r.timestamp)
+                if name in bus_env.DECISIONS:
+                    self.decisions[r.key] = r.timestamp
+                    self.last_decision_ts = max(self.last_decision_ts, r.timestamp)
+                elif name.endswith("CaseOpened"):
+                    self.opened += 1
+
+    def wait(self, done, worker: Worker, timeout_s: float, stall_s: float = 30.0) -> bool:
+        """Poll until done() or timeout, or until nothing new arrived for stall_s (after something did)."""
+        deadline = time.monotonic() + timeout_s
+        last_change, seen = time.monotonic(), -1
+        while time.monotonic() < deadline:
+            self.poll()
+            if done():
+                return True
+            if not worker.alive():
+                raise RuntimeError(f"worker {worker.name} exited: {worker.log_tail()}")
+            if self.records != seen:
+                seen, last_change = self.records, time.monotonic()
+            elif self.records and time.monotonic() - last_change > stall_s:
+                return False
+        return False
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def inputs_consumed(bus: bus_env.Bus, catalogue, prefix: str) -> bool:
+    """True when the worker's group has committed every input record (lag 0 on every input topic)."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import OffsetSpec
+    from kafka.structs import TopicPartition
+
+    from topology.catalogue import CASE_PROCESSOR_APP_ID
+    from topology.processor.app import INPUTS
+
+    group = prefix + CASE_PROCESSOR_APP_ID
+    admin = KafkaAdminClient(bootstrap_servers=bus.bootstrap)
+    try:
+        committed = {tp: om.offset for tp, om in admin.list_group_offsets([group]).get(group, {}).items()}
+        tps = [TopicPartition(catalogue.name(b), p) for b in INPUTS for p in range(bus_env.INPUT_PARTITIONS)]
+        ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in tps})
+    finally:
+        admin.close()
+    return all(committed.get(tp, 0) >= end.offset for tp, end in ends.items())
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))  # nearest rank
+    return ordered[index]
+
+
+# ---- sections ----------------------------------------------------------------------------------------------------
+def throughput_and_latency(bus, registry, cases: int, latency_rate: float, latency_seconds: float,
+                           workdir: Path, log=print, profile: str | None = None) -> tuple[dict, dict]:
+    """Section 3 (ours) and section 4 (latency) on one worker."""
+    prefix = bus_env.unique_prefix("proc")
+    catalogue = bus_env.create_catalogue(bus, prefix)
+    load = bus_env.workload(registry, catalogue, cases, workdir=workdir / "db-throughput")
+    # Warm-up cases with another seed: published ahead too, decided before the timed ones start arriving?
+    # No: everything is published ahead, and the window is measured from the first output to the last decision.
+    load_seconds = bus_env.bulk_load(bus, catalogue, load.records)
+    log(f"  published {len(load.records)} input events of {cases} cases ahead in {load_seconds:.1f}s")
+    worker = Worker(bus, prefix, workdir, "throughput", profile).start()
+    watcher = CaseWatcher(bus, catalogue, registry)
+    try:
+        cpu0 = worker.cpu_seconds()
+        complete = watcher.wait(lambda: len(watcher.decisions) >= load.decisions_expected, worker,
+                                timeout_s=max(120.0, cases / 20))
+        window = max(1e-3, (watcher.last_decision_ts - (watcher.first_ts or 0)) / 1000)
+        wall = watcher.last_decision_ts / 1000 - worker.started_at
+        decided = len(watcher.decisions)
+        throughput = {
+            "cases": cases, "input_events": len(load.records), "input_events_by_type": load.by_type,
+            "decided": decided, "complete": complete,
+            "window_seconds": round(window, 2),
+            "events_per_s": round(len(load.records) / window, 1),
+            "cases_per_s": round(decided / window, 1),
+            "wall_seconds_from_spawn": round(wall, 2),
+            "startup_seconds": round((watcher.first_ts or 0) / 1000 - worker.started_at, 2),
+            "worker_cpu_seconds": round(worker.cpu_seconds() - cpu0, 1),
+            "output_records_on_cases_events": watcher.records,
+            "answers": "precomputed: identity.answer/police.answer (the adapters' pure functions) on the "
+                       "processor's own requests (assembler.handle), published with the other facts",
+            "mean_input_value_bytes": load.mean_value_size,
+        }
+        log(f"  ours: {throughput['events_per_s']} events/s, {throughput['cases_per_s']} cases/s "
+            f"({decided}/{cases} decided in {window:.1f}s)")
+        latency = steady_latency(bus, registry, catalogue, worker, watcher, latency_rate, latency_seconds,
+                                 workdir, log)
+        latency["VmHWM_MB_after_throughput_and_latency"] = worker.status().get("VmHWM")
+        return throughput, latency
+    finally:
+        watcher.close()
+        worker.stop()
+        bus_env.delete_topics(bus, prefix)
+
+
+def steady_latency(bus, registry, catalogue, worker, watcher, rate: float, seconds: float, workdir: Path,
+                   log=print) -> dict:
+    """Cases at `rate`/s for `seconds` on an idle, warmed-up worker; last-fact-to-decision per case."""
+    count = max(1, int(rate * seconds))
+    load = bus_env.workload(registry, catalogue, count, seed=bus_env.SEED + 1, workdir=workdir / "db-latency")
+    by_case: dict[str, list] = {}
+    for r in load.records:
+        by_case.setdefault(r.case, []).append(r)
+    last_input: dict[bytes, int] = {}
+
+    def delivered(record, ts_ms):
+        last_input[record.key] = max(last_input.get(record.key, 0), ts_ms)
+
+    producer = bus_env.confluent_producer(bus, **{"linger.ms": 1})
+    already = set(watcher.decisions)
+    started = time.perf_counter()
+    for n, records in enumerate(by_case.values()):
+        delay = started + n / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)  # pacing the load at `rate` cases/s
+        for r in records:
+            producer.produce(catalogue.name(r.base), key=r.key, value=r.value,
+                             on_delivery=lambda err, msg, r=r: err is None and delivered(r, msg.timestamp()[1]))
+        producer.poll(0)
+        watcher.poll(timeout_ms=0)
+    producer.flush(30)
+    sent_seconds = time.perf_counter() - started
+    keys = {r.key for r in load.records}
+    watcher.wait(lambda: len(keys & set(watcher.decisions)) >= len(keys), worker, timeout_s=120)
+    latencies = [watcher.decisions[k] - last_input[k] for k in keys
+                 if k in watcher.decisions and k in last_input and k not in already]
+    result = {"rate_cases_per_s": rate, "seconds": round(sent_seconds, 1), "cases": len(keys),
+              "input_events": len(load.records), "decided": len(latencies),
+              "p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95),
+              "p99_ms": percentile(latencies, 99), "max_ms": max(latencies, default=0),
+              "measured": "CreateTime of the decision on cases.events minus CreateTime of the case's last input"}
+    log(f"  latency at {rate}/s: p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms")
+    return result
+
+
+def memory(bus, registry, open_cases: int, workdir: Path, log=print) -> dict:
+    """Section 6: a fresh worker, then `open_cases` cases that stay open (no payment)."""
+    prefix = bus_env.unique_prefix("mem")
+    catalogue = bus_env.create_catalogue(bus, prefix)
+    warm = bus_env.workload(registry, catalogue, 20, seed=bus_env.SEED + 2, payments=False,
+                            workdir=workdir / "db-mem-warm")
+    load = bus_env.workload(registry, catalogue, open_cases, seed=bus_env.SEED + 3, payments=False,
+                            workdir=workdir / "db-mem")
+    worker = Worker(bus, prefix, workdir, "memory").start()
+    watcher = CaseWatcher(bus, catalogue, registry)
+    try:
+        bus_env.bulk_load(bus, catalogue, warm.records)
+        watcher.wait(lambda: watcher.opened >= warm.cases, worker, timeout_s=120)
+        _wait_consumed(bus, catalogue, prefix, worker)
+        base = worker.status()
+        base_disk = worker.datadir_mb()
+        log(f"  memory baseline (worker warm, {warm.cases} open cases): {base}")
+        load_seconds = bus_env.bulk_load(bus, catalogue, load.records)
+        started = time.monotonic()
+        watcher.wait(lambda: watcher.opened >= warm.cases + open_cases, worker,
+                     timeout_s=max(300.0, open_cases / 20))
+        _wait_consumed(bus, catalogue, prefix, worker)
+        seconds = time.monotonic() - started
+        after = worker.status()
+        disk = worker.datadir_mb()
+        per_case_kb = (after.get("VmHWM", 0) - base.get("VmHWM", 0)) * 1024 / max(1, open_cases)
+        disk_per_case_kb = (disk - base_disk) * 1024 / max(1, open_cases)
+        estimate = base.get("VmHWM", 0) + per_case_kb * 1_000_000 / 1024
+        result = {
+            "open_cases": open_cases, "opened_seen": watcher.opened - warm.cases,
+            "input_events": len(load.records), "publish_seconds": round(load_seconds, 1),
+            "process_seconds": round(seconds, 1),
+            "VmHWM_MB_baseline": base.get("VmHWM"), "VmRSS_MB_baseline": base.get("VmRSS"),
+            "VmHWM_MB": after.get("VmHWM"), "VmRSS_MB": after.get("VmRSS"),
+            "rocksdb_MB_baseline": base_disk, "rocksdb_MB": disk,
+            "rss_kb_per_open_case": round(per_case_kb, 3),
+            "rocksdb_kb_per_open_case": round(disk_per_case_kb, 3),
+            "extrapolated_VmHWM_MB_at_1M_open_cases": round(estimate, 1),
+            "extrapolated_rocksdb_MB_at_1M_open_cases": round(base_disk + disk_per_case_kb * 1_000_000 / 1024, 1),
+            "extrapolation": f"linear from {open_cases} open cases (baseline + slope x 1,000,000); not measured at "
+                             f"1M. Valid only while per-case memory stays flat (RocksDB keeps values on disk; "
+                             f"memtables and block cache are bounded); the WAL/memtable may not be flushed yet.",
+        }
+        log(f"  memory: VmHWM {after.get('VmHWM')} MB for {open_cases} open cases "
+            f"(baseline {base.get('VmHWM')} MB), RocksDB {disk} MB; 1M estimate {estimate:.0f} MB")
+        return result
+    finally:
+        watcher.close()
+        worker.stop()
+        bus_env.delete_topics(bus, prefix)
+
+
+def _wait_consumed(bus, catalogue, prefix, worker, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if inputs_consumed(bus, catalogue, prefix):
+            return
+        if not worker.alive():
+            raise RuntimeError(f"worker exited: {worker.log_tail()}")
+        time.sleep(0.5)  # pacing: faust commits every few seconds
+
+
+def fresh_workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="gplx-bench-"))
+
+
+def remove_workdir(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,81 @@
+"""Producer SDK throughput: the kafka-python `Publisher` against confluent-kafka with the same settings and payloads.
+
+Rows (each publishes the same input events of the workload, acks=all, idempotent, linger 10 ms, batch 64 KiB,
+the SDK's compression codec, to a fresh topic per row, and waits for every acknowledgement):
+- sdk: `Publisher.send(event)` for each event, then flush: validation + Avro encoding + kafka-python;
+- kafka-python raw: the SDK's producer settings, pre-serialized bytes (what the client alone costs);
+- confluent-kafka: pre-serialized bytes (the reference; librdkafka does batching/compression in C).
+"""
+from __future__ import annotations
+
+import time
+
+from tests.bench import bus_env
+
+
+def sdk_throughput(bus: bus_env.Bus, registry, events: list, records: list[bus_env.Record], log=print) -> dict:
+    from kafka import KafkaProducer
+
+    from producers.sdk import COMPRESSION, Publisher
+
+    prefix = bus_env.unique_prefix("sdk")
+    catalogue = bus_env.create_catalogue(bus, prefix)
+    out = {"records": len(records), "compression": COMPRESSION,
+           "settings": "acks=all, idempotent, linger 10 ms, batch 64 KiB, same compression"}
+    try:
+        # warm-up: registry look-ups and connections, outside the timed part
+        with Publisher(bus.bootstrap, registry, catalogue=catalogue, client_id="bench-sdk") as publisher:
+            for base, event in events[:50]:
+                publisher.send(event)
+            publisher.flush()
+            started = time.perf_counter()
+            for base, event in events:
+                publisher.send(event)
+            publisher.flush()
+            out["sdk"] = _row(len(events), time.perf_counter() - started)
+        log(f"  sdk Publisher: {out['sdk']['records_per_s']:.0f} events/s")
+
+        topic = prefix + "raw-kafka-python"
+        bus_env.create_plain_topics(bus, [topic, prefix + "raw-confluent"])
+        producer = KafkaProducer(bootstrap_servers=bus.bootstrap, acks="all", enable_idempotence=True,
+                                 linger_ms=10, batch_size=64 * 1024, compression_type=COMPRESSION)
+        try:
+            for r in records[:50]:
+                producer.send(topic, key=r.key, value=r.value)
+            producer.flush()
+            started = time.perf_counter()
+            for r in records:
+                producer.send(topic, key=r.key, value=r.value)
+            producer.flush()
+            out["kafka_python_raw"] = _row(len(records), time.perf_counter() - started)
+        finally:
+            producer.close()
+        log(f"  kafka-python raw: {out['kafka_python_raw']['records_per_s']:.0f} records/s")
+
+        topic = prefix + "raw-confluent"
+        producer = bus_env.confluent_producer(bus, **{"compression.type": COMPRESSION or "none"})
+        for r in records[:50]:
+            producer.produce(topic, key=r.key, value=r.value)
+        producer.flush(30)
+        started = time.perf_counter()
+        for r in records:
+            while True:
+                try:
+                    producer.produce(topic, key=r.key, value=r.value)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            producer.poll(0)
+        producer.flush(60)
+        out["confluent_kafka"] = _row(len(records), time.perf_counter() - started)
+        log(f"  confluent-kafka: {out['confluent_kafka']['records_per_s']:.0f} records/s")
+        out["sdk_vs_confluent"] = round(out["sdk"]["records_per_s"] / out["confluent_kafka"]["records_per_s"], 3)
+        out["kafka_python_raw_vs_confluent"] = round(
+            out["kafka_python_raw"]["records_per_s"] / out["confluent_kafka"]["records_per_s"], 3)
+        return out
+    finally:
+        bus_env.delete_topics(bus, prefix)
+
+
+def _row(count: int, seconds: float) -> dict:
+    return {"seconds": round(seconds, 2), "records_per_s": round(count / seconds, 1)}
