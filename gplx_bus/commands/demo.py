@@ -1,21 +1,51 @@
 """`gplx-bus demo`: the main job, end to end on a real broker, with a readable report.
 
 Uses the cluster in the environment (KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL) or starts the local stack for
-the duration of the run, and leaves nothing running.
+the duration of the run, and leaves nothing running. The steps, each one function below:
+
+ 1. topics under a fresh prefix (`demo-<time>-<random>.`), so re-runs on a shared cluster never see old data;
+ 2. the event schemas registered for those topics;
+ 3. a simulated day (producers.simulator): the adapters' databases in a temporary folder;
+ 4. the case processor (faust worker subprocess, memory:// store, 6 input partitions: starts fast), the identity /
+    police / payment adapters (threads), the stand-in national portal and the issuance sink (threads);
+ 5. the day published, progress shown live while the processor works;
+ 6. once nothing is in flight (every consumer group has read every record, twice in a row), the clock is moved
+    past the 5-working-day deadline for the cases still open (ClockTicks on cases.clock);
+ 7. waiting until every application has a final decision and every approval is at the portal;
+ 8. the funnel per province, computed from the topics' contents and the portal's accepted issuances, and
+    reconciled with the simulator's plan. Exit 1 if anything does not reconcile (e.g. an undecided application).
+
+Everything started is stopped in reverse order on every exit path, Ctrl-C included.
 """
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import os
+import shutil
+import signal
+import sys
+import tempfile
 import time
-from contextlib import contextmanager
+import uuid
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
 from deploy.local.cluster import LocalCluster
 
 console = Console()
+
+#: Partitions of the co-partitioned inputs in the demo: few, so the worker's group and tables start fast.
+DEMO_INPUT_PARTITIONS = 6
+#: The faust table store of the demo's worker: memory:// (no RocksDB files; the changelog still backs it).
+DEMO_STORE = "memory://"
+_FINAL_EVENTS = ("CaseApproved", "CaseRejected", "CaseEscalated")
 
 
 @contextmanager
@@ -36,46 +66,441 @@ def cluster_from_environment():
             cluster.stop()
 
 
+@dataclass(frozen=True)
+class DemoOptions:
+    provinces: str = "01,79,48"
+    applications: int = 300
+    seed: int = 1
+    keep: bool = False  # keep the run's topics, groups and work folder (logs, databases) for inspection
+    timeout_s: float = 240.0  # the whole pipeline (not the broker start) must finish within this
+    delete_topics: bool = True  # delete the run's topics at the end (pointless on a local stack that goes away)
+
+
+@dataclass
+class DemoResult:
+    """What a run produced, for the report and for tests (which re-read the topics under `prefix`)."""
+
+    prefix: str
+    catalogue: object
+    plan: object
+    funnel: object = None
+    problems: list[str] = field(default_factory=list)
+    portal_stats: dict = field(default_factory=dict)
+    sink_stats: object = None
+    ticks: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.funnel is not None and not self.problems
+
+
 def command(
-    messages: int = typer.Option(1000, min=1, help="Messages in the round trip."),
+    provinces: str = typer.Option("01,79,48", "--provinces", help="Current province codes, comma-separated."),
+    applications: int = typer.Option(300, "--applications", "-n", min=1, help="Simulated applications."),
+    seed: int = typer.Option(1, "--seed", help="Same seed: same citizens and outcomes."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the run's topics and its work folder (logs, databases)."),
+    timeout: float = typer.Option(240.0, "--timeout", min=10, help="Seconds the pipeline may take at most."),
 ) -> None:
-    """Run the main job: start what it needs, move events through Kafka, print a report, stop everything."""
-    from kafka import KafkaConsumer, KafkaProducer
-    from kafka.admin import KafkaAdminClient, NewTopic
-
+    """Run the main job: a simulated day through the whole bus, then the funnel per province. Starts what it
+    needs (the local broker unless KAFKA_BOOTSTRAP_SERVERS is set) and stops all of it."""
+    _quiet_libraries()
+    signal.signal(signal.SIGTERM, _interrupt)  # a CI runner's SIGTERM unwinds like Ctrl-C: everything is stopped
+    started = time.monotonic()
     with cluster_from_environment() as (bootstrap, registry_url, where):
-        topic = f"demo.round-trip.{int(time.time())}"
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-        admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-        admin.close()
+        console.print(f"[bold]gplx-bus demo[/] on {where}")
+        external = bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+        options = DemoOptions(provinces, applications, seed, keep, timeout, delete_topics=external and not keep)
+        result = run_demo(options, bootstrap, registry_url)
+    console.print(f"demo finished in {time.monotonic() - started:.1f}s (everything stopped)")
+    raise typer.Exit(0 if result.ok else 1)
 
-        started = time.monotonic()
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
-        for i in range(messages):
-            producer.send(topic, key=f"{i % 97:012d}".encode(), value=f"event {i}".encode())
-        producer.flush()
-        producer.close()
-        produced = time.monotonic() - started
 
-        consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"{topic}.reader",
-                                 auto_offset_reset="earliest", consumer_timeout_ms=15000)
-        received = 0
-        for _ in consumer:
-            received += 1
-            if received == messages:
-                break
-        consumer.close()
-        total = time.monotonic() - started
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
-    table = Table(title="gplx-bus demo: produce/consume round trip")
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    table.add_row("cluster", where)
-    table.add_row("schema registry", registry_url or "-")
-    table.add_row("topic", topic)
-    table.add_row("produced (acks=all, idempotent)", f"{messages}  in {produced:.2f}s")
-    table.add_row("consumed", f"{received}  ({total:.2f}s round trip)")
-    console.print(table)
-    if received != messages:
-        console.print(f"[red]lost {messages - received} messages[/]")
-        raise typer.Exit(1)
+
+def run_demo(options: DemoOptions, bootstrap: str, registry_url: str) -> DemoResult:
+    """The whole pipeline on a running cluster; prints progress and the report, returns what happened."""
+    from producers import simulator
+
+    workdir = Path(tempfile.mkdtemp(prefix="gplx-demo-"))
+    catalogue = build_catalogue(options.provinces)
+    plan = simulator.make_plan(options.provinces, options.applications, options.seed)
+    result = DemoResult(prefix=catalogue.prefix, catalogue=catalogue, plan=plan)
+    deadline = time.monotonic() + options.timeout_s
+    try:
+        with ExitStack() as stack:
+            with _step("topics", result):
+                create_topics(bootstrap, catalogue)
+            with _step("schemas", result):
+                register_schemas(registry_url, catalogue)
+            with _step("services", result):
+                simulator.write_databases(plan, workdir)
+                worker = stack.enter_context(processor_worker(bootstrap, registry_url, catalogue, workdir))
+                stack.enter_context(adapters(bootstrap, registry_url, catalogue, workdir))
+                portal = stack.enter_context(standin_portal())
+                sink = stack.enter_context(issuance_sink(bootstrap, registry_url, catalogue, portal.url))
+                reader = stack.enter_context(topic_reader(bootstrap, registry_url, catalogue))
+                watch = Watch(bootstrap, catalogue, reader, portal, worker, plan)
+                stack.callback(watch.close)
+            with _step("publish", result):
+                publish_day(bootstrap, registry_url, catalogue, plan)
+            with _step("process", result):
+                watch.until("processing the simulated day", watch.settled, deadline)
+            with _step("clock", result):
+                result.ticks = move_clock_past_deadline(bootstrap, registry_url, catalogue, watch.open_cases())
+            with _step("decide", result):
+                watch.until("deciding the cases still open", watch.finished, deadline)
+            result.portal_stats = portal.stats()
+            result.sink_stats = sink.stats
+            result.funnel, result.problems = report(watch, plan)
+    finally:
+        cleanup(bootstrap, catalogue, workdir, options)
+    return result
+
+
+# --- step 1-2: topics and schemas ---------------------------------------------------------------------------------
+def build_catalogue(provinces: str):
+    """The catalogue under a fresh prefix, with the chosen provinces' topics only (cases route by residence, and
+    every simulated applicant lives in one of them)."""
+    from producers.simulator import parse_provinces
+    from topology.catalogue import Catalogue, load_current_provinces
+
+    codes = set(parse_provinces(provinces))
+    prefix = f"demo-{dt.datetime.now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:4]}."
+    return Catalogue.build(prefix=prefix, input_partitions=DEMO_INPUT_PARTITIONS,
+                           provinces=[p for p in load_current_provinces() if p.code in codes])
+
+
+def create_topics(bootstrap: str, catalogue) -> None:
+    from producers.testing import create_topics as apply_catalogue
+
+    done = apply_catalogue(bootstrap, catalogue)
+    console.print(f"  {len(done)} topics under prefix [cyan]{catalogue.prefix}[/]")
+
+
+def register_schemas(registry_url: str, catalogue) -> None:
+    """Register every event schema under each topic that carries it (what `gplx-bus schemas register` does)."""
+    from schemas import compat, loader
+    from schemas.registry import RegistryClient
+    from schemas.serde import subject_name
+
+    known = set(loader.event_names())
+    subjects = [(subject_name(t.name, e), e) for t in catalogue for e in t.event_types if e in known]
+    with RegistryClient(registry_url) as client:
+        for subject, event in subjects:
+            client.register(subject, loader.event_schema_text(event))
+            client.set_compatibility(subject, compat.LEVEL)
+    console.print(f"  {len(subjects)} subjects registered")
+
+
+# --- step 4: the services -----------------------------------------------------------------------------------------
+@contextmanager
+def processor_worker(bootstrap: str, registry_url: str, catalogue, workdir: Path):
+    """The faust case processor as a subprocess (as in production); its own timer is slowed to an hour, because
+    the demo moves the clock itself once every fact is in."""
+    from deploy.local.process import ManagedProcess
+
+    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SCHEMA_REGISTRY_URL": registry_url,
+           "GPLX_TOPIC_PREFIX": catalogue.prefix, "GPLX_STORE": DEMO_STORE, "GPLX_DATADIR": str(workdir / "worker"),
+           "GPLX_TICK_SECONDS": "3600", "GPLX_INPUT_PARTITIONS": str(DEMO_INPUT_PARTITIONS),
+           "GPLX_LOG_LEVEL": "info"}
+    worker = ManagedProcess("case-processor", [sys.executable, "-m", "topology.processor"],
+                            workdir / "processor.log", env).start()
+    console.print(f"  case processor worker (pid {worker.pid}, {DEMO_STORE}, log {worker.log_path})")
+    try:
+        yield worker
+    finally:
+        worker.stop(timeout=15)
+
+
+@contextmanager
+def adapters(bootstrap: str, registry_url: str, catalogue, workdir: Path):
+    from producers.adapters.runner import AdapterSet
+
+    with AdapterSet(bootstrap, registry_url, catalogue=catalogue, data_dir=workdir) as running:
+        console.print(f"  adapters: {', '.join(running.responders)}")
+        yield running
+
+
+@contextmanager
+def standin_portal():
+    from consumers.portal import StandinPortal
+
+    with StandinPortal() as portal:
+        console.print(f"  stand-in national portal on {portal.url}")
+        yield portal
+
+
+@contextmanager
+def issuance_sink(bootstrap: str, registry_url: str, catalogue, portal_url: str):
+    from consumers.portal import IssuanceSink
+
+    sink = IssuanceSink(bootstrap, registry_url, portal_url, catalogue=catalogue).start()
+    console.print("  issuance sink -> stand-in portal")
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@contextmanager
+def topic_reader(bootstrap: str, registry_url: str, catalogue):
+    """Reads what the report needs: applications, case events, issuance and refund requests."""
+    from consumers.funnel import TopicReader
+    from schemas.registry import RegistryClient
+    from topology import catalogue as topics
+
+    names = [catalogue.name(t) for t in (topics.PORTAL_APPLICATIONS, topics.CASES_EVENTS, topics.ISSUANCE_REQUESTS,
+                                         topics.PAYMENT_REFUND_REQUESTS)]
+    with RegistryClient(registry_url) as registry, TopicReader(bootstrap, registry, names) as reader:
+        yield reader
+
+
+# --- step 5: publish the day ---------------------------------------------------------------------------------------
+def publish_day(bootstrap: str, registry_url: str, catalogue, plan) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from producers import simulator
+    from producers.sdk import Publisher
+
+    counts = plan.counts()
+    console.print(f"  {len(plan.expected)} applications in {', '.join(plan.provinces)}; planned outcomes: "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(counts["outcome"].items())))
+    with Publisher(bootstrap, registry_url, catalogue=catalogue, client_id="gplx-demo-simulator") as publisher, \
+            Progress(TextColumn("  publishing"), BarColumn(), MofNCompleteColumn(), console=console,
+                     transient=True) as progress:
+        task = progress.add_task("events", total=len(plan.events))
+        published = simulator.publish(plan, publisher, on_progress=lambda n: progress.update(task, completed=n))
+    console.print(f"  published {published.total} events in {published.seconds:.1f}s: "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(published.published.items())))
+
+
+# --- steps 5-7: watching the bus ------------------------------------------------------------------------------------
+class Watch:
+    """Follows the run through the topics and the consumer groups' offsets; shows it live."""
+
+    def __init__(self, bootstrap: str, catalogue, reader, portal, worker, plan) -> None:
+        from topology import apply as topology_apply
+        from topology import catalogue as topics
+        from topology.processor.app import INPUTS
+
+        self.catalogue, self.reader, self.portal, self.worker, self.plan = catalogue, reader, portal, worker, plan
+        self.admin = topology_apply.connect(bootstrap)
+        name = catalogue.name
+        # consumer group -> the topics it reads: when all of them have read everything, nothing is in flight.
+        self.groups = {
+            catalogue.prefix + topics.CASE_PROCESSOR_APP_ID: [name(t) for t in INPUTS],
+            catalogue.prefix + topics.consumer_group(topics.IDENTITY): [name(topics.IDENTITY_REQUESTS)],
+            catalogue.prefix + topics.consumer_group(topics.POLICE): [name(topics.POLICE_REQUESTS)],
+            catalogue.prefix + topics.consumer_group(topics.PAYMENT): [name(topics.PAYMENT_REFUND_REQUESTS)],
+            catalogue.prefix + topics.consumer_group(topics.PORTAL): [name(topics.ISSUANCE_REQUESTS)],
+        }
+        self.watched = sorted({t for ts in self.groups.values() for t in ts} | {name(topics.CASES_EVENTS)})
+        self._partitions = None
+        self._last: tuple | None = None  # (end offsets, lag) at the previous look
+        self.lag = -1
+
+    def close(self) -> None:
+        self.admin.close()
+
+    def until(self, what: str, condition, deadline: float) -> None:
+        """Refresh the live view until `condition()` holds; raise TimeoutError at the deadline."""
+        with Live(self._view(what), console=console, refresh_per_second=4, transient=False) as live:
+            while not condition():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"gave up {what}: the demo's time limit passed")
+                if not self.worker.alive():
+                    raise RuntimeError(f"the case processor exited; last lines of its log:\n"
+                                       f"{self.worker.log_tail(15)}")
+                time.sleep(0.5)  # pacing between looks at the bus
+                live.update(self._view(what))
+            live.update(self._view(what))
+
+    # -- conditions --
+    def settled(self) -> bool:
+        """Nothing in flight: every group has read every record of its topics, and no topic grew since the last
+        look (a processed record's outputs may reach the broker just after its offset was committed)."""
+        self.reader.catch_up()
+        snapshot = self._offsets()
+        quiet = snapshot is not None and snapshot[1] == 0 and snapshot == self._last
+        self._last = snapshot
+        return quiet
+
+    def finished(self) -> bool:
+        """Every planned application decided, every approval accepted by the portal, and nothing in flight."""
+        cases = self.cases()
+        planned = {e.application_id for e in self.plan.expected}
+        decided = {a for a, c in cases.items() if c["final"]}
+        issued = {c["issuance"] for c in cases.values() if c["final"] == "CaseApproved"}
+        if not planned <= decided or None in issued or not issued <= set(self.portal.issuances()):
+            self.settled()  # keep the lag figure fresh
+            return False
+        return self.settled()
+
+    def open_cases(self) -> list[tuple[str, dt.datetime]]:
+        """(cccd, decision due) of every case without a final decision."""
+        return [(c["cccd"], c["due"]) for c in self.cases().values() if not c["final"]]
+
+    # -- what the topics say --
+    def cases(self) -> dict[str, dict]:
+        """application id -> {cccd, due, final event type, issuance id} from the events read so far."""
+        from topology import catalogue as topics
+
+        events = self.reader.events
+        by_case: dict[str, dict] = {}
+        for e in events[self.catalogue.name(topics.CASES_EVENTS)]:
+            kind = type(e).__name__
+            if kind == "CaseOpened":
+                by_case.setdefault(e.case_id, {}).update(app=e.application_id, cccd=e.cccd, due=e.decision_due_at)
+            elif kind in _FINAL_EVENTS:
+                by_case.setdefault(e.case_id, {})["final"] = kind
+        for e in events[self.catalogue.name(topics.ISSUANCE_REQUESTS)]:
+            by_case.setdefault(e.case_id, {})["issuance"] = e.issuance_id
+        return {c["app"]: {"cccd": c["cccd"], "due": c["due"], "final": c.get("final"),
+                           "issuance": c.get("issuance")} for c in by_case.values() if "app" in c}
+
+    def _offsets(self) -> tuple | None:
+        """(end offsets of the watched topics, total lag of the groups), or None while a group is not ready."""
+        from kafka.admin import OffsetSpec
+        from kafka.errors import KafkaError
+        from kafka.structs import TopicPartition
+
+        try:
+            if self._partitions is None:
+                described = self.admin.describe_topics(self.watched)
+                self._partitions = [TopicPartition(t["name"], p.get("partition_index", p.get("partition")))
+                                    for t in described for p in t["partitions"]]
+            ends = {tp: o.offset for tp, o in self.admin.list_partition_offsets(
+                {tp: OffsetSpec.LATEST for tp in self._partitions}).items()}
+            committed = self.admin.list_group_offsets(list(self.groups))
+        except KafkaError:
+            return None  # e.g. a coordinator is still being elected: not settled yet
+        lag = 0
+        for group, group_topics in self.groups.items():
+            offsets = {tp: om.offset for tp, om in committed.get(group, {}).items()}
+            lag += sum(max(0, end - max(offsets.get(tp, 0), 0)) for tp, end in ends.items()
+                       if tp.topic in group_topics)
+        self.lag = lag
+        return tuple(sorted((tp.topic, tp.partition, end) for tp, end in ends.items())), lag
+
+    def _view(self, what: str) -> Table:
+        cases = self.cases()
+        finals = [c["final"] for c in cases.values() if c["final"]]
+        table = Table.grid(padding=(0, 2))
+        table.add_row(f"[bold]{what}[/]", f"applications {len(self.plan.expected)}", f"cases opened {len(cases)}",
+                      f"decided {len(finals)} (approved {finals.count('CaseApproved')}, rejected "
+                      f"{finals.count('CaseRejected')}, escalated {finals.count('CaseEscalated')})",
+                      f"at the portal {self.portal.distinct}", f"in flight {max(self.lag, 0)}")
+        return table
+
+
+# --- step 6: the clock ------------------------------------------------------------------------------------------
+def move_clock_past_deadline(bootstrap: str, registry_url: str, catalogue, open_cases) -> int:
+    """One ClockTick per open case, an hour past its own decision deadline: the processor then escalates what is
+    still missing (DEADLINE_EXCEEDED). Sent only once nothing is in flight, so no tick overtakes a fact."""
+    from producers.sdk import Publisher
+    from topology.processor.assembler import tick
+
+    if not open_cases:
+        console.print("  no case is waiting: no clock tick needed")
+        return 0
+    with Publisher(bootstrap, registry_url, catalogue=catalogue, client_id="gplx-demo-clock") as publisher:
+        pending = [publisher.send(tick(cccd, due + dt.timedelta(hours=1))) for cccd, due in open_cases]
+        publisher.flush()
+        for p in pending:
+            p.result()
+    latest = max(due for _, due in open_cases) + dt.timedelta(hours=1)
+    console.print(f"  {len(open_cases)} cases still waiting: clock moved past their 5-working-day deadline "
+                  f"(latest to {latest:%Y-%m-%d %H:%M} UTC)")
+    return len(open_cases)
+
+
+# --- step 8: the report -----------------------------------------------------------------------------------------
+def report(watch: Watch, plan):
+    """The funnel from the topics' contents and the portal's accepted issuances, reconciled with the plan."""
+    from consumers.funnel import compute, funnel_table, reasons_table, reconcile
+    from topology import catalogue as topics
+
+    watch.reader.catch_up()
+    events, name = watch.reader.events, watch.catalogue.name
+    funnel = compute(events[name(topics.PORTAL_APPLICATIONS)], events[name(topics.CASES_EVENTS)],
+                     events[name(topics.ISSUANCE_REQUESTS)], events[name(topics.PAYMENT_REFUND_REQUESTS)],
+                     watch.portal.issuances(), portal_received=watch.portal.received)
+    console.print(funnel_table(funnel))
+    console.print(reasons_table(funnel))
+    console.print(f"portal: {funnel.portal_distinct} issuances accepted ({funnel.portal_received} requests "
+                  f"received, repeats answered without a second issuance)")
+    problems = reconcile(funnel, plan.expected)
+    if problems:
+        console.print(f"[red]{len(problems)} difference(s) between the topics and the simulator's plan:[/]")
+        for line in problems[:30]:
+            console.print(f"  {line}")
+        if len(problems) > 30:
+            console.print(f"  ... and {len(problems) - 30} more")
+    else:
+        console.print(f"[green]reconciled:[/] all {len(plan.expected)} applications decided as planned; every "
+                      "approval delivered once, every paid rejection refunded once")
+    return funnel, problems
+
+
+# --- cleanup ------------------------------------------------------------------------------------------------------
+def cleanup(bootstrap: str, catalogue, workdir: Path, options: DemoOptions) -> None:
+    """Delete the run's topics and groups on a shared cluster, and the work folder, unless --keep."""
+    if options.keep:
+        console.print(f"kept: topics under [cyan]{catalogue.prefix}[/], work folder {workdir}")
+        return
+    shutil.rmtree(workdir, ignore_errors=True)
+    if options.delete_topics:
+        delete_run_topics(bootstrap, catalogue.prefix)
+
+
+def delete_run_topics(bootstrap: str, prefix: str) -> None:
+    from kafka.errors import KafkaError
+
+    from topology import apply as topology_apply
+
+    try:
+        admin = topology_apply.connect(bootstrap)
+        try:
+            mine = [t for t in admin.list_topics() if t.startswith(prefix)]
+            if mine:
+                admin.delete_topics(mine, raise_errors=False)
+            groups = [g.get("group_id") if isinstance(g, dict) else g[0] for g in admin.list_groups()]
+            mine_groups = [g for g in groups if isinstance(g, str) and g.startswith(prefix)]
+            if mine_groups:
+                admin.delete_groups(mine_groups)
+        finally:
+            admin.close()
+        console.print(f"deleted the run's {len(mine)} topics under {prefix}")
+    except (KafkaError, OSError) as exc:
+        console.print(f"[yellow]could not delete the run's topics under {prefix}: {type(exc).__name__}[/]")
+
+
+# --- helpers --------------------------------------------------------------------------------------------------------
+_STEP_TITLES = {
+    "topics": "1/8 creating the topics",
+    "schemas": "2/8 registering the schemas",
+    "services": "3-4/8 starting the processor, adapters, stand-in portal and issuance sink",
+    "publish": "5/8 publishing the simulated day",
+    "process": "5/8 waiting until every fact is processed",
+    "clock": "6/8 moving the clock past the deadline",
+    "decide": "7/8 waiting for every decision and every delivery",
+}
+
+
+@contextmanager
+def _step(key: str, result: DemoResult):
+    """Print the step's title, time it, and record the time in the result."""
+    console.print(f"[bold]{_STEP_TITLES[key]}[/]")
+    started = time.monotonic()
+    yield
+    result.seconds[key] = round(time.monotonic() - started, 1)
+    console.print(f"  [green]done[/] in {result.seconds[key]}s")
+
+
+def _quiet_libraries() -> None:
+    """Keep the console for the report: library chatter (kafka-python reconnects) only on errors."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.ERROR)
