@@ -17,21 +17,30 @@ def province_name(code: str) -> str:
 
 
 def funnel_table(funnel: Funnel) -> Table:
+    """Stages as rows, provinces as columns (narrow enough for an 80-column CI log with a few provinces)."""
+    provinces = funnel.provinces()
+    columns = [(code, code) for code in provinces] + [("all", None)]
     table = Table(title="Renewal funnel per province (Phễu hồ sơ đổi GPLX theo tỉnh)", title_justify="left")
-    table.add_column("province (tỉnh)")
-    for _, english, vietnamese, _ in STAGES:
-        table.add_column(f"{english}\n{vietnamese}", justify="right")
-    for header in ("rejected\nTừ chối", "escalated\nChuyển tỉnh", "refunds\nHoàn phí", "undecided\nChưa xử lý"):
+    table.add_column("stage")
+    table.add_column("giai đoạn")
+    for header, _ in columns:
         table.add_column(header, justify="right")
-    rows = [(f"{code} {province_name(code)}", code) for code in funnel.provinces()] + [("all (tổng)", None)]
-    for label, code in rows:
-        counts, outcomes = funnel.stage_counts(code), funnel.outcomes(code)
-        first = counts[STAGES[0][0]] or 1
-        cells = [f"{n} ({100 * n / first:.0f}%)" if i else str(n) for i, n in enumerate(counts.values())]
-        table.add_row(label, *cells, str(outcomes["REJECTED"]), str(outcomes["ESCALATED"]),
-                      str(funnel.refunds(code)), str(outcomes["UNDECIDED"]),
-                      end_section=code == funnel.provinces()[-1] if funnel.provinces() else False,
-                      style="bold" if code is None else None)
+    counts = {header: funnel.stage_counts(code) for header, code in columns}
+    for index, (key, english, vietnamese, _) in enumerate(STAGES):
+        cells = []
+        for header, _ in columns:
+            n, first = counts[header][key], counts[header][STAGES[0][0]] or 1
+            cells.append(str(n) if index == 0 else f"{n} {100 * n / first:.0f}%")
+        table.add_row(english, vietnamese, *cells, end_section=key == STAGES[-1][0])
+    outcomes = {header: funnel.outcomes(code) for header, code in columns}
+    for english, vietnamese, value in (
+            ("rejected", "Từ chối", lambda h, c: outcomes[h]["REJECTED"]),
+            ("escalated", "Chuyển tỉnh xử lý", lambda h, c: outcomes[h]["ESCALATED"]),
+            ("refund requested", "Hoàn lệ phí", lambda h, c: funnel.refunds(c)),
+            ("undecided", "Chưa có quyết định", lambda h, c: outcomes[h]["UNDECIDED"])):
+        table.add_row(english, vietnamese, *(str(value(h, c)) for h, c in columns))
+    table.caption = "; ".join(f"{code} {province_name(code)}" for code in provinces)
+    table.caption_justify = "left"
     return table
 
 
@@ -39,13 +48,12 @@ def reasons_table(funnel: Funnel) -> Table:
     provinces = funnel.provinces()
     table = Table(title="Rejections and escalations by reason (Lý do từ chối / chuyển tỉnh)", title_justify="left")
     table.add_column("outcome")
-    table.add_column("reason")
-    table.add_column("lý do")
+    table.add_column("reason (lý do)")
     for code in provinces:
         table.add_column(code, justify="right")
     table.add_column("all", justify="right")
     for outcome in ("REJECTED", "ESCALATED"):
         for code_, total in sorted(funnel.reasons(outcome).items(), key=lambda kv: (-kv[1], kv[0])):
             per = [str(funnel.reasons(outcome, p)[code_]) for p in provinces]
-            table.add_row(outcome.lower(), code_, reason_label(code_), *per, str(total))
+            table.add_row(outcome.lower(), f"{code_}\n{reason_label(code_)}", *per, str(total))
     return table

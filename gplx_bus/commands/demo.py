@@ -35,7 +35,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
+from rich.text import Text
 
 from deploy.local.cluster import LocalCluster
 
@@ -86,6 +86,7 @@ class DemoResult:
     funnel: object = None
     problems: list[str] = field(default_factory=list)
     portal_stats: dict = field(default_factory=dict)
+    portal_ids: set[str] = field(default_factory=set)  # issuance ids the stand-in portal accepted
     sink_stats: object = None
     ticks: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
@@ -147,14 +148,15 @@ def run_demo(options: DemoOptions, bootstrap: str, registry_url: str) -> DemoRes
             with _step("publish", result):
                 publish_day(bootstrap, registry_url, catalogue, plan)
             with _step("process", result):
-                watch.until("processing the simulated day", watch.settled, deadline)
+                watch.until("processing", watch.settled, deadline)
             with _step("clock", result):
                 result.ticks = move_clock_past_deadline(bootstrap, registry_url, catalogue, watch.open_cases())
             with _step("decide", result):
-                watch.until("deciding the cases still open", watch.finished, deadline)
-            result.portal_stats = portal.stats()
-            result.sink_stats = sink.stats
-            result.funnel, result.problems = report(watch, plan)
+                watch.until("deciding", watch.finished, deadline)
+            with _step("report", result):
+                result.portal_stats, result.portal_ids = portal.stats(), set(portal.issuances())
+                result.sink_stats = sink.stats
+                result.funnel, result.problems = report(watch, plan)
     finally:
         cleanup(bootstrap, catalogue, workdir, options)
     return result
@@ -306,8 +308,11 @@ class Watch:
         self.admin.close()
 
     def until(self, what: str, condition, deadline: float) -> None:
-        """Refresh the live view until `condition()` holds; raise TimeoutError at the deadline."""
-        with Live(self._view(what), console=console, refresh_per_second=4, transient=False) as live:
+        """Show progress until `condition()` holds (live on a terminal, a line every 5 s in a CI log); raise
+        TimeoutError at the deadline and RuntimeError if the worker died."""
+        live = Live(self._view(what), console=console, refresh_per_second=4) if console.is_terminal else None
+        last_line = time.monotonic()
+        with live or _nothing():
             while not condition():
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"gave up {what}: the demo's time limit passed")
@@ -315,8 +320,15 @@ class Watch:
                     raise RuntimeError(f"the case processor exited; last lines of its log:\n"
                                        f"{self.worker.log_tail(15)}")
                 time.sleep(0.5)  # pacing between looks at the bus
+                if live:
+                    live.update(self._view(what))
+                elif time.monotonic() - last_line >= 5:
+                    console.print(self._view(what))
+                    last_line = time.monotonic()
+            if live:
                 live.update(self._view(what))
-            live.update(self._view(what))
+        if not live:
+            console.print(self._view(what))
 
     # -- conditions --
     def settled(self) -> bool:
@@ -385,15 +397,14 @@ class Watch:
         self.lag = lag
         return tuple(sorted((tp.topic, tp.partition, end) for tp, end in ends.items())), lag
 
-    def _view(self, what: str) -> Table:
+    def _view(self, what: str) -> Text:
+        """One line: how far the run is (counts only, no personal data)."""
         cases = self.cases()
         finals = [c["final"] for c in cases.values() if c["final"]]
-        table = Table.grid(padding=(0, 2))
-        table.add_row(f"[bold]{what}[/]", f"applications {len(self.plan.expected)}", f"cases opened {len(cases)}",
-                      f"decided {len(finals)} (approved {finals.count('CaseApproved')}, rejected "
-                      f"{finals.count('CaseRejected')}, escalated {finals.count('CaseEscalated')})",
-                      f"at the portal {self.portal.distinct}", f"in flight {max(self.lag, 0)}")
-        return table
+        return Text(f"  {what}: opened {len(cases)}/{len(self.plan.expected)}, decided {len(finals)} "
+                    f"(approved {finals.count('CaseApproved')}, rejected {finals.count('CaseRejected')}, "
+                    f"escalated {finals.count('CaseEscalated')}), at the portal {self.portal.distinct}, "
+                    f"in flight {max(self.lag, 0)}")
 
 
 # --- step 6: the clock ------------------------------------------------------------------------------------------
@@ -482,12 +493,18 @@ def delete_run_topics(bootstrap: str, prefix: str) -> None:
 _STEP_TITLES = {
     "topics": "1/8 creating the topics",
     "schemas": "2/8 registering the schemas",
-    "services": "3-4/8 starting the processor, adapters, stand-in portal and issuance sink",
-    "publish": "5/8 publishing the simulated day",
-    "process": "5/8 waiting until every fact is processed",
+    "services": "3/8 starting the case processor, adapters, stand-in portal and issuance sink",
+    "publish": "4/8 publishing the simulated day",
+    "process": "5/8 waiting until every fact is processed (no consumer lag, nothing in flight)",
     "clock": "6/8 moving the clock past the deadline",
-    "decide": "7/8 waiting for every decision and every delivery",
+    "decide": "7/8 waiting for every decision and every delivery at the portal",
+    "report": "8/8 the funnel, from the topics",
 }
+
+
+@contextmanager
+def _nothing():
+    yield
 
 
 @contextmanager
@@ -503,4 +520,4 @@ def _step(key: str, result: DemoResult):
 def _quiet_libraries() -> None:
     """Keep the console for the report: library chatter (kafka-python reconnects) only on errors."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(logging.ERROR)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)  # the broker's start-up is polled: refusals are expected

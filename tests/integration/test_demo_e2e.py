@@ -1,0 +1,130 @@
+"""The demo end to end on the session's real broker: a simulated day through the whole bus, then the topics are
+read back and checked against the plan and against the funnel the demo printed.
+
+What must hold:
+- every simulated application ends approved, rejected or escalated, with exactly one decision;
+- the portal got every approval exactly once: distinct issuance ids == approvals == the stand-in's distinct
+  issuances, and the stand-in never counted a repeat as a new issuance;
+- refunds == the rejected cases whose fee was paid, one refund each;
+- the funnel's counts equal what the topics hold.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import pytest
+
+from gplx_bus.commands.demo import DemoOptions, run_demo
+from schemas.registry import RegistryClient
+from schemas.serde import AvroDeserializer, SerializationContext
+from topology import catalogue as topics
+from topology.processor.outputs import case_id_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+FINAL = ("CaseApproved", "CaseRejected", "CaseEscalated")
+
+
+def read_all(bootstrap: str, registry_url: str, topic: str) -> list:
+    """Every event of a topic, from the beginning to its current end."""
+    from kafka import KafkaConsumer
+    from kafka.structs import TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    with RegistryClient(registry_url) as registry:
+        decode = AvroDeserializer(registry)
+        try:
+            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            ends = consumer.end_offsets(tps)
+            out = []
+            while any(consumer.position(tp) < ends[tp] for tp in tps):
+                for records in consumer.poll(timeout_ms=500).values():
+                    out += [decode(r.value, SerializationContext(topic)) for r in records]
+            return out
+        finally:
+            consumer.close()
+
+
+@pytest.fixture(scope="module")
+def demo(kafka_bootstrap, schema_registry_url):
+    """One demo run with 60 applications; its topics stay on the cluster for the checks below."""
+    result = run_demo(DemoOptions(provinces="01,79,48", applications=60, seed=11, timeout_s=180,
+                                  delete_topics=False), kafka_bootstrap, schema_registry_url)
+
+    def topic(base: str) -> list:
+        return read_all(kafka_bootstrap, schema_registry_url, result.catalogue.name(base))
+
+    return result, topic
+
+
+def finals_by_case(case_events) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = defaultdict(dict)
+    for e in case_events:
+        if type(e).__name__ in FINAL:
+            out[e.case_id][e.event_id] = e  # a re-delivery has the same id
+    return out
+
+
+def test_every_application_ends_with_exactly_one_final_decision(demo):
+    result, topic = demo
+    finals = finals_by_case(topic(topics.CASES_EVENTS))
+    for expected in result.plan.expected:
+        decisions = finals.get(case_id_for(expected.application_id), {})
+        assert len(decisions) == 1, f"{expected.application_id}: {len(decisions)} final decisions"
+    assert len(finals) == len(result.plan.expected) == 60
+    assert result.problems == [] and result.ok
+    assert result.ticks == sum(e.outcome == "AWAITING" for e in result.plan.expected) > 0
+
+
+def test_each_approval_is_issued_once_and_delivered_once_at_the_portal(demo):
+    result, topic = demo
+    finals = finals_by_case(topic(topics.CASES_EVENTS))
+    approved = {case for case, d in finals.items() if type(next(iter(d.values()))).__name__ == "CaseApproved"}
+    issuances = topic(topics.ISSUANCE_REQUESTS)
+    ids_per_case = defaultdict(set)
+    for i in issuances:
+        ids_per_case[i.case_id].add(i.issuance_id)
+    assert set(ids_per_case) == approved
+    assert all(len(ids) == 1 for ids in ids_per_case.values()), "a case was issued under two ids"
+    issued = {i.issuance_id for i in issuances}
+    assert len(issued) == len(approved) > 0
+    assert result.portal_ids == issued
+    assert result.portal_stats["distinct"] == len(approved)  # repeats (if any) were not new issuances
+    assert result.portal_stats["received"] >= result.portal_stats["distinct"]
+    assert result.sink_stats.dead_lettered == 0 and not result.sink_stats.errors
+
+
+def test_refunds_are_exactly_the_paid_rejections(demo):
+    result, topic = demo
+    finals = finals_by_case(topic(topics.CASES_EVENTS))
+    rejected = {case for case, d in finals.items() if type(next(iter(d.values()))).__name__ == "CaseRejected"}
+    paid = {case_id_for(t.application_id) for t in topic(topics.PAYMENT_TRANSACTIONS) if t.status == "PAID"}
+    refunds = defaultdict(set)
+    for r in topic(topics.PAYMENT_REFUND_REQUESTS):
+        refunds[r.case_id].add(r.refund_id)
+    assert set(refunds) == rejected & paid
+    assert all(len(ids) == 1 for ids in refunds.values())
+    assert len(refunds) == sum(e.refund_expected for e in result.plan.expected)
+
+
+def test_the_funnel_counts_are_what_the_topics_hold(demo):
+    result, topic = demo
+    funnel = result.funnel
+    case_events = topic(topics.CASES_EVENTS)
+    finals = [next(iter(d.values())) for d in finals_by_case(case_events).values()]
+    outcome = {"CaseApproved": "APPROVED", "CaseRejected": "REJECTED", "CaseEscalated": "ESCALATED"}
+    assert funnel.outcomes() == Counter(outcome[type(e).__name__] for e in finals)
+    applications = topic(topics.PORTAL_APPLICATIONS)
+    stages = funnel.stage_counts()
+    assert stages["applications"] == len({a.application_id for a in applications}) == 60
+    assert stages["approved"] == stages["delivered"] == funnel.outcomes()["APPROVED"] == len(result.portal_ids)
+    for wanted in ("REJECTED", "ESCALATED"):
+        assert funnel.reasons(wanted) == Counter(
+            r for e in finals if outcome[type(e).__name__] == wanted for r in e.reasons)
+    assert funnel.refunds() == len({r.case_id for r in topic(topics.PAYMENT_REFUND_REQUESTS)})
+    by_province = Counter(a.residence_province for a in applications)
+    assert {p: funnel.stage_counts(p)["applications"] for p in funnel.provinces()} == by_province
+    # the stages only ever narrow
+    counts = list(stages.values())
+    assert counts == sorted(counts, reverse=True)
