@@ -218,14 +218,16 @@ class Catalogue:
             spec(POLICE_REQUESTS, 6, _delete(_REQUEST_RETENTION_MS), ["vn.gplx.police.LicenceLookupRequested"],
                  [CASE_PROCESSOR], [POLICE], "Licence look-ups the case processor asks for."),
             # The audit stream is never deleted: every decision must stay explainable.
+            # The portal's issuance sink (consumers/portal, running as User:portal) writes IssuanceDeliveryFailed
+            # here and to the province topic, and dead-letters what it cannot deliver.
             spec(CASES_EVENTS, 12, {"cleanup.policy": "delete", "retention.ms": "-1"}, _CASE_EVENTS,
-                 [CASE_PROCESSOR], [], "Every case event: the full audit stream."),
+                 [CASE_PROCESSOR, PORTAL], [], "Every case event: the full audit stream."),
             spec(ISSUANCE_REQUESTS, 6, _delete(_HANDOFF_RETENTION_MS), ["vn.gplx.cases.IssuanceRequested"],
                  [CASE_PROCESSOR], [PORTAL], "Approved cases for the national portal to print and publish."),
             spec(PAYMENT_REFUND_REQUESTS, 3, _delete(_REFUND_RETENTION_MS), ["vn.gplx.payment.RefundRequested"],
                  [CASE_PROCESSOR], [PAYMENT], "Refunds owed for paid cases that were rejected or withdrawn."),
             spec(DLQ, 3, _delete(_HANDOFF_RETENTION_MS), ["vn.gplx.dlq.DeadLetter"],
-                 [CASE_PROCESSOR], [SRE], "Poison input with the reason and the original bytes."),
+                 [CASE_PROCESSOR, PORTAL], [SRE], "Poison input with the reason and the original bytes."),
         ]
         for province in provs:
             # Compacted: the province's work queue is the latest state of each citizen's case; the full history
@@ -234,7 +236,7 @@ class Catalogue:
                 CASES_PROVINCE_PREFIX + province.code, 3,
                 {"cleanup.policy": "compact,delete", "retention.ms": str(_SOURCE_RETENTION_MS),
                  "min.compaction.lag.ms": str(_DAY_MS)},
-                _CASE_EVENTS, [CASE_PROCESSOR], [province_principal(province.code)],
+                _CASE_EVENTS, [CASE_PROCESSOR, PORTAL], [province_principal(province.code)],
                 f"Cases of {province.name} (province code {province.code}).",
             ))
         if overrides:
@@ -314,4 +316,5 @@ _CASE_EVENTS = (
     "vn.gplx.cases.CaseApproved",
     "vn.gplx.cases.CaseRejected",
     "vn.gplx.cases.CaseEscalated",
+    "vn.gplx.cases.IssuanceDeliveryFailed",
 )

@@ -14,6 +14,9 @@ _COMMANDS = [
     ("simulate", "simulate", None),
     ("clinic", "clinic", "Clinics: publish health certificates from a hospital system's export."),
     ("adapters", "adapters", "Identity, police and payment adapters that answer the processor's requests."),
+    ("subscribe", "subscribe", None),
+    ("portal", "portal", "The national portal's side: issuance sink and a local stand-in portal."),
+    ("asyncapi", "asyncapi", None),
     ("schemas", "schemas", "The Avro contracts: register them, check their compatibility."),
     ("lag", "lag", "Consumer lag for SREs: offsets, seconds and status per group; Prometheus exporter."),
 ]

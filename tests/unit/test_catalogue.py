@@ -86,7 +86,10 @@ def test_clinics_write_only_exam_results(catalogue):
 
 
 @pytest.mark.parametrize("principal, expected", [
-    (cat.PORTAL, {("t.portal.applications", "WRITE"), ("t.issuance.requests", "READ")}),
+    # the portal's issuance sink also reports failed deliveries on the case topics and dead-letters to the DLQ
+    (cat.PORTAL, {("t.portal.applications", "WRITE"), ("t.issuance.requests", "READ"), ("t.cases.events", "WRITE"),
+                  ("t.dlq", "WRITE")} | {(f"t.cases.province.{p.code}", "WRITE")
+                                         for p in Catalogue.build(replication_factor=1).provinces}),
     (cat.IDENTITY, {("t.identity.requests", "READ"), ("t.identity.results", "WRITE")}),
     (cat.POLICE, {("t.police.requests", "READ"), ("t.police.licence-status", "WRITE")}),
     (cat.PAYMENT, {("t.payment.transactions", "WRITE"), ("t.payment.refund-requests", "READ")}),
