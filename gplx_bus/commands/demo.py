@@ -5,15 +5,18 @@ the duration of the run, and leaves nothing running. The steps, each one functio
 
  1. topics under a fresh prefix (`demo-<time>-<random>.`), so re-runs on a shared cluster never see old data;
  2. the event schemas registered for those topics;
- 3. a simulated day (producers.simulator): the adapters' databases in a temporary folder;
- 4. the case processor (faust worker subprocess, memory:// store, 6 input partitions: starts fast), the identity /
-    police / payment adapters (threads), the stand-in national portal and the issuance sink (threads);
- 5. the day published, progress shown live while the processor works;
- 6. once nothing is in flight (every consumer group has read every record, twice in a row), the clock is moved
-    past the 5-working-day deadline for the cases still open (ClockTicks on cases.clock);
+ 3. the services: the case processor (faust worker subprocess, memory:// store, 6 input partitions: starts fast),
+    the identity / police / payment adapters on the simulated day's databases (threads, temporary folder), the
+    stand-in national portal and the issuance sink (threads);
+ 4. the simulated day (producers.simulator) published;
+ 5. waiting until nothing is in flight: every consumer group has read every record of its topics and no topic grew
+    between two looks; progress shown live;
+ 6. the clock moved past the 5-working-day deadline of every case still open (ClockTicks on cases.clock), only
+    then, so that no tick overtakes a fact;
  7. waiting until every application has a final decision and every approval is at the portal;
  8. the funnel per province, computed from the topics' contents and the portal's accepted issuances, and
-    reconciled with the simulator's plan. Exit 1 if anything does not reconcile (e.g. an undecided application).
+    reconciled with the simulator's plan. Exit 1 if anything does not reconcile (e.g. an undecided application)
+    or the time limit passed.
 
 Everything started is stopped in reverse order on every exit path, Ctrl-C included.
 """
@@ -38,6 +41,7 @@ from rich.live import Live
 from rich.text import Text
 
 from deploy.local.cluster import LocalCluster
+from schemas.errors import GplxError
 
 console = Console()
 
@@ -64,6 +68,10 @@ def cluster_from_environment():
     finally:
         with console.status("stopping the local stack..."):
             cluster.stop()
+
+
+class DemoError(GplxError):
+    """The demo cannot go on (e.g. the case processor died); the CLI prints it as one line."""
 
 
 @dataclass(frozen=True)
@@ -148,11 +156,13 @@ def run_demo(options: DemoOptions, bootstrap: str, registry_url: str) -> DemoRes
             with _step("publish", result):
                 publish_day(bootstrap, registry_url, catalogue, plan)
             with _step("process", result):
-                watch.until("processing", watch.settled, deadline)
-            with _step("clock", result):
-                result.ticks = move_clock_past_deadline(bootstrap, registry_url, catalogue, watch.open_cases())
-            with _step("decide", result):
-                watch.until("deciding", watch.finished, deadline)
+                settled = watch.until("processing", watch.settled, deadline)
+            if settled:  # a tick sent while facts are still in flight could overtake them
+                with _step("clock", result):
+                    result.ticks = move_clock_past_deadline(bootstrap, registry_url, catalogue,
+                                                            watch.open_cases())
+                with _step("decide", result):
+                    watch.until("deciding", watch.finished, deadline)
             with _step("report", result):
                 result.portal_stats, result.portal_ids = portal.stats(), set(portal.issuances())
                 result.sink_stats = sink.stats
@@ -307,18 +317,18 @@ class Watch:
     def close(self) -> None:
         self.admin.close()
 
-    def until(self, what: str, condition, deadline: float) -> None:
-        """Show progress until `condition()` holds (live on a terminal, a line every 5 s in a CI log); raise
-        TimeoutError at the deadline and RuntimeError if the worker died."""
+    def until(self, what: str, condition, deadline: float) -> bool:
+        """Show progress until `condition()` holds (live on a terminal, a line every 5 s in a CI log); False if
+        the deadline passed first. A dead worker is a DemoError: nothing would ever finish."""
         live = Live(self._view(what), console=console, refresh_per_second=4) if console.is_terminal else None
         last_line = time.monotonic()
         with live or _nothing():
             while not condition():
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"gave up {what}: the demo's time limit passed")
+                    break
                 if not self.worker.alive():
-                    raise RuntimeError(f"the case processor exited; last lines of its log:\n"
-                                       f"{self.worker.log_tail(15)}")
+                    raise DemoError(f"the case processor exited; its log ends: "
+                                    f"{self.worker.log_tail(3)[-400:]!r}")
                 time.sleep(0.5)  # pacing between looks at the bus
                 if live:
                     live.update(self._view(what))
@@ -329,6 +339,10 @@ class Watch:
                 live.update(self._view(what))
         if not live:
             console.print(self._view(what))
+        if time.monotonic() > deadline:
+            console.print(f"[red]  the time limit passed while {what}: reporting what the topics hold now[/]")
+            return False
+        return True
 
     # -- conditions --
     def settled(self) -> bool:
@@ -444,6 +458,8 @@ def report(watch: Watch, plan):
     console.print(f"portal: {funnel.portal_distinct} issuances accepted ({funnel.portal_received} requests "
                   f"received, repeats answered without a second issuance)")
     problems = reconcile(funnel, plan.expected)
+    if funnel.undecided():
+        console.print(f"[red]{len(funnel.undecided())} application(s) without a final decision[/]")
     if problems:
         console.print(f"[red]{len(problems)} difference(s) between the topics and the simulator's plan:[/]")
         for line in problems[:30]:
