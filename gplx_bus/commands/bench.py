@@ -34,7 +34,7 @@ def command(
                                     help="Record size for Kafka's ProducerPerformance (default 200 B, ~ our mean)."),
     json_path: Path = typer.Option(None, "--json", help="Write results here (default bench-results/bench-<time>.json)."),
     quick: bool = typer.Option(False, "--quick", help="Small sizes: about a minute (smoke test)."),
-    open_cases: int = typer.Option(None, "--open-cases", min=1, help="Open cases for the memory run (default 50000)."),
+    open_cases: int = typer.Option(None, "--open-cases", min=1, help="Open cases for the memory run (default 20000)."),
     latency_rate: float = typer.Option(None, "--latency-rate", min=1.0, help="Cases/s of the latency run (100)."),
     latency_seconds: float = typer.Option(None, "--latency-seconds", min=1.0, help="Length of the latency run (20)."),
 ) -> None:

@@ -31,6 +31,12 @@ class Bus:
     lib: Path  # Kafka jars (for ProducerPerformance / ConsumerPerformance)
     _cluster: object = None
 
+    def broker_pids(self) -> list[int]:
+        """Pids of the broker JVMs we started (empty for an external cluster)."""
+        if self._cluster is None:
+            return []
+        return [n.process.pid for n in self._cluster.nodes if n.process and n.process.alive()]
+
     def stop(self) -> None:
         if self._cluster is not None:
             self._cluster.stop()

@@ -10,6 +10,7 @@ Sections:
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -26,11 +27,11 @@ REPO = Path(__file__).resolve().parents[2]
 class Worker:
     """One case-processor worker subprocess; always stop() it (the bench does, in finally)."""
 
-    def __init__(self, bus: bus_env.Bus, prefix: str, workdir: Path, name: str, profile: str | None = None):
+    def __init__(self, bus: bus_env.Bus, prefix: str, workdir: Path, name: str, overrides: dict | None = None):
         self.bus, self.prefix, self.name = bus, prefix, name
-        self.datadir = workdir / f"{name}-data"
-        self.log = workdir / f"{name}.log"
-        self.profile = profile  # "py-spy" or "pyinstrument": wrap the worker in a profiler
+        self.overrides = overrides or {}  # faust settings on top of the processor's (tests.bench.worker_variant)
+        self.datadir = workdir / f"{prefix}{name}-data"  # fresh RocksDB per worker: topics are fresh too
+        self.log = workdir / f"{prefix}{name}.log"
         self.process = None
         self.started_at = 0.0
 
@@ -42,6 +43,9 @@ class Worker:
                "GPLX_TICK_SECONDS": "3600", "GPLX_INPUT_PARTITIONS": str(bus_env.INPUT_PARTITIONS),
                "GPLX_LOG_LEVEL": "warning", "PYTHONPATH": str(REPO)}
         cmd = [sys.executable, "-m", "topology.processor"]
+        if self.overrides:
+            env["GPLX_BENCH_FAUST_OVERRIDES"] = json.dumps(self.overrides)
+            cmd = [sys.executable, "-m", "tests.bench.worker_variant"]
         self.process = ManagedProcess(f"bench-{self.name}", cmd, self.log, env).start()
         self.started_at = time.time()
         return self
@@ -65,11 +69,7 @@ class Worker:
         return out
 
     def cpu_seconds(self) -> float:
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            return 0.0
+        return process_cpu_seconds(self.pid)
 
     def datadir_mb(self) -> float:
         result = subprocess.run(["du", "-sk", str(self.datadir)], capture_output=True, text=True)
@@ -80,6 +80,46 @@ class Worker:
 
     def log_tail(self) -> str:
         return self.process.log_tail(15) if self.process else ""
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (and its reaped children: none here)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+        return 0.0
+
+
+class CpuMeter:
+    """CPU seconds used by the worker, the broker (local mode) and the whole machine between start() and stop()."""
+
+    def __init__(self, worker: "Worker", bus: bus_env.Bus):
+        self.worker, self.broker_pids = worker, bus.broker_pids()
+
+    @staticmethod
+    def _machine() -> tuple[float, float]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = fields[3] + fields[4]
+        return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK"), sum(fields) / os.sysconf("SC_CLK_TCK")
+
+    def _sample(self) -> tuple[float, float, float, float]:
+        busy, total = self._machine()
+        return (self.worker.cpu_seconds(), sum(process_cpu_seconds(p) for p in self.broker_pids), busy, total)
+
+    def start(self) -> "CpuMeter":
+        self.first = self._sample()
+        return self
+
+    def stop(self) -> dict:
+        last = self._sample()
+        worker, broker, busy, total = (b - a for a, b in zip(self.first, last))
+        cores = os.cpu_count() or 1
+        return {"worker_cpu_seconds": round(worker, 1),
+                "broker_cpu_seconds": round(broker, 1) if self.broker_pids else None,
+                "machine_busy_fraction": round(busy / total, 2) if total else None,
+                "other_processes_cpu_seconds": round(busy - worker - broker, 1),
+                "interval_cpu_capacity_seconds": round(total, 1), "cores": cores}
 
 
 class CaseWatcher:
@@ -172,7 +212,7 @@ def percentile(values: list[float], q: float) -> float:
 
 # ---- sections ----------------------------------------------------------------------------------------------------
 def throughput_and_latency(bus, registry, cases: int, latency_rate: float, latency_seconds: float,
-                           workdir: Path, log=print, profile: str | None = None) -> tuple[dict, dict]:
+                           workdir: Path, log=print, overrides: dict | None = None) -> tuple[dict, dict]:
     """Section 3 (ours) and section 4 (latency) on one worker."""
     prefix = bus_env.unique_prefix("proc")
     catalogue = bus_env.create_catalogue(bus, prefix)
@@ -181,12 +221,13 @@ def throughput_and_latency(bus, registry, cases: int, latency_rate: float, laten
     # No: everything is published ahead, and the window is measured from the first output to the last decision.
     load_seconds = bus_env.bulk_load(bus, catalogue, load.records)
     log(f"  published {len(load.records)} input events of {cases} cases ahead in {load_seconds:.1f}s")
-    worker = Worker(bus, prefix, workdir, "throughput", profile).start()
+    worker = Worker(bus, prefix, workdir, "throughput" + ("-variant" if overrides else ""), overrides).start()
     watcher = CaseWatcher(bus, catalogue, registry)
     try:
-        cpu0 = worker.cpu_seconds()
+        meter = CpuMeter(worker, bus).start()
         complete = watcher.wait(lambda: len(watcher.decisions) >= load.decisions_expected, worker,
                                 timeout_s=max(120.0, cases / 20))
+        cpu = meter.stop()
         window = max(1e-3, (watcher.last_decision_ts - (watcher.first_ts or 0)) / 1000)
         wall = watcher.last_decision_ts / 1000 - worker.started_at
         decided = len(watcher.decisions)
@@ -198,7 +239,8 @@ def throughput_and_latency(bus, registry, cases: int, latency_rate: float, laten
             "cases_per_s": round(decided / window, 1),
             "wall_seconds_from_spawn": round(wall, 2),
             "startup_seconds": round((watcher.first_ts or 0) / 1000 - worker.started_at, 2),
-            "worker_cpu_seconds": round(worker.cpu_seconds() - cpu0, 1),
+            "cpu_from_spawn_to_last_decision": cpu,
+            "events_per_worker_cpu_s": round(len(load.records) / max(cpu["worker_cpu_seconds"], 1e-3), 1),
             "output_records_on_cases_events": watcher.records,
             "answers": "precomputed: identity.answer/police.answer (the adapters' pure functions) on the "
                        "processor's own requests (assembler.handle), published with the other facts",
