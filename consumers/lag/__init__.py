@@ -11,7 +11,10 @@ Layout, one concept per module:
 - `config`    - thresholds, SLAs per group class, the group filter.
 - `reader`    - I/O: offsets from Kafka (KafkaAdminClient) and record timestamps (KafkaConsumer seek).
 - `monitor`   - glue: one `sample()` = read offsets, update the tables, build a `LagReport`.
+- `groups`    - the default group filter: exactly our groups, from the catalogue.
 - `exporter`  - the Prometheus exporter (`gplx-bus lag serve`).
+- `cases`     - pure: cases by state and decisions by reason from decoded `cases.events` records.
+- `cases_reader` - I/O: the exporter's reader of `cases.events` feeding `cases` (a prometheus collector).
 """
 from consumers.lag.config import LagConfig
 from consumers.lag.model import LagReport, PartitionLag

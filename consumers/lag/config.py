@@ -4,12 +4,18 @@ Groups are classified by the topics they read, not by their names, because the t
 (cases.province.* is a province subscriber whatever its group is called). The SLA values here must match the
 `gplx:sla_lag_seconds` recording rules in deploy/prometheus/rules.yml (the exporter uses them for ERR, the alerts
 use the recording rules); tests/unit/test_lag_rules_file.py checks that they agree.
+
+The group filter defaults to exactly our groups (`groups.py`, from the catalogue). A deployment or test whose topics
+and groups carry a name prefix sets `prefix` (GPLX_TOPIC_PREFIX, like the processor): the default filter, the DLQ
+name and the topic classes then all follow it.
 """
 from __future__ import annotations
 
 import os
 import re
 from dataclasses import dataclass, field
+
+from consumers.lag.groups import default_group_pattern
 
 
 @dataclass(frozen=True)
@@ -35,8 +41,10 @@ OTHER_SLA_SECONDS = 900.0
 @dataclass(frozen=True)
 class LagConfig:
     bootstrap_servers: str = "localhost:9092"
-    # Bounded label cardinality: only groups whose id matches are read and exported.
-    group_pattern: str = r"^gplx"
+    # Name prefix of our topics and groups (GPLX_TOPIC_PREFIX); "" in production.
+    prefix: str = ""
+    # Bounded label cardinality: only groups whose id matches are read and exported. None = our groups only.
+    group_pattern: str | None = None
     classes: tuple[GroupClass, ...] = DEFAULT_CLASSES
     other_sla_seconds: float = OTHER_SLA_SECONDS
     # Status window (see status.py). stall_after_seconds <= window_seconds or STOP/STALL can never fire.
@@ -45,24 +53,29 @@ class LagConfig:
     warn_min_samples: int = 3
     table_max_points: int = 720
     request_timeout_ms: int = 10_000
-    dlq_topic: str = "dlq"
-    province_topic_pattern: str = r"^cases\.province\.(?P<province>[^.]+)$"
+    dlq_topic: str | None = None  # None = <prefix>dlq
+    province_topic_pattern: str = r"^cases\.province\.(?P<province>[^.]+)$"  # matched without the prefix
     client_id: str = "gplx-lag-monitor"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.stall_after_seconds > self.window_seconds:
             raise ValueError("stall_after_seconds must not exceed window_seconds")
+        if self.group_pattern is None:
+            object.__setattr__(self, "group_pattern", default_group_pattern(self.prefix))
+        if self.dlq_topic is None:
+            object.__setattr__(self, "dlq_topic", self.prefix + "dlq")
         re.compile(self.group_pattern)
 
     @classmethod
     def from_env(cls, **overrides) -> "LagConfig":
-        """Defaults, then KAFKA_BOOTSTRAP_SERVERS / GPLX_LAG_GROUP_PATTERN, then explicit overrides (CLI flags)."""
+        """Defaults, then KAFKA_BOOTSTRAP_SERVERS / GPLX_TOPIC_PREFIX / GPLX_LAG_GROUP_PATTERN, then explicit
+        overrides (CLI flags)."""
         env = {}
-        if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-            env["bootstrap_servers"] = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
-        if os.environ.get("GPLX_LAG_GROUP_PATTERN"):
-            env["group_pattern"] = os.environ["GPLX_LAG_GROUP_PATTERN"]
+        for var, key in (("KAFKA_BOOTSTRAP_SERVERS", "bootstrap_servers"), ("GPLX_TOPIC_PREFIX", "prefix"),
+                         ("GPLX_LAG_GROUP_PATTERN", "group_pattern")):
+            if os.environ.get(var):
+                env[key] = os.environ[var]
         env.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**env)
 
@@ -71,11 +84,15 @@ class LagConfig:
 
     def classify(self, topics: set[str]) -> tuple[str, float]:
         """(class name, SLA seconds) of a group reading `topics`; the first matching class wins."""
+        bare = {self._unprefixed(t) for t in topics}
         for cls in self.classes:
-            if any(re.search(cls.topic_pattern, t) for t in topics):
+            if any(re.search(cls.topic_pattern, t) for t in bare):
                 return cls.name, cls.sla_seconds
         return OTHER_CLASS, self.other_sla_seconds
 
     def province_of(self, topic: str) -> str | None:
-        m = re.match(self.province_topic_pattern, topic)
+        m = re.match(self.province_topic_pattern, self._unprefixed(topic))
         return m.group("province") if m else None
+
+    def _unprefixed(self, topic: str) -> str:
+        return topic[len(self.prefix):] if self.prefix and topic.startswith(self.prefix) else topic

@@ -23,9 +23,12 @@ Metric names follow kafka-lag-exporter / kafka_exporter so existing dashboards a
 | gplx_lag_exporter_last_success_timestamp_seconds | | wall time of the last good sample |
 | gplx_lag_exporter_sample_duration_seconds | | how long the last sample took |
 
-Cardinality is bounded by the group filter (LagConfig.group_pattern); partitions and provinces are finite.
-Hook for the pipeline's own signals (cases by state, decisions by reason code): pass more prometheus
-collectors as `extra_collectors` to `build_registry`; they are served on the same endpoint.
+Cardinality is bounded by the group filter (LagConfig.group_pattern, by default exactly our groups, see
+groups.py); partitions and provinces (34) are finite.
+
+The pipeline's own signals (cases by state, decisions by reason code: `cases.py`, read by `cases_reader.py`) are
+extra prometheus collectors served on the same endpoint: `LagExporter(..., extra_collectors=[CaseSignals(...)])`.
+An extra collector with `start()`/`stop()` (a background reader) is started and stopped with the exporter.
 """
 from __future__ import annotations
 
@@ -181,7 +184,8 @@ class LagExporter:
     def __init__(self, config: LagConfig, port: int, addr: str = "0.0.0.0", interval: float = 15.0,
                  extra_collectors: Iterable[Collector] = (), monitor: LagMonitor | None = None) -> None:
         self.collector = LagCollector(config)
-        self.registry = build_registry(self.collector, extra_collectors)
+        self.extra_collectors = list(extra_collectors)
+        self.registry = build_registry(self.collector, self.extra_collectors)
         self.sampler = Sampler(monitor or LagMonitor(config), self.collector, interval)
         self.port, self.addr = port, addr
         self._server = None
@@ -190,12 +194,18 @@ class LagExporter:
         self._server, _ = start_http_server(self.port, addr=self.addr, registry=self.registry)
         self.port = self._server.server_port  # port 0 asks the OS for a free one
         self.sampler.start()
+        for extra in self.extra_collectors:
+            if callable(getattr(extra, "start", None)):
+                extra.start()
         log.info("lag exporter listening on %s:%d", self.addr, self.port)
 
     def stop(self, wait: float = 3.0) -> None:
         """Stop serving at once; give an in-flight sample `wait` seconds (it may be blocked on a Kafka timeout;
         the sampler is a daemon thread, so it never keeps the process alive)."""
         self.sampler.stop()
+        for extra in self.extra_collectors:
+            if callable(getattr(extra, "stop", None)):
+                extra.stop(wait)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

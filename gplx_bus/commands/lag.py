@@ -32,14 +32,18 @@ _STATUS_STYLE = {"OK": "green", "WARN": "yellow", "ERR": "red", "STOP": "bold re
 BootstrapOpt = typer.Option(None, "--bootstrap-servers", "-b", envvar="KAFKA_BOOTSTRAP_SERVERS",
                             help="host:port of the cluster (default localhost:9092).")
 PatternOpt = typer.Option(None, "--group-pattern", envvar="GPLX_LAG_GROUP_PATTERN",
-                          help="Regex of the group ids to watch (default ^gplx).")
+                          help="Regex of the group ids to watch (default: exactly our groups, from the catalogue: "
+                               "the case processor, portal sink, adapters and province subscribers).")
+PrefixOpt = typer.Option(None, "--prefix", envvar="GPLX_TOPIC_PREFIX",
+                         help="Name prefix of our topics and groups (as for the processor; default none).")
 
 
-def _config(bootstrap: Optional[str], pattern: Optional[str], group: Optional[str] = None, **extra) -> LagConfig:
+def _config(bootstrap: Optional[str], pattern: Optional[str], group: Optional[str] = None,
+            prefix: Optional[str] = None, **extra) -> LagConfig:
     if group:
         pattern = f"^{re.escape(group)}$"
     try:
-        return LagConfig.from_env(bootstrap_servers=bootstrap, group_pattern=pattern, **extra)
+        return LagConfig.from_env(bootstrap_servers=bootstrap, group_pattern=pattern, prefix=prefix, **extra)
     except (ValueError, re.error) as exc:
         raise typer.BadParameter(str(exc)) from exc
 
@@ -59,6 +63,7 @@ def lag(
     as_json: bool = typer.Option(False, "--json", help="JSON (one document per sample with --watch)."),
     bootstrap: Optional[str] = BootstrapOpt,
     pattern: Optional[str] = PatternOpt,
+    prefix: Optional[str] = PrefixOpt,
     window: Optional[float] = typer.Option(None, "--window", help="Status window in seconds (default 600)."),
     stall_after: Optional[float] = typer.Option(None, "--stall-after", help="STOP/STALL after this many seconds "
                                                 "without progress (default 300)."),
@@ -68,7 +73,8 @@ def lag(
     if ctx.invoked_subcommand is not None:
         return
     _setup_logging(verbose)
-    monitor = LagMonitor(_config(bootstrap, pattern, group, window_seconds=window, stall_after_seconds=stall_after))
+    monitor = LagMonitor(_config(bootstrap, pattern, group, prefix, window_seconds=window,
+                                 stall_after_seconds=stall_after))
     console = Console()
     try:
         if not watch:
@@ -127,19 +133,30 @@ def serve(
     interval: float = typer.Option(15.0, "--interval", "-i", min=0.2, help="Seconds between samples."),
     bootstrap: Optional[str] = BootstrapOpt,
     pattern: Optional[str] = PatternOpt,
+    prefix: Optional[str] = PrefixOpt,
     window: Optional[float] = typer.Option(None, "--window", help="Status window in seconds (default 600)."),
     stall_after: Optional[float] = typer.Option(None, "--stall-after", help="STOP/STALL threshold (default 300)."),
+    registry_url: Optional[str] = typer.Option(None, "--schema-registry-url", envvar="SCHEMA_REGISTRY_URL",
+                                               help="Registry for decoding cases.events (case and decision metrics)."),
+    cases: bool = typer.Option(True, "--cases/--no-cases", help="Also read cases.events for cases by state and "
+                               "decisions by reason (needs the schema registry)."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Serve lag metrics for Prometheus until interrupted; stays up (gplx_lag_exporter_up=0) without a broker."""
     from consumers.lag.exporter import LagExporter
 
     _setup_logging(verbose)
-    config = _config(bootstrap, pattern, window_seconds=window, stall_after_seconds=stall_after)
-    exporter = LagExporter(config, port=port, addr=addr, interval=interval)
+    config = _config(bootstrap, pattern, prefix=prefix, window_seconds=window, stall_after_seconds=stall_after)
+    extras, what = [], "no case metrics (--no-cases)"
+    if cases and not registry_url:
+        what = "no case metrics: set --schema-registry-url or SCHEMA_REGISTRY_URL"
+    elif cases:
+        signals = _case_signals(config, registry_url, interval)
+        extras, what = [signals], f"cases from {signals.topic}"
+    exporter = LagExporter(config, port=port, addr=addr, interval=interval, extra_collectors=extras)
     exporter.start()
     typer.echo(f"serving lag metrics on http://{addr}:{exporter.port}/metrics "
-               f"(bootstrap {config.bootstrap_servers}, groups /{config.group_pattern}/)", err=True)
+               f"(bootstrap {config.bootstrap_servers}, groups {_groups_label(config)}; {what})", err=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -148,6 +165,23 @@ def serve(
         pass
     finally:
         exporter.stop()
+
+
+def _groups_label(config: LagConfig) -> str:
+    from consumers.lag.groups import default_group_pattern, our_groups
+
+    if config.group_pattern == default_group_pattern(config.prefix):
+        return f"ours ({len(our_groups(config.prefix))}, prefix {config.prefix!r})"
+    return f"/{config.group_pattern}/"
+
+
+def _case_signals(config: LagConfig, registry_url: str, interval: float):
+    from consumers.lag.cases_reader import CaseSignals
+    from schemas.registry import RegistryClient
+    from topology.catalogue import CASES_EVENTS
+
+    return CaseSignals(config.bootstrap_servers, config.prefix + CASES_EVENTS, RegistryClient(registry_url),
+                       interval=min(interval, 5.0), request_timeout_ms=config.request_timeout_ms)
 
 
 def main() -> None:  # `python -m gplx_bus.commands.lag` until the command is registered in commands/__init__.py

@@ -98,7 +98,7 @@ def wait_for_alerts(base: str, group: str, names: set[str], timeout: float) -> s
                       if a["state"] == "firing" and a["labels"].get("group") == group}
             if names <= firing:
                 return firing
-        except httpx.HTTPError:
-            pass  # Prometheus still starting
+        except (httpx.HTTPError, ValueError):
+            pass  # Prometheus still starting (refused, or "Service Unavailable" before its rules are loaded)
         time.sleep(0.5)  # poll pacing
     raise AssertionError(f"alerts {names - firing} not firing within {timeout}s; last answer: {last}")

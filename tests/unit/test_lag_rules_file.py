@@ -11,7 +11,11 @@ EXPORTED = {"kafka_consumergroup_lag", "kafka_consumergroup_lag_seconds", "kafka
             "kafka_consumergroup_status", "kafka_consumergroup_partition_status", "kafka_topic_partition_end_offset",
             "gplx_consumergroup_class_info", "gplx_dlq_messages_total", "gplx_province_backlog_messages",
             "gplx_province_backlog_seconds", "gplx_lag_exporter_up", "gplx_lag_exporter_last_success_timestamp_seconds",
-            "gplx_lag_exporter_sample_duration_seconds", "up"}
+            "gplx_lag_exporter_sample_duration_seconds", "up",
+            # the case signals (consumers/lag/cases.py, cases_reader.py)
+            "gplx_cases", "gplx_decided_cases_total", "gplx_decisions_total", "gplx_case_events_read_total",
+            "gplx_cases_reader_lag_messages", "gplx_cases_reader_up", "gplx_cases_reader_ready",
+            "gplx_cases_reader_errors_total"}
 
 
 def rules_text():
@@ -60,6 +64,26 @@ def test_rules_and_dashboard_use_only_exported_or_recorded_names():
     used = set().union(*(_metric_names(e) for e in exprs))
     assert used, "no metric names found: the parser is broken"
     assert used <= EXPORTED | recorded, used - EXPORTED - recorded
+
+
+def test_case_metric_names_are_the_ones_exported():
+    """EXPORTED above must not drift from what the case collectors really render."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from consumers.lag.cases import CaseBook, book_metrics
+    from consumers.lag.cases_reader import CaseSignals
+    from schemas.registry import InMemoryRegistry
+
+    signals = CaseSignals("127.0.0.1:1", "cases.events", InMemoryRegistry())
+    signals._up, signals._ready, signals._lag = True, True, 0  # render everything without a broker
+    reg = CollectorRegistry()
+    reg.register(signals)
+    names = {line.split("{")[0].split(" ")[0] for line in generate_latest(reg).decode().splitlines()
+             if line and not line.startswith("#")}
+    names = {n for n in names if not n.endswith("_created")}
+    assert names == {n for n in EXPORTED if n.startswith(("gplx_case", "gplx_decided", "gplx_decisions"))} - {
+        "gplx_decisions_total"}  # no decision yet, so no reason series
+    assert list(book_metrics(CaseBook().snapshot()))
 
 
 def test_template_has_the_placeholders_the_tests_fill():
