@@ -17,6 +17,7 @@ _COMMANDS = [
     ("subscribe", "subscribe", None),
     ("portal", "portal", "The national portal's side: issuance sink and a local stand-in portal."),
     ("asyncapi", "asyncapi", None),
+    ("bench", "bench", None),
     ("schemas", "schemas", "The Avro contracts: register them, check their compatibility."),
     ("lag", "lag", "Consumer lag for SREs: offsets, seconds and status per group; Prometheus exporter."),
 ]

@@ -71,8 +71,14 @@ class CommittingConsumer(threading.Thread):
 
     def __init__(self, bootstrap: str, group_id: str, topic: str) -> None:
         super().__init__(daemon=True)
-        self.consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group_id,
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id,
                                       auto_offset_reset="earliest", enable_auto_commit=False)
+        # Subscribe only once the topic's metadata is known: a member that joins before it gets an empty
+        # assignment and may not rejoin in time (seen as a flaky idle-group test).
+        deadline = time.monotonic() + 30
+        while not self.consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
+            self.consumer.poll(timeout_ms=100)
+        self.consumer.subscribe([topic])
         self.stop_event = threading.Event()
 
     def run(self) -> None:
