@@ -52,6 +52,8 @@ POLICE = "User:police"
 PAYMENT = "User:payment"
 CASE_PROCESSOR = "User:case-processor"
 SRE = "User:sre"
+#: The lag exporter counts cases by state from the audit stream (payloads carry CCCDs: a principal of its own).
+LAG_EXPORTER = "User:lag-exporter"
 
 
 def province_principal(code: str) -> str:
@@ -221,7 +223,7 @@ class Catalogue:
             # The portal's issuance sink (consumers/portal, running as User:portal) writes IssuanceDeliveryFailed
             # here and to the province topic, and dead-letters what it cannot deliver.
             spec(CASES_EVENTS, 12, {"cleanup.policy": "delete", "retention.ms": "-1"}, _CASE_EVENTS,
-                 [CASE_PROCESSOR, PORTAL], [], "Every case event: the full audit stream."),
+                 [CASE_PROCESSOR, PORTAL], [LAG_EXPORTER], "Every case event: the full audit stream."),
             spec(ISSUANCE_REQUESTS, 6, _delete(_HANDOFF_RETENTION_MS), ["vn.gplx.cases.IssuanceRequested"],
                  [CASE_PROCESSOR], [PORTAL], "Approved cases for the national portal to print and publish."),
             spec(PAYMENT_REFUND_REQUESTS, 3, _delete(_REFUND_RETENTION_MS), ["vn.gplx.payment.RefundRequested"],

@@ -9,13 +9,14 @@ never a test's or another team's group.
 
 Left out on purpose: principals whose only topic is the DLQ (the SRE principal). A DLQ read is an ad-hoc
 inspection, not a pipeline stage; its group would sit at STOP with lag forever and page someone. The DLQ's size is
-exported on its own (`gplx_dlq_messages_total`).
+exported on its own (`gplx_dlq_messages_total`). Also the lag exporter's own principal: it reads the audit stream
+without a consumer group.
 """
 from __future__ import annotations
 
 import re
 
-from topology.catalogue import CASE_PROCESSOR_APP_ID, DLQ, Catalogue, consumer_group
+from topology.catalogue import CASE_PROCESSOR_APP_ID, DLQ, LAG_EXPORTER, Catalogue, consumer_group
 
 
 def our_groups(prefix: str = "", catalogue: Catalogue | None = None) -> list[str]:
@@ -23,7 +24,7 @@ def our_groups(prefix: str = "", catalogue: Catalogue | None = None) -> list[str
     # replication_factor=1: only names matter here, and GPLX_REPLICATION_FACTOR must not be able to break the CLI.
     cat = catalogue or Catalogue.build(prefix=prefix, replication_factor=1)
     dlq = cat.name(DLQ)
-    readers = {r for t in cat.topics if t.name != dlq for r in t.readers}
+    readers = {r for t in cat.topics if t.name != dlq for r in t.readers} - {LAG_EXPORTER}
     groups = {cat.prefix + consumer_group(r) for r in readers}
     groups.add(cat.prefix + CASE_PROCESSOR_APP_ID)  # the faust app id is its group, whatever the principal
     return sorted(groups)

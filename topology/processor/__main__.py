@@ -16,6 +16,8 @@ def main() -> None:
     app = create_app(settings)
     level = os.environ.get("GPLX_LOG_LEVEL", "info")
     logging.getLogger("gplx").setLevel(level.upper())
+    for noisy in ("aiokafka", "kafka"):  # their debug records cost ~5% CPU when built and dropped
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     Worker(app, loglevel=level, quiet=True).execute_from_commandline()
 
 
