@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 import tempfile
 import time
 import uuid
@@ -154,8 +155,8 @@ class LocalCluster:
     # -- broker outage (for fault tests) ---------------------------------------------------------------------------
     def stop_brokers(self, timeout: float = 20.0) -> None:
         """Stop the Kafka nodes but keep their data and ports, so `start_brokers` brings the same cluster back."""
-        for node in self.nodes:
-            node.stop(timeout)
+        with ThreadPoolExecutor(max(1, len(self.nodes))) as pool:
+            list(pool.map(lambda node: node.stop(timeout), self.nodes))
 
     def start_brokers(self) -> float:
         """Start the stopped nodes again on the same ports and data; returns seconds until they answer."""
@@ -174,8 +175,11 @@ class LocalCluster:
         outcome = {}
         if self.registry:
             outcome["registry"] = self.registry.stop(timeout)
-        for node in self.nodes:
-            outcome[f"kafka-{node.spec.node_id}"] = node.stop(timeout)
+        # All nodes at once: a quorum stopped one by one leaves the last node without a controller majority, and
+        # its controlled shutdown then hangs until SIGKILL.
+        with ThreadPoolExecutor(max(1, len(self.nodes))) as pool:
+            stopped = pool.map(lambda node: node.stop(timeout), self.nodes)
+            outcome.update({f"kafka-{node.spec.node_id}": o for node, o in zip(self.nodes, stopped)})
         if self.owns_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
         return outcome

@@ -83,3 +83,35 @@ def test_broker_dies_with_a_killed_parent():
         _wait_for(lambda: not pid_alive(broker_pid), 15, "the orphaned broker to die")
     finally:
         parent.kill()
+
+
+def test_a_quorum_of_three_on_one_host():
+    """The fault tests' mode: three combined broker/controllers; a topic replicated three times takes acks=all."""
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+    from kafka.admin import NewTopic
+
+    cluster = LocalCluster(nodes=3, with_registry=False)
+    endpoints = cluster.start()
+    try:
+        assert len(endpoints.bootstrap_servers.split(",")) == 3
+        admin = KafkaAdminClient(bootstrap_servers=endpoints.bootstrap_servers)
+        assert len(admin.describe_cluster()["brokers"]) == 3
+        admin.create_topics([NewTopic("replicated", 3, 3)])
+        admin.close()
+        producer = KafkaProducer(bootstrap_servers=endpoints.bootstrap_servers, acks="all")
+        for i in range(30):
+            producer.send("replicated", key=str(i).encode(), value=b"v")
+        producer.flush()
+        producer.close()
+        consumer = KafkaConsumer("replicated", bootstrap_servers=endpoints.bootstrap_servers,
+                                 auto_offset_reset="earliest", consumer_timeout_ms=20000)
+        received = 0
+        for _ in consumer:
+            received += 1
+            if received == 30:
+                break
+        consumer.close()
+        assert received == 30
+    finally:
+        outcome = cluster.stop(timeout=30)
+    assert set(outcome.values()) == {"terminated"}, outcome
