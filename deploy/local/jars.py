@@ -51,7 +51,7 @@ def _explain_maven_failure(version: str, output: str) -> str:
     lowered = output.lower()
     if "could not resolve" in lowered or "could not transfer" in lowered or "unknownhost" in lowered:
         if "not found" in lowered and "could not find artifact" in lowered:
-            return f"Kafka {version} is not on Maven Central; set GPLX_KAFKA_VERSION to a released version (e.g. 3.9.1)"
+            return f"Kafka {version} is not on Maven Central; set GPLX_KAFKA_VERSION to a released version (e.g. 4.1.1 or 3.9.1)"
         return (f"Maven could not download org.apache.kafka:kafka_2.13:{version}; is Maven Central reachable "
                 f"(proxy settings in ~/.m2/settings.xml)? retry: mvn -f {POM} dependency:copy-dependencies")
     last = [line for line in output.splitlines() if "ERROR" in line][:1]

@@ -3,7 +3,7 @@
 | variable | default | meaning |
 | --- | --- | --- |
 | GPLX_HOME | ~/.cache/gplx-bus | jars (fetched once) and the state of `gplx-bus local up` |
-| GPLX_KAFKA_VERSION | 3.9.1 | Apache Kafka version fetched from Maven Central |
+| GPLX_KAFKA_VERSION | 4.1.1 | Apache Kafka version fetched from Maven Central |
 | GPLX_KAFKA_HEAP | -Xms256m -Xmx768m | broker JVM heap options |
 | GPLX_MAVEN_ARGS | (none) | extra Maven arguments, e.g. `-s mirror-settings.xml` for an in-house mirror |
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-DEFAULT_KAFKA_VERSION = "3.9.1"
+DEFAULT_KAFKA_VERSION = "4.1.1"
 
 
 def gplx_home() -> Path:
