@@ -255,6 +255,19 @@ def confluent_producer(bus: Bus, **extra):
     return Producer(config)
 
 
+def produce_all(producer, topic: str, records: list[Record], flush_timeout: float = 60) -> None:
+    """confluent-kafka: produce every record, waiting for queue room when the local buffer is full, then flush."""
+    for r in records:
+        while True:
+            try:
+                producer.produce(topic, key=r.key, value=r.value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    producer.flush(flush_timeout)
+
+
 def bulk_load(bus: Bus, catalogue, records: list[Record], on_delivered=None) -> float:
     """Publish records as fast as the broker takes them; returns seconds. `on_delivered(record, ts_ms)`."""
     producer = confluent_producer(bus)

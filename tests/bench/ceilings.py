@@ -96,15 +96,7 @@ def ceiling_b(bus: bus_env.Bus, records: list[bus_env.Record], log=print) -> dic
 
 
 def _fill(bus, topic, records) -> None:
-    producer = bus_env.confluent_producer(bus)
-    for r in records:
-        while True:
-            try:
-                producer.produce(topic, key=r.key, value=r.value)
-                break
-            except BufferError:
-                producer.poll(0.05)
-    producer.flush(60)
+    bus_env.produce_all(bus_env.confluent_producer(bus), topic, records)
 
 
 def _aiokafka_loop(bus, src: str, dst: str, count: int) -> float:

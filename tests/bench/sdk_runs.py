@@ -58,15 +58,7 @@ def sdk_throughput(bus: bus_env.Bus, registry, events: list, records: list[bus_e
             producer.produce(topic, key=r.key, value=r.value)
         producer.flush(30)
         started = time.perf_counter()
-        for r in records:
-            while True:
-                try:
-                    producer.produce(topic, key=r.key, value=r.value)
-                    break
-                except BufferError:
-                    producer.poll(0.05)
-            producer.poll(0)
-        producer.flush(60)
+        bus_env.produce_all(producer, topic, records)
         out["confluent_kafka"] = _row(len(records), time.perf_counter() - started)
         log(f"  confluent-kafka: {out['confluent_kafka']['records_per_s']:.0f} records/s")
         out["sdk_vs_confluent"] = round(out["sdk"]["records_per_s"] / out["confluent_kafka"]["records_per_s"], 3)
