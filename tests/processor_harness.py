@@ -70,8 +70,8 @@ class ProcessorBus:
         self.producer.send(self.catalogue.name(base), key=key, value=value)
         self.producer.flush()
 
-    def worker(self, tmp: Path, name: str = "w1") -> "Worker":
-        return Worker(self, tmp / name)
+    def worker(self, tmp: Path, name: str = "w1", tick_seconds: float = 3600) -> "Worker":
+        return Worker(self, tmp / name, tick_seconds)
 
     def inputs_consumed(self) -> bool:
         """True when the processor's group has committed every input record (lag 0 on all inputs)."""
@@ -118,9 +118,10 @@ class ProcessorBus:
 
 
 class Worker:
-    def __init__(self, bus: ProcessorBus, datadir: Path):
+    def __init__(self, bus: ProcessorBus, datadir: Path, tick_seconds: float = 3600):
         self.bus = bus
         self.datadir = datadir
+        self.tick_seconds = tick_seconds
         self.process: ManagedProcess | None = None
         self.runs = 0
 
@@ -129,7 +130,7 @@ class Worker:
         env = {
             "KAFKA_BOOTSTRAP_SERVERS": self.bus.bootstrap, "SCHEMA_REGISTRY_URL": self.bus.registry_url,
             "GPLX_TOPIC_PREFIX": self.bus.prefix, "GPLX_STORE": "rocksdb://", "GPLX_DATADIR": str(self.datadir),
-            "GPLX_TICK_SECONDS": "3600", "GPLX_INPUT_PARTITIONS": str(PARTITIONS), "GPLX_LOG_LEVEL": "info",
+            "GPLX_TICK_SECONDS": str(self.tick_seconds), "GPLX_INPUT_PARTITIONS": str(PARTITIONS), "GPLX_LOG_LEVEL": "info",
         }
         self.process = ManagedProcess(f"worker-{self.datadir.name}", [sys.executable, "-m", "topology.processor"],
                                       self.datadir.parent / f"{self.datadir.name}-{self.runs}.log", env).start()

@@ -27,8 +27,8 @@ def pbus(kafka_bootstrap, schema_registry_url):
 def workers(pbus, tmp_path):
     started = []
 
-    def start(name="w1"):
-        worker = pbus.worker(tmp_path, name).start()
+    def start(name="w1", tick_seconds=3600):
+        worker = pbus.worker(tmp_path, name, tick_seconds).start()
         started.append(worker)
         return worker
 
@@ -141,3 +141,13 @@ def test_poison_in_each_input_topic_goes_to_the_dlq_and_the_cases_behind_it_are_
         assert letter.original_key == case.cccd.encode()
         assert letter.error_code in ("BAD_MAGIC_BYTE", "UNKNOWN_SCHEMA_ID", "GARBAGE_PAYLOAD", "TRUNCATED_PAYLOAD")
         assert letter.error_text
+
+
+def test_the_timer_moves_cases_past_their_deadline_without_help(pbus, workers):
+    """No tick from the test: the worker's own timer finds the open cases whose deadline passed (the scripts are
+    dated June 2025, so by the wall clock every deadline has passed) and sends their ClockTicks."""
+    waiting = [c for c in copies(7000) if c.name.startswith(("exam-missing", "payment-missing"))]
+    workers(tick_seconds=1)
+    pbus.publish([pair for case in waiting for pair in case.events()])
+    finals = wait_for(lambda: decided(pbus, waiting), 120, "the timer to escalate the waiting cases")
+    assert_decisions(finals, waiting)  # escalated with what is missing + DEADLINE_EXCEEDED

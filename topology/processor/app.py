@@ -80,7 +80,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     async def send(output: Output) -> None:
         for base in output.topics:
             name = catalogue.province_topic(output.event.province) if base == "province" else catalogue.name(base)
-            value = serialize(output.event, SerializationContext(name))
+            value = await registry_call(serialize, output.event, SerializationContext(name))
             await out_topic(name).send(key=output.key.encode(), value=value)
 
     async def dead_letter(message, code: str, text: str) -> None:
@@ -91,15 +91,17 @@ def create_app(settings: ProcessorSettings) -> faust.App:
             original_partition=message.partition, original_offset=message.offset, original_key=message.key,
             original_value=message.value or b"", error_code=code, error_text=text[:2000],
             first_seen_at=datetime.now(timezone.utc))
-        await out_topic(dlq).send(key=message.key, value=serialize(letter, SerializationContext(dlq)))
+        value = await registry_call(serialize, letter, SerializationContext(dlq))
+        await out_topic(dlq).send(key=message.key, value=value)
         log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, code)
 
-    async def decode(message) -> models.Event:
-        """Decode one input; a registry outage is waited out (transient), never dead-lettered."""
+    async def registry_call(serde, *args):
+        """Run a (de)serializer; a registry outage is waited out (it is transient), never dead-lettered.
+        Only the first use of each schema id or subject reaches the registry: the serde caches them."""
         delay = 0.5
         while True:
             try:
-                return deserialize(message.value, SerializationContext(message.topic))
+                return serde(*args)
             except RegistryUnavailable as exc:
                 log.warning("schema registry unavailable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
@@ -111,7 +113,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
             message = event.message
             topic = base_of[message.topic]
             try:
-                item = await decode(message)
+                item = await registry_call(deserialize, message.value, SerializationContext(message.topic))
                 if message.key is None or item.cccd.encode() != message.key:
                     raise _KeyMismatch(f"record key does not equal the event's cccd on {message.topic}")
             except DeserializationError as exc:
@@ -140,7 +142,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         for key, state in list(citizens.items()):
             if state and _deadline_passed(state, now):
                 cccd = key.decode()
-                value = serialize(assembler.tick(cccd, now), SerializationContext(clock_topic.get_topic_name()))
+                value = await registry_call(serialize, assembler.tick(cccd, now),
+                                            SerializationContext(clock_topic.get_topic_name()))
                 await clock_topic.send(key=key, value=value)
 
     app.gplx = {"catalogue": catalogue, "citizens": citizens, "assemble": assemble}  # for tests and tools
