@@ -57,6 +57,28 @@ def read_events(bootstrap_servers: str, registry: SchemaRegistry, topic: str, *,
     return out
 
 
+def read_to_end(bootstrap_servers: str, registry: SchemaRegistry, topic: str) -> list[tuple[object, Event]]:
+    """Every record of a topic from the beginning to its end offsets at the time of the call, as
+    (Kafka record, decoded event) pairs: what a test reconciles against after the pipeline went quiet."""
+    from kafka import KafkaConsumer
+    from kafka.structs import TopicPartition
+
+    de = AvroDeserializer(registry)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        out = []
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            for records in consumer.poll(timeout_ms=500).values():
+                out += [(r, de(r.value, SerializationContext(topic))) for r in records]
+        return out
+    finally:
+        consumer.close()
+
+
 def wait_until(predicate, *, timeout_s: float = 30.0, interval_s: float = 0.05) -> bool:
     """Poll `predicate` until it is true or the deadline passes (for counters updated by other threads)."""
     deadline = time.monotonic() + timeout_s

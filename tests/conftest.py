@@ -122,6 +122,34 @@ def restartable_kafka():
 
 
 @pytest.fixture
+def private_topics(kafka_bootstrap, unique_name):
+    """make(provinces) -> a catalogue under this test's own prefix, its topics created now and deleted after."""
+    from topology import apply as topo
+    from topology.catalogue import Catalogue
+
+    made = []
+
+    def make(provinces):
+        catalogue = Catalogue.build(prefix=unique_name + ".", replication_factor=1, input_partitions=3,
+                                    provinces=provinces)
+        admin = topo.connect(kafka_bootstrap)
+        try:
+            topo.apply(topo.plan(catalogue, admin), admin)
+        finally:
+            admin.close()
+        made.append(catalogue)
+        return catalogue
+
+    yield make
+    for catalogue in made:
+        admin = topo.connect(kafka_bootstrap)
+        try:
+            admin.delete_topics(catalogue.names())
+        finally:
+            admin.close()
+
+
+@pytest.fixture
 def unique_name(request) -> str:
     """A topic/group name no other test (or test run on the same cluster) uses."""
     return f"t-{request.node.name[:40].replace('[', '-').replace(']', '')}-{uuid.uuid4().hex[:8]}"

@@ -13,13 +13,13 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
 from deploy.local.process import ManagedProcess
-from producers.testing import create_topics
+from producers.testing import create_topics, read_to_end
 from schemas.registry import RegistryClient
 from schemas.serde import AvroDeserializer, AvroSerializer, SerializationContext
 from topology import catalogue as topics
@@ -88,21 +88,8 @@ class ProcessorBus:
 
     def read(self, base: str) -> list:
         """Every record of a topic now: [(key, event, raw record)]."""
-        topic = self.catalogue.name(base)
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
-        try:
-            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            ends = consumer.end_offsets(tps)
-            out = []
-            while any(consumer.position(tp) < ends[tp] for tp in tps):
-                for records in consumer.poll(timeout_ms=500).values():
-                    for r in records:
-                        out.append((r.key, self.deserialize(r.value, SerializationContext(topic)), r))
-            return out
-        finally:
-            consumer.close()
+        return [(record.key, event, record)
+                for record, event in read_to_end(self.bootstrap, self.registry, self.catalogue.name(base))]
 
     def finals(self) -> dict[str, list]:
         """case_id -> final decision events (approved/rejected/escalated) on cases.events."""

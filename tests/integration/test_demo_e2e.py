@@ -15,8 +15,8 @@ from collections import Counter, defaultdict
 import pytest
 
 from gplx_bus.commands.demo import DemoOptions, run_demo
+from producers.testing import read_to_end
 from schemas.registry import RegistryClient
-from schemas.serde import AvroDeserializer, SerializationContext
 from topology import catalogue as topics
 from topology.processor.outputs import case_id_for
 
@@ -26,24 +26,8 @@ FINAL = ("CaseApproved", "CaseRejected", "CaseEscalated")
 
 def read_all(bootstrap: str, registry_url: str, topic: str) -> list:
     """Every event of a topic, from the beginning to its current end."""
-    from kafka import KafkaConsumer
-    from kafka.structs import TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     with RegistryClient(registry_url) as registry:
-        decode = AvroDeserializer(registry)
-        try:
-            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            ends = consumer.end_offsets(tps)
-            out = []
-            while any(consumer.position(tp) < ends[tp] for tp in tps):
-                for records in consumer.poll(timeout_ms=500).values():
-                    out += [decode(r.value, SerializationContext(topic)) for r in records]
-            return out
-        finally:
-            consumer.close()
+        return [event for _, event in read_to_end(bootstrap, registry, topic)]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from consumers.subscriber import JsonlOutput, ProvinceSubscriber
 from schemas import models
 from schemas.registry import RegistryClient
 from schemas.serde import AvroSerializer, SerializationContext, key_bytes
-from topology.catalogue import Catalogue, Province
+from topology.catalogue import Province
 
 pytestmark = pytest.mark.integration
 
@@ -23,17 +23,8 @@ PROVINCES = [Province("08", "Tuyên Quang"), Province("79", "Hồ Chí Minh")]
 
 
 @pytest.fixture
-def catalogue(kafka_bootstrap, unique_name):
-    from topology import apply as topo
-
-    cat = Catalogue.build(prefix=unique_name + ".", replication_factor=1, input_partitions=3, provinces=PROVINCES)
-    admin = topo.connect(kafka_bootstrap)
-    try:
-        topo.apply(topo.plan(cat, admin), admin)
-        yield cat
-        admin.delete_topics(cat.names())
-    finally:
-        admin.close()
+def catalogue(private_topics):
+    return private_topics(PROVINCES)
 
 
 def case_event(i: int) -> models.Event:
