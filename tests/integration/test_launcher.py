@@ -113,5 +113,11 @@ def test_a_quorum_of_three_on_one_host():
         consumer.close()
         assert received == 30
     finally:
-        outcome = cluster.stop(timeout=30)
-    assert set(outcome.values()) == {"terminated"}, outcome
+        outcome = cluster.stop(timeout=15)
+    # Stopped together, the nodes lose their controller majority while shutting down; the last one's controlled
+    # shutdown can then wait for a quorum that is gone (seen once on Kafka 4.1.1 with the nodes stopped together;
+    # every time when they were stopped one by one), and the
+    # launcher's SIGKILL ends it. Nothing may be left either way.
+    assert list(outcome.values()).count("terminated") >= 2, outcome
+    assert set(outcome.values()) <= {"terminated", "killed"}, outcome
+    assert not any(pid_alive(pid) for pid in endpoints.pids)
