@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from deploy.local.cluster import LocalCluster
-from deploy.local.process import stop_pid
+from deploy.local.process import pid_alive, stop_pid
 
 SESSION_ENV = "GPLX_TEST_SESSION"
 
@@ -162,10 +162,8 @@ def _leftovers(session_id: str) -> list[int]:
         if not entry.name.isdigit() or int(entry.name) == me:
             continue
         try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                stat = (entry / "stat").read_text()
-                if stat.split(") ")[-1][:1] != "Z":
-                    found.append(int(entry.name))
+            if needle in (entry / "environ").read_bytes().split(b"\0") and pid_alive(int(entry.name)):
+                found.append(int(entry.name))
         except (FileNotFoundError, PermissionError, ProcessLookupError):
             continue
     return found

@@ -18,7 +18,7 @@ from deploy.local import jars
 from deploy.local.errors import LauncherError
 from deploy.local.kafka import KafkaNode, NodeSpec, wait_until_ready
 from deploy.local.ports import free_port, require_free
-from deploy.local.process import ManagedProcess, pid_alive, stop_pid
+from deploy.local.process import ManagedProcess, cmdline, pid_alive, stop_pid
 from deploy.local.settings import kafka_version
 from deploy.local.tools import require_java
 
@@ -242,15 +242,9 @@ def stop_detached(home: Path, timeout: float = 20.0) -> list[str]:
         return []
     stopped = []
     for pid in endpoints.pids:
-        if pid_alive(pid) and endpoints.marker in _cmdline(pid):
+        if pid_alive(pid) and endpoints.marker in cmdline(pid):
             stopped.append(f"{pid}: {stop_pid(pid, timeout)}")
     state_file(home).unlink()
     shutil.rmtree(endpoints.data_dir, ignore_errors=True)
     return stopped
 
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except FileNotFoundError:
-        return ""

@@ -4,7 +4,8 @@ Stopping sends SIGTERM to the whole group, waits, then SIGKILL: a hung JVM must 
 Processes tied to their parent also get PR_SET_PDEATHSIG, so even a SIGKILLed test run leaves nothing behind.
 PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the process; so tied children are
 forked from one long-lived spawner thread, whatever thread asks for them.
-Every command line carries a `-Dgplx.run=<id>` style marker so leftovers can be found and reported.
+Every command line carries a `-Dgplx.run=<id>` marker, so `gplx-bus local down` signals only processes that are
+still ours (a pid recorded earlier may have been recycled).
 """
 from __future__ import annotations
 
@@ -122,16 +123,9 @@ def _wait_gone(pid: int, timeout: float, reap) -> bool:
     return False
 
 
-def processes_with_marker(marker: str) -> list[int]:
-    """Pids whose command line contains `marker` (used to find leftovers)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (FileNotFoundError, PermissionError, ProcessLookupError):
-            continue
-        if marker in cmdline and pid_alive(int(entry.name)):
-            found.append(int(entry.name))
-    return found
+def cmdline(pid: int) -> str:
+    """The command line of a process ('' once it is gone): tells our processes from a recycled pid."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
