@@ -10,6 +10,7 @@ import threading
 import typer
 
 from consumers.portal import Backoff, IssuanceSink, StandinPortal
+from gplx_bus.commands import options
 
 app = typer.Typer(help="National portal: the issuance sink and a local stand-in portal.", no_args_is_help=True)
 
@@ -51,11 +52,10 @@ def sink(
     max_attempts: int = typer.Option(6, "--max-attempts", min=1, help="Attempts before the DLQ."),
     backoff_base: float = typer.Option(0.5, "--backoff-base", min=0.0, help="First retry delay, seconds."),
     backoff_max: float = typer.Option(30.0, "--backoff-max", min=0.0, help="Longest retry delay, seconds."),
-    bootstrap: str = typer.Option("localhost:9092", "--bootstrap-servers", "-b", envvar="KAFKA_BOOTSTRAP_SERVERS"),
-    registry_url: str = typer.Option("http://127.0.0.1:8081/apis/ccompat/v7", "--registry-url",
-                                     envvar="SCHEMA_REGISTRY_URL"),
-    prefix: str = typer.Option("", "--prefix", help="Topic name prefix (e.g. for a test environment)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    bootstrap: str = options.bootstrap_servers(),
+    registry_url: str = options.registry_url(),
+    prefix: str = options.topic_prefix(),
+    verbose: bool = options.verbose(),
 ) -> None:
     """Deliver IssuanceRequested to the portal until interrupted (at-least-once, Idempotency-Key = issuance id)."""
     _logging(verbose)

@@ -15,6 +15,7 @@ from typing import Optional
 import typer
 
 from consumers.subscriber import JsonlOutput, ProvinceSubscriber, TableOutput, WebhookOutput
+from gplx_bus.commands import options
 from schemas.errors import GplxError
 
 
@@ -33,11 +34,10 @@ def command(
     max_events: Optional[int] = typer.Option(None, "--max-events", "-n", min=1, help="Stop after N events."),
     idle_timeout: Optional[float] = typer.Option(None, "--idle-timeout", min=0.1,
                                                  help="Stop after S seconds without a new event."),
-    bootstrap: str = typer.Option("localhost:9092", "--bootstrap-servers", "-b", envvar="KAFKA_BOOTSTRAP_SERVERS"),
-    registry_url: str = typer.Option("http://127.0.0.1:8081/apis/ccompat/v7", "--registry-url",
-                                     envvar="SCHEMA_REGISTRY_URL"),
-    prefix: str = typer.Option("", "--prefix", help="Topic name prefix (e.g. for a test environment)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    bootstrap: str = options.bootstrap_servers(),
+    registry_url: str = options.registry_url(),
+    prefix: str = options.topic_prefix(),
+    verbose: bool = options.verbose(),
 ) -> None:
     """Show one province's case events (state and reasons in Vietnamese); commit after showing them."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
