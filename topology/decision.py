@@ -179,7 +179,7 @@ def _findings(facts: CaseFacts, rules: RuleSet, submitted_on: date) -> tuple[set
 
     for cls in facts.application.classes:
         if rules.licence_class(cls).exam_required:
-            exam = _exam_finding(cls, facts.certificates, rules, facts.application.submitted_at)
+            exam = exam_finding(cls, facts.certificates, rules, facts.application.submitted_at)
             if exam is not None:
                 found.add(exam)
 
@@ -191,7 +191,7 @@ def _findings(facts: CaseFacts, rules: RuleSet, submitted_on: date) -> tuple[set
     return found, test_required
 
 
-def _exam_finding(cls: str, certificates: tuple[HealthCertificate, ...], rules: RuleSet,
+def exam_finding(cls: str, certificates: tuple[HealthCertificate, ...], rules: RuleSet,
                   submitted_at: datetime) -> Reason | None:
     """None if the latest valid certificate covering `cls` says fit; otherwise UNFIT, EXAM_EXPIRED or EXAM_MISSING."""
     covering = [(c, v) for c in certificates if not c.revoked

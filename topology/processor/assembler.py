@@ -24,7 +24,7 @@ from typing import Any
 
 from schemas import models
 from schemas.reference import current_code_for, is_current_province_code
-from topology.decision import Outcome, _exam_finding, decide
+from topology.decision import CaseFacts, Outcome, decide, exam_finding
 from topology.processor import citizen
 from topology.processor.outputs import Output, build, case_id_for
 from topology.rules import Reason, RuleSet
@@ -201,17 +201,15 @@ _HANDLERS = {
 
 
 # --- deciding -----------------------------------------------------------------------------------------------------
-def missing_facts(state: dict, rules: RuleSet) -> list[str]:
+def missing_facts(case: dict, facts: CaseFacts, rules: RuleSet) -> list[str]:
     """Facts the case still waits for, as reason codes (what a CaseAwaiting lists)."""
-    case = state["case"]
-    facts = citizen.case_facts(state)
     missing = []
     if case["identity"] is None:
         missing.append(Reason.IDENTITY_MISSING)
     if case["licence"] is None:
         missing.append(Reason.LICENCE_STATUS_MISSING)
     if any(rules.licence_class(c).exam_required and
-           _exam_finding(c, facts.certificates, rules, facts.application.submitted_at) is Reason.EXAM_MISSING
+           exam_finding(c, facts.certificates, rules, facts.application.submitted_at) is Reason.EXAM_MISSING
            for c in facts.application.classes):
         missing.append(Reason.EXAM_MISSING)
     if case["payment"] is None:
@@ -229,10 +227,11 @@ def _evaluate(state: dict, now: datetime, position: str, step: Step, rules: Rule
     _emit(case, ("opened", "identity-request", "licence-request"), now, position, step)
     elapsed = rules.calendar.working_days_between(submitted, now)
     before_deadline = not case["withdrawn"] and elapsed < rules.escalate_after_working_days
-    missing = missing_facts(state, rules)
+    facts = citizen.case_facts(state)  # built once: both the missing-facts check and the decision read it
+    missing = missing_facts(case, facts, rules)
     if before_deadline and missing:
         return _await(case, missing, elapsed, now, position, step, rules)
-    decision = decide(citizen.case_facts(state), rules, now)
+    decision = decide(facts, rules, now)
     if decision.outcome is Outcome.AWAITING:  # every fact is in, but one may still change (e.g. a new exam)
         return _await(case, list(decision.reasons), elapsed, now, position, step, rules)
     case.update(final=True, status=str(decision.outcome), reasons=list(decision.reasons),
