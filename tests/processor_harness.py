@@ -53,6 +53,7 @@ class ProcessorBus:
         self.registry = RegistryClient(registry_url)
         self.serialize = AvroSerializer(self.registry)
         self.deserialize = AvroDeserializer(self.registry)
+        self.behind: dict[str, tuple] = {}  # partitions not yet consumed at the last check: (committed, end)
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
                                       linger_ms=5)
 
@@ -84,7 +85,9 @@ class ProcessorBus:
             return False
         finally:
             admin.close()
-        return all(committed.get(tp, 0) >= end.offset for tp, end in ends.items())
+        self.behind = {f"{tp.topic}[{tp.partition}]": (committed.get(tp), end.offset)
+                       for tp, end in ends.items() if committed.get(tp, 0) < end.offset}
+        return not self.behind
 
     def read(self, base: str) -> list:
         """Every record of a topic now: [(key, event, raw record)]."""
@@ -117,7 +120,7 @@ class Worker:
         env = {
             "KAFKA_BOOTSTRAP_SERVERS": self.bus.bootstrap, "SCHEMA_REGISTRY_URL": self.bus.registry_url,
             "GPLX_TOPIC_PREFIX": self.bus.prefix, "GPLX_STORE": "rocksdb://", "GPLX_DATADIR": str(self.datadir),
-            "GPLX_TICK_SECONDS": str(self.tick_seconds), "GPLX_INPUT_PARTITIONS": str(PARTITIONS), "GPLX_LOG_LEVEL": "info",
+            "GPLX_TICK_SECONDS": str(self.tick_seconds), "GPLX_INPUT_PARTITIONS": str(PARTITIONS), "GPLX_LOG_LEVEL": os.environ.get("GPLX_TEST_WORKER_LOG_LEVEL", "info"),
         }
         self.process = ManagedProcess(f"worker-{self.datadir.name}", [sys.executable, "-m", "topology.processor"],
                                       self.datadir.parent / f"{self.datadir.name}-{self.runs}.log", env).start()
