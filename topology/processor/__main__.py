@@ -18,6 +18,10 @@ def main() -> None:
     logging.getLogger("gplx").setLevel(level.upper())
     for noisy in ("aiokafka", "kafka"):  # their debug records cost ~5% CPU when built and dropped
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # faust logs every send at debug and its loggers are debug-enabled whatever the worker's level: ~4% CPU
+    # building records that no handler prints. Its own info lines (rebalance, recovery) stay.
+    for chatty in ("faust", "mode"):
+        logging.getLogger(chatty).setLevel(max(logging.INFO, logging.getLevelName(level.upper())))
     Worker(app, loglevel=level, quiet=True).execute_from_commandline()
 
 

@@ -55,7 +55,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         table_value_serializer="json",  # the citizen state (see citizen.py)
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        producer_linger=0.005,  # batch outputs and changelog writes: faust sends one request per record otherwise
+        producer_linger=0.02,  # batch outputs and changelog writes (5 ms: ~1,500 events/s, 20 ms: ~2,000 in one bench run)
         # RocksDB per table partition: faust's defaults (3 x 64 MB memtables, 2 GB block cache) are sized for one
         # big partition; with 12 partitions per worker they would let memory grow to gigabytes.
         rocksdb_options={"write_buffer_size": 4 << 20, "max_write_buffer_number": 2,
