@@ -28,7 +28,7 @@ import json
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 import fastavro
 from fastavro.read import SchemaResolutionError
@@ -113,6 +113,16 @@ class AvroSerializer:
             raise SerializationError(f"topic {ctx.topic}, schema {avro_name}: record does not fit the schema: "
                                      f"{type(exc).__name__}") from exc
         return buf.getvalue()
+
+    def serialize_for_topics(self, event: Event, contexts: Sequence[SerializationContext]) -> list[bytes]:
+        """One event bound for several topics (a case event goes to cases.events and its province's topic): the
+        Avro body is encoded once, only the 5-byte header (each subject's schema id) differs per topic."""
+        first = self.serialize_dict(event.avro_name, event.to_avro_dict(), contexts[0])
+        body = first[HEADER.size:]
+        return [first] + [self._header(ctx.topic, event.avro_name) + body for ctx in contexts[1:]]
+
+    def _header(self, topic: str, avro_name: str) -> bytes:
+        return (self._plans.get((topic, avro_name)) or self._plan(topic, avro_name))[0]
 
     def _plan(self, topic: str, avro_name: str) -> tuple[bytes, Any, Any]:
         """Once per (topic, event type): schema id from the registry, parsed schema, converters."""

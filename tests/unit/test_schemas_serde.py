@@ -65,6 +65,20 @@ def test_subject_is_topic_record_name(registry):
     assert "cases.province.01-vn.gplx.cases.CaseRejected" in registry.subjects()
 
 
+def test_one_event_for_several_topics_is_the_same_bytes_as_one_by_one():
+    class PerSubjectIds(InMemoryRegistry):  # a registry that gives each subject its own id, as one may
+        def register(self, subject, schema):
+            super().register(subject, schema)
+            return 99 + len(self.subjects())  # subjects are registered once each: the serializer caches them
+
+    ser = serde.AvroSerializer(PerSubjectIds())
+    event = testing.events(models.CaseApproved).example()
+    contexts = [serde.SerializationContext(t) for t in ("cases.events", "cases.province.01", "cases.province.79")]
+    together = ser.serialize_for_topics(event, contexts)
+    assert together == [ser(event, ctx) for ctx in contexts]
+    assert len({value[:5] for value in together}) == 3 and len({value[5:] for value in together}) == 1
+
+
 def test_keys_are_plain_utf8():
     assert serde.key_bytes("001090123456") == b"001090123456"
     assert serde.key_str(b"001090123456") == "001090123456"
