@@ -120,7 +120,8 @@ class Worker:
         env = {
             "KAFKA_BOOTSTRAP_SERVERS": self.bus.bootstrap, "SCHEMA_REGISTRY_URL": self.bus.registry_url,
             "GPLX_TOPIC_PREFIX": self.bus.prefix, "GPLX_STORE": "rocksdb://", "GPLX_DATADIR": str(self.datadir),
-            "GPLX_TICK_SECONDS": str(self.tick_seconds), "GPLX_INPUT_PARTITIONS": str(PARTITIONS), "GPLX_LOG_LEVEL": os.environ.get("GPLX_TEST_WORKER_LOG_LEVEL", "info"),
+            "GPLX_TICK_SECONDS": str(self.tick_seconds), "GPLX_INPUT_PARTITIONS": str(PARTITIONS),
+            "GPLX_LOG_LEVEL": os.environ.get("GPLX_TEST_WORKER_LOG_LEVEL", "info"),  # debug to investigate
         }
         self.process = ManagedProcess(f"worker-{self.datadir.name}", [sys.executable, "-m", "topology.processor"],
                                       self.datadir.parent / f"{self.datadir.name}-{self.runs}.log", env).start()

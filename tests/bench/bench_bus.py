@@ -7,7 +7,7 @@ Uses the cluster in KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL, or starts a l
 section runs on fresh topics under a unique prefix, with a fixed seed; ratios are taken within this one run, so a
 busy machine shifts all numbers together. Not a test: no number here is asserted anywhere.
 
-Sections (JSON keys): machine, ceiling_a, ceiling_b, processor, latency, sdk, memory, goals.
+Sections (JSON keys): machine, ceiling_a, ceiling_b, processor, processor_two_workers, latency, sdk, memory, goals.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a check
 
 from tests.bench import bus_env, ceilings, processor_runs, sdk_runs  # noqa: E402
 
-SECTIONS = ("machine", "ceiling_a", "ceiling_b", "processor", "latency", "sdk", "memory")
+SECTIONS = ("machine", "ceiling_a", "ceiling_b", "processor", "processor_two_workers", "latency", "sdk", "memory")
 
 
 @dataclass
@@ -36,13 +36,14 @@ class Options:
     latency_seconds: float = 20.0
     open_cases: int = 20_000        # ~95k input events: a few minutes for one worker on a shared 2-core machine
     ceiling_a_records: int = 200_000
+    sdk_records: int = 100_000
     bootstrap: str | None = None
     registry_url: str | None = None
 
     @classmethod
     def quick_defaults(cls, **overrides) -> "Options":
         base = dict(cases=300, latency_rate=20.0, latency_seconds=5.0, open_cases=500, ceiling_a_records=20_000,
-                    quick=True)
+                    sdk_records=10_000, quick=True)
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
 
@@ -79,8 +80,13 @@ def run(options: Options, log=print) -> dict:
         results["processor"], results["latency"] = processor_runs.throughput_and_latency(
             bus, registry, options.cases, options.latency_rate, options.latency_seconds, workdir, log)
 
+        log(f"ours, two workers in one group: {options.cases} cases")
+        results["processor_two_workers"] = processor_runs.throughput_scaled(bus, registry, options.cases, workdir,
+                                                                            workers=2, log=log)
+
         log("producer SDK vs confluent-kafka")
-        results["sdk"] = sdk_runs.sdk_throughput(bus, registry, sample.events, sample.records, log)
+        results["sdk"] = sdk_runs.sdk_throughput(bus, registry, sample.events, sample.records, log,
+                                                  min_records=options.sdk_records)
 
         log(f"memory: {options.open_cases} open cases")
         results["memory"] = processor_runs.memory(bus, registry, options.open_cases, workdir, log)
@@ -116,6 +122,9 @@ def goals(r: dict) -> dict:
                                            "goal": "(reference)", "met": None},
         "cases_per_s": {"value": r["processor"]["cases_per_s"], "goal": f">= 1000 on 2 cores (this machine: "
                         f"{cores})", "met": r["processor"]["cases_per_s"] >= 1000},
+        "cases_per_s_two_workers": {"value": r["processor_two_workers"]["cases_per_s"],
+                                    "goal": ">= 1000 (two worker processes, same machine)",
+                                    "met": r["processor_two_workers"]["cases_per_s"] >= 1000},
         "latency_p99_ms": {"value": r["latency"]["p99_ms"], "goal": f"<= 200 at 100 cases/s (run at "
                            f"{r['latency']['rate_cases_per_s']:g}/s)", "met": r["latency"]["p99_ms"] <= 200},
         "sdk_vs_confluent": {"value": r["sdk"]["sdk_vs_confluent"], "goal": ">= 0.5",
@@ -155,6 +164,10 @@ def render(results: dict, console=None) -> None:
                   f" (+{p['startup_seconds']}s start-up); CPU s worker {cpu['worker_cpu_seconds']} / broker "
                   f"{cpu['broker_cpu_seconds']} / others {cpu['other_processes_cpu_seconds']} of "
                   f"{cpu['interval_cpu_capacity_seconds']}")
+    two = results["processor_two_workers"]
+    table.add_row("ours: two workers, one group (events/s)", f"{two['events_per_s']:,.0f}",
+                  f"{two['cases_per_s']:,.0f} cases/s; {two['decided']}/{two['cases']} decided in "
+                  f"{two['window_seconds']}s; worker CPU s {two['worker_cpu_seconds']}")
     table.add_row("SDK Publisher.send", f"{s['sdk']['records_per_s']:,.0f}", f"validate+encode+send, {s['compression']}")
     table.add_row("kafka-python raw (SDK settings)", f"{s['kafka_python_raw']['records_per_s']:,.0f}",
                   "pre-serialized")

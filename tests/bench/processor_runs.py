@@ -4,6 +4,7 @@ on private topics, watched from outside through its output topic cases.events an
 Sections:
 - throughput: the inputs of N cases published ahead, then the worker started; timed from its first output record to
   its last decision (record CreateTimes, so start-up and group join are excluded) and also wall-clock from spawn;
+- throughput with two workers: the same on two worker processes in one group (published once the group is stable);
 - latency: on the same, warmed-up worker, cases published at a steady rate (all facts of a case together); per
   case, CreateTime of its decision minus CreateTime of its last input;
 - memory: a separate worker fed M cases that stay open (no payment); VmHWM before/after and du of GPLX_DATADIR.
@@ -258,6 +259,61 @@ def throughput_and_latency(bus, registry, cases: int, latency_rate: float, laten
         bus_env.delete_topics(bus, prefix)
 
 
+def throughput_scaled(bus, registry, cases: int, workdir: Path, workers: int = 2, log=print) -> dict:
+    """Section 3b: the same cases with `workers` worker processes in one consumer group, faust's way to scale.
+
+    The workers join first and the inputs are published once the group is stable, so the window (first output to
+    last decision) holds no rebalance; loading overlaps the start of processing (it takes ~1 s)."""
+    prefix = bus_env.unique_prefix("scaled")
+    catalogue = bus_env.create_catalogue(bus, prefix)
+    load = bus_env.workload(registry, catalogue, cases, workdir=workdir / "db-scaled")
+    procs = [Worker(bus, prefix, workdir, f"scaled-{i}").start() for i in range(workers)]
+    watcher = CaseWatcher(bus, catalogue, registry)
+    try:
+        _wait_group_stable(bus, prefix, workers, procs)
+        bus_env.bulk_load(bus, catalogue, load.records)
+        complete = watcher.wait(lambda: len(watcher.decisions) >= load.decisions_expected, procs[0],
+                                timeout_s=max(120.0, cases / 20))
+        window = max(1e-3, (watcher.last_decision_ts - (watcher.first_ts or 0)) / 1000)
+        result = {"workers": workers, "cases": cases, "input_events": len(load.records),
+                  "decided": len(watcher.decisions), "complete": complete, "window_seconds": round(window, 2),
+                  "events_per_s": round(len(load.records) / window, 1),
+                  "cases_per_s": round(len(watcher.decisions) / window, 1),
+                  "worker_cpu_seconds": [round(process_cpu_seconds(p.pid), 1) for p in procs]}
+        log(f"  ours, {workers} workers: {result['events_per_s']} events/s, {result['cases_per_s']} cases/s")
+        return result
+    finally:
+        watcher.close()
+        for p in procs:
+            p.stop()
+        bus_env.delete_topics(bus, prefix)
+
+
+def _wait_group_stable(bus, prefix: str, members: int, procs: list, timeout_s: float = 120.0) -> None:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    from topology import catalogue as topics
+
+    group = prefix + topics.CASE_PROCESSOR_APP_ID
+    admin = KafkaAdminClient(bootstrap_servers=bus.bootstrap)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not all(p.alive() for p in procs):
+                raise RuntimeError(f"a worker exited: {[p.log_tail() for p in procs if not p.alive()]}")
+            try:
+                state = admin.describe_groups([group])[group]
+                if state["group_state"] == "Stable" and len(state["members"]) == members:
+                    return
+            except KafkaError:
+                pass  # the coordinator may still be loading
+            time.sleep(0.2)  # pacing between polls of the group's state
+        raise RuntimeError(f"group {group} not stable with {members} members after {timeout_s:.0f}s")
+    finally:
+        admin.close()
+
+
 def steady_latency(bus, registry, catalogue, worker, watcher, rate: float, seconds: float, workdir: Path,
                    log=print) -> dict:
     """Cases at `rate`/s for `seconds` on an idle, warmed-up worker; last-fact-to-decision per case."""
@@ -329,21 +385,25 @@ def memory(bus, registry, open_cases: int, workdir: Path, log=print) -> dict:
         base = worker.status()
         base_disk = worker.datadir_mb()
         log(f"  memory baseline (worker warm, {warm.cases} open cases): {base}")
-        # Two steps (half, then all): the slope between them is the per-case growth, free of the one-off
-        # buffers (consumer fetch buffers, RocksDB memtables) that fill during the first backlog.
-        half = _cut_at_case(load.records, open_cases // 2)
+        # Four steps (a quarter of the cases each): the shape shows whether memory levels off (RocksDB's bounded
+        # memtables and caches filling) or keeps growing per case; the slope between the last two steps is the
+        # per-case growth, free of the one-off buffers that fill during the first backlog.
+        cuts = [0, *(_cut_at_case(load.records, open_cases * q // 4) for q in (1, 2, 3)), len(load.records)]
         steps, load_seconds, started = [], 0.0, time.monotonic()
-        for part, cases_so_far in ((load.records[:half], open_cases // 2), (load.records[half:], open_cases)):
-            load_seconds += bus_env.bulk_load(bus, catalogue, part)
+        for q in range(4):
+            cases_so_far = open_cases * (q + 1) // 4
+            load_seconds += bus_env.bulk_load(bus, catalogue, load.records[cuts[q]:cuts[q + 1]])
             watcher.wait(lambda: watcher.opened >= warm.cases + cases_so_far, worker,
                          timeout_s=max(300.0, open_cases / 20))
             _wait_consumed(bus, catalogue, prefix, worker)
             steps.append({"open_cases": cases_so_far, **worker.status(), "rocksdb_MB": worker.datadir_mb()})
+            log(f"    {cases_so_far} open cases: VmRSS {steps[-1].get('VmRSS')} MB, "
+                f"RocksDB {steps[-1]['rocksdb_MB']} MB")
         seconds = time.monotonic() - started
         after, disk = steps[-1], steps[-1]["rocksdb_MB"]
-        step_cases = max(1, steps[1]["open_cases"] - steps[0]["open_cases"])
-        per_case_kb = (after.get("VmRSS", 0) - steps[0].get("VmRSS", 0)) * 1024 / step_cases
-        disk_per_case_kb = (disk - steps[0]["rocksdb_MB"]) * 1024 / step_cases
+        step_cases = max(1, steps[-1]["open_cases"] - steps[-2]["open_cases"])
+        per_case_kb = max(0.0, after.get("VmRSS", 0) - steps[-2].get("VmRSS", 0)) * 1024 / step_cases
+        disk_per_case_kb = (disk - steps[-2]["rocksdb_MB"]) * 1024 / step_cases
         estimate = after.get("VmHWM", 0) + per_case_kb * (1_000_000 - open_cases) / 1024
         result = {
             "open_cases": open_cases, "opened_seen": watcher.opened - warm.cases,
@@ -357,7 +417,8 @@ def memory(bus, registry, open_cases: int, workdir: Path, log=print) -> dict:
             "extrapolated_VmHWM_MB_at_1M_open_cases": round(estimate, 1),
             "extrapolated_rocksdb_MB_at_1M_open_cases": round(disk + disk_per_case_kb * (1_000_000 - open_cases)
                                                               / 1024, 1),
-            "extrapolation": f"linear: VmHWM at {open_cases} open cases + (VmRSS slope between {open_cases // 2} "
+            "extrapolation": f"linear: VmHWM at {open_cases} open cases + (VmRSS slope between "
+                             f"{steps[-2]['open_cases']} "
                              f"and {open_cases}) x the remaining cases to 1,000,000; not measured at 1M. The "
                              f"slope is noisy at small sizes (allocator arenas, RocksDB memtable flushes).",
         }

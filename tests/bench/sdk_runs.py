@@ -1,7 +1,7 @@
 """Producer SDK throughput: the kafka-python `Publisher` against confluent-kafka with the same settings and payloads.
 
-Rows (each publishes the same input events of the workload, repeated to at least 100,000, acks=all, idempotent, linger 10 ms, batch 64 KiB,
-the SDK's compression codec, to a fresh topic per row, and waits for every acknowledgement):
+Rows (each publishes the same input events of the workload, cycled to `min_records`, acks=all, idempotent,
+linger 10 ms, batch 64 KiB, the SDK's compression codec, to a fresh topic per row, and waits for every acknowledgement):
 - sdk: `Publisher.send(event)` for each event, then flush: validation + Avro encoding + kafka-python;
 - kafka-python raw: the SDK's producer settings, pre-serialized bytes (what the client alone costs);
 - confluent-kafka: pre-serialized bytes (the reference; librdkafka does batching/compression in C).
@@ -13,15 +13,14 @@ import time
 from tests.bench import bus_env
 
 
-MIN_RECORDS = 100_000  # confluent-kafka sends 10k records in ~0.1 s: too short to time, so the workload is cycled
-
-
-def sdk_throughput(bus: bus_env.Bus, registry, events: list, records: list[bus_env.Record], log=print) -> dict:
+def sdk_throughput(bus: bus_env.Bus, registry, events: list, records: list[bus_env.Record], log=print,
+                   min_records: int = 100_000) -> dict:
+    """confluent-kafka sends 10k records in ~0.1 s, too short to time: the workload is cycled to `min_records`."""
     from kafka import KafkaProducer
 
     from producers.sdk import COMPRESSION, Publisher
 
-    rounds = -(-MIN_RECORDS // max(1, len(records)))
+    rounds = -(-min_records // max(1, len(records)))
     events, records = events * rounds, records * rounds
 
     prefix = bus_env.unique_prefix("sdk")

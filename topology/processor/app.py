@@ -28,7 +28,7 @@ from schemas.registry import RegistryClient
 from schemas.serde import AvroDeserializer, AvroSerializer, SerializationContext
 from topology import catalogue as topics
 from topology.catalogue import Catalogue
-from topology.processor import assembler
+from topology.processor import assembler, store
 from topology.processor.outputs import SOURCE, Output, output_id
 from topology.processor.settings import ProcessorSettings
 from topology.rules import load_rule_set
@@ -41,11 +41,12 @@ INPUTS = (topics.PORTAL_APPLICATIONS, topics.HEALTH_EXAM_RESULTS, topics.PAYMENT
 
 def create_app(settings: ProcessorSettings) -> faust.App:
     catalogue = Catalogue.build(prefix=settings.prefix, input_partitions=settings.input_partitions)
+    store.set_memory_budget(settings.rocksdb_memory_mb)
     rules = load_rule_set()
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
-        store=settings.store,
+        store=store.url_for(settings.store),  # rocksdb:// -> the worker-wide memory budget (see store.py)
         datadir=str(settings.datadir),
         topic_partitions=settings.input_partitions,
         topic_replication_factor=catalogue.topic(topics.CASES_EVENTS).replication_factor,
@@ -55,11 +56,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         table_value_serializer="json",  # the citizen state (see citizen.py)
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        producer_linger=0.02,  # batch outputs and changelog writes (5 ms: ~1,500 events/s, 20 ms: ~2,000 in one bench run)
-        # RocksDB per table partition: faust's defaults (3 x 64 MB memtables, 2 GB block cache) are sized for one
-        # big partition; with 12 partitions per worker they would let memory grow to gigabytes.
-        rocksdb_options={"write_buffer_size": 4 << 20, "max_write_buffer_number": 2,
-                         "block_cache_size": 8 << 20, "block_cache_compressed_size": 1 << 20},
+        producer_linger=0.02,  # batches outputs and changelog writes: 5 ms gave ~1,500 events/s, 20 ms ~2,000
         web_enabled=False,
         table_standby_replicas=0,
     )
@@ -70,6 +67,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     inputs = app.topic(*base_of, key_serializer="raw", value_serializer="raw")
     citizens = app.Table("citizens", default=None, partitions=settings.input_partitions,
                          key_type=bytes)  # bytes keys are stored raw: the cccd, as on the input topics
+
     async def produce(topic: str, key: bytes | None, value: bytes) -> None:
         """Straight to faust's producer: its Topic.send wraps every record in futures and callbacks (~6% CPU by
         py-spy). At-least-once holds: faust flushes this producer before each offset commit, and a record that

@@ -7,6 +7,7 @@
 | GPLX_TOPIC_PREFIX | (none) | prefix of every topic name (tests, parallel environments) |
 | GPLX_STORE | rocksdb:// | table store; memory:// for fast tests |
 | GPLX_DATADIR | $GPLX_HOME/processor/<worker> | RocksDB files of this worker (one per worker on a host) |
+| GPLX_ROCKSDB_MEMORY_MB | 64 | RocksDB memory of the worker, memtables and block cache together (see store.py) |
 | GPLX_TICK_SECONDS | 30 | how often the timer looks for cases past a deadline |
 | GPLX_INPUT_PARTITIONS | 12 | partition count of the co-partitioned inputs (must match the topics) |
 """
@@ -28,6 +29,7 @@ class ProcessorSettings:
     datadir: Path = Path(".")
     tick_seconds: float = 30.0
     input_partitions: int = 12
+    rocksdb_memory_mb: int = 64
 
     @property
     def app_id(self) -> str:
@@ -46,4 +48,5 @@ class ProcessorSettings:
             datadir=Path(os.environ.get("GPLX_DATADIR") or home / "processor" / f"{prefix}{os.getpid()}"),
             tick_seconds=float(os.environ.get("GPLX_TICK_SECONDS", "30")),
             input_partitions=int(os.environ.get("GPLX_INPUT_PARTITIONS", "12")),
+            rocksdb_memory_mb=int(os.environ.get("GPLX_ROCKSDB_MEMORY_MB", "64")),
         )
