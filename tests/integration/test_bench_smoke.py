@@ -40,6 +40,8 @@ def test_quick_bench_writes_every_section(kafka_bootstrap, schema_registry_url, 
               "confluent-kafka.records_per_s")
     _positive(results["processor"], "events_per_s", "cases_per_s", "decided", "input_events")
     assert results["processor"]["decided"] == results["processor"]["cases"]
+    _positive(results["processor_two_workers"], "events_per_s", "cases_per_s", "decided")
+    assert results["processor_two_workers"]["decided"] == results["processor_two_workers"]["cases"]
     _positive(results["latency"], "decided", "p50_ms", "p95_ms", "p99_ms")
     _positive(results["sdk"], "sdk.records_per_s", "kafka_python_raw.records_per_s",
               "confluent_kafka.records_per_s", "sdk_vs_confluent")
