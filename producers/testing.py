@@ -100,3 +100,20 @@ def topic_size(bootstrap_servers: str, topic: str) -> int:
         return sum(consumer.end_offsets(partitions).values())
     finally:
         consumer.close()
+
+
+def group_settled(bootstrap_servers: str, group: str, members: int) -> bool:
+    """True when `group` has `members` members and no rebalance in progress. Publishing before that can land
+    records on a partition mid-handover; faust then drops its acked-but-uncommitted offsets (see the processor
+    tests). A coordinator not yet elected on a fresh cluster counts as not settled."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    try:
+        state = admin.describe_groups([group])[group]
+    except KafkaError:
+        return False
+    finally:
+        admin.close()
+    return state["group_state"] == "Stable" and len(state["members"]) == members

@@ -218,8 +218,8 @@ def throughput_and_latency(bus, registry, cases: int, latency_rate: float, laten
     prefix = bus_env.unique_prefix("proc")
     catalogue = bus_env.create_catalogue(bus, prefix)
     load = bus_env.workload(registry, catalogue, cases, workdir=workdir / "db-throughput")
-    # Warm-up cases with another seed: published ahead too, decided before the timed ones start arriving?
-    # No: everything is published ahead, and the window is measured from the first output to the last decision.
+    # No separate warm-up: everything is published ahead, and the window runs from the first output to the last
+    # decision, so the worker's start-up and group join are outside it.
     load_seconds = bus_env.bulk_load(bus, catalogue, load.records)
     log(f"  published {len(load.records)} input events of {cases} cases ahead in {load_seconds:.1f}s")
     worker = Worker(bus, prefix, workdir, "throughput" + ("-variant" if overrides else ""), overrides).start()
@@ -229,15 +229,12 @@ def throughput_and_latency(bus, registry, cases: int, latency_rate: float, laten
         complete = watcher.wait(lambda: len(watcher.decisions) >= load.decisions_expected, worker,
                                 timeout_s=max(120.0, cases / 20))
         cpu = meter.stop()
-        window = max(1e-3, (watcher.last_decision_ts - (watcher.first_ts or 0)) / 1000)
         wall = watcher.last_decision_ts / 1000 - worker.started_at
-        decided = len(watcher.decisions)
+        rates = _window_rates(watcher, len(load.records))
+        window, decided = rates["window_seconds"], rates["decided"]
         throughput = {
             "cases": cases, "input_events": len(load.records), "input_events_by_type": load.by_type,
-            "decided": decided, "complete": complete,
-            "window_seconds": round(window, 2),
-            "events_per_s": round(len(load.records) / window, 1),
-            "cases_per_s": round(decided / window, 1),
+            "complete": complete, **rates,
             "wall_seconds_from_spawn": round(wall, 2),
             "startup_seconds": round((watcher.first_ts or 0) / 1000 - worker.started_at, 2),
             "cpu_from_spawn_to_last_decision": cpu,
@@ -274,11 +271,8 @@ def throughput_scaled(bus, registry, cases: int, workdir: Path, workers: int = 2
         bus_env.bulk_load(bus, catalogue, load.records)
         complete = watcher.wait(lambda: len(watcher.decisions) >= load.decisions_expected, procs[0],
                                 timeout_s=max(120.0, cases / 20))
-        window = max(1e-3, (watcher.last_decision_ts - (watcher.first_ts or 0)) / 1000)
-        result = {"workers": workers, "cases": cases, "input_events": len(load.records),
-                  "decided": len(watcher.decisions), "complete": complete, "window_seconds": round(window, 2),
-                  "events_per_s": round(len(load.records) / window, 1),
-                  "cases_per_s": round(len(watcher.decisions) / window, 1),
+        result = {"workers": workers, "cases": cases, "input_events": len(load.records), "complete": complete,
+                  **_window_rates(watcher, len(load.records)),
                   "worker_cpu_seconds": [round(process_cpu_seconds(p.pid), 1) for p in procs]}
         log(f"  ours, {workers} workers: {result['events_per_s']} events/s, {result['cases_per_s']} cases/s")
         return result
@@ -289,29 +283,27 @@ def throughput_scaled(bus, registry, cases: int, workdir: Path, workers: int = 2
         bus_env.delete_topics(bus, prefix)
 
 
-def _wait_group_stable(bus, prefix: str, members: int, procs: list, timeout_s: float = 120.0) -> None:
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
+def _window_rates(watcher: CaseWatcher, input_events: int) -> dict:
+    """Rates over the window from the first output record to the last decision (record CreateTimes)."""
+    window = max(1e-3, (watcher.last_decision_ts - (watcher.first_ts or 0)) / 1000)
+    decided = len(watcher.decisions)
+    return {"decided": decided, "window_seconds": round(window, 2),
+            "events_per_s": round(input_events / window, 1), "cases_per_s": round(decided / window, 1)}
 
+
+def _wait_group_stable(bus, prefix: str, members: int, procs: list, timeout_s: float = 120.0) -> None:
+    from producers.testing import group_settled
     from topology import catalogue as topics
 
     group = prefix + topics.CASE_PROCESSOR_APP_ID
-    admin = KafkaAdminClient(bootstrap_servers=bus.bootstrap)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not all(p.alive() for p in procs):
-                raise RuntimeError(f"a worker exited: {[p.log_tail() for p in procs if not p.alive()]}")
-            try:
-                state = admin.describe_groups([group])[group]
-                if state["group_state"] == "Stable" and len(state["members"]) == members:
-                    return
-            except KafkaError:
-                pass  # the coordinator may still be loading
-            time.sleep(0.2)  # pacing between polls of the group's state
-        raise RuntimeError(f"group {group} not stable with {members} members after {timeout_s:.0f}s")
-    finally:
-        admin.close()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not all(p.alive() for p in procs):
+            raise RuntimeError(f"a worker exited: {[p.log_tail() for p in procs if not p.alive()]}")
+        if group_settled(bus.bootstrap, group, members):
+            return
+        time.sleep(0.2)  # pacing between polls of the group's state
+    raise RuntimeError(f"group {group} not stable with {members} members after {timeout_s:.0f}s")
 
 
 def steady_latency(bus, registry, catalogue, worker, watcher, rate: float, seconds: float, workdir: Path,

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from producers.testing import group_settled
 from tests.case_scenarios import T0, scripts
 from tests.processor_harness import ProcessorBus, wait_for
 from topology import catalogue as topics
@@ -91,23 +92,11 @@ def test_every_outcome_in_every_order_and_duplicates_change_nothing(pbus, worker
 def test_two_workers_share_the_partitions_and_decide_the_same(pbus, workers):
     cases = copies(4000)
     workers("w1"), workers("w2")
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    def two_members_settled():
-        """Both workers in the group and the rebalance finished. Records published during a rebalance are still
-        decided (at-least-once), but faust drops acked-but-uncommitted offsets of revoked partitions, so a
-        partition it keeps may show lag until its next record: the commit-based wait below would not end."""
-        admin = KafkaAdminClient(bootstrap_servers=pbus.bootstrap)
-        try:
-            group = admin.describe_groups([pbus.group])[pbus.group]
-        except KafkaError:  # the group coordinator may not exist yet on a fresh cluster
-            return False
-        finally:
-            admin.close()
-        return group["group_state"] == "Stable" and len(group["members"]) == 2
-
-    wait_for(two_members_settled, 90, "both workers to join the group and the rebalance to end")
+    # Records published during a rebalance are still decided (at-least-once), but faust drops acked-but-uncommitted
+    # offsets of revoked partitions, so a partition it keeps may show lag until its next record and the
+    # commit-based wait in play_to_the_end would not end.
+    wait_for(lambda: group_settled(pbus.bootstrap, pbus.group, 2), 90,
+             "both workers to join the group and the rebalance to end")
     pbus.publish([pair for case in cases for pair in case.events()])
     assert_decisions(play_to_the_end(pbus, cases), cases)
 
