@@ -103,8 +103,7 @@ class AvroSerializer:
 
     def serialize_dict(self, avro_name: str, record: dict[str, Any], ctx: SerializationContext) -> bytes:
         """Hot path: encode an already-valid Avro dict (no pydantic on the way)."""
-        plan = self._plans.get((ctx.topic, avro_name)) or self._plan(ctx.topic, avro_name)
-        header, parsed, to_wire = plan
+        header, parsed, to_wire = self._plan_for(ctx.topic, avro_name)
         buf = io.BytesIO()
         buf.write(header)
         try:
@@ -119,10 +118,10 @@ class AvroSerializer:
         Avro body is encoded once, only the 5-byte header (each subject's schema id) differs per topic."""
         first = self.serialize_dict(event.avro_name, event.to_avro_dict(), contexts[0])
         body = first[HEADER.size:]
-        return [first] + [self._header(ctx.topic, event.avro_name) + body for ctx in contexts[1:]]
+        return [first] + [self._plan_for(ctx.topic, event.avro_name)[0] + body for ctx in contexts[1:]]
 
-    def _header(self, topic: str, avro_name: str) -> bytes:
-        return (self._plans.get((topic, avro_name)) or self._plan(topic, avro_name))[0]
+    def _plan_for(self, topic: str, avro_name: str) -> tuple[bytes, Any, Any]:
+        return self._plans.get((topic, avro_name)) or self._plan(topic, avro_name)
 
     def _plan(self, topic: str, avro_name: str) -> tuple[bytes, Any, Any]:
         """Once per (topic, event type): schema id from the registry, parsed schema, converters."""

@@ -80,8 +80,9 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                  for base in output.topics]
         values = await registry_call(serialize.serialize_for_topics, output.event,
                                      [SerializationContext(name) for name in names])
+        key = output.key.encode()
         for name, value in zip(names, values):
-            await produce(name, output.key.encode(), value)
+            await produce(name, key, value)
 
     async def dead_letter(message, code: str, text: str) -> None:
         dlq = catalogue.name(topics.DLQ)

@@ -27,7 +27,6 @@ MEMTABLE_MB = 4  # per partition before a flush; the write-buffer manager bounds
 class _Budget:
     cache: Any = None
     write_buffers: Any = None
-    megabytes: int = 0
 
 
 _budget = _Budget()
@@ -42,7 +41,7 @@ def url_for(store_url: str) -> str:
 def set_memory_budget(megabytes: int) -> None:
     """Called once per worker before the table opens: half of the cache may hold memtables."""
     cache = rocksdict.Cache(megabytes << 20)
-    _budget.cache, _budget.megabytes = cache, megabytes
+    _budget.cache = cache
     _budget.write_buffers = rocksdict.WriteBufferManager.new_write_buffer_manager_with_cache(
         (megabytes << 20) // 2, False, cache)
 
