@@ -44,6 +44,10 @@ REASONS: dict[str, str] = {
     "NAME_OR_DOB_DIFFERS": "Họ tên hoặc ngày sinh khác CCCD (cấp theo CCCD)",
     "DEADLINE_EXCEEDED": "Quá thời hạn xử lý",
     "MANUAL_REVIEW": "Cần xem xét thủ công",
+    "PAYMENT_INSUFFICIENT": "Lệ phí nộp chưa đủ",
+    "OVERPAID": "Nộp thừa lệ phí (hoàn lại phần thừa)",
+    "EXAM_WRONG_CLASS": "Giấy khám sức khỏe không đúng hạng GPLX",
+    "CLASS_NOT_RENEWABLE": "Hạng GPLX cũ không còn được cấp đổi trực tuyến",
     "UNKNOWN": "Lý do khác",
 }
 
