@@ -91,12 +91,13 @@ def report_metrics(report: LagReport, config: LagConfig) -> Iterable:
     """The metric families for one report. A pure function, so tests can render it without a broker."""
     gtp = ["group", "topic", "partition"]
     lag, lag_s, offset, pstatus = [], [], [], []
-    gstatus, gclass = [], []
+    gstatus, gclass, never = [], [], []
     province_msgs: dict[str, int] = defaultdict(int)
     province_secs: dict[str, float] = defaultdict(float)
     for g in report.groups:
         gstatus.append(((g.group,), float(Status[g.status])))
         gclass.append(((g.group, g.group_class), 1.0))
+        never.append(((g.group,), float(sum(p.never_committed for p in g.partitions))))
         for p in g.partitions:
             labels = (g.group, p.topic, str(p.partition))
             lag.append((labels, float(p.lag_messages)))
@@ -115,6 +116,9 @@ def report_metrics(report: LagReport, config: LagConfig) -> Iterable:
                  "Partition status: 0 UNKNOWN 1 OK 2 WARN 3 ERR 4 STOP 5 STALL 6 REWIND.", gtp, pstatus)
     yield _gauge("kafka_consumergroup_status",
                  "Group status: 0 UNKNOWN 1 OK 2 WARN 3 ERR 4 STOP 5 STALL 6 REWIND.", ["group"], gstatus)
+    yield _gauge("gplx_consumergroup_never_committed_partitions",
+                 "Partitions of the group's topics it never committed (their lag counts from the log start).",
+                 ["group"], never)
     yield _gauge("gplx_consumergroup_class_info", "Class of a group (decides its SLA).", ["group", "class"], gclass)
     yield _gauge("kafka_topic_partition_end_offset", "Log-end offset of a partition.", ["topic", "partition"],
                  [((t, str(p)), float(o)) for (t, p), o in sorted(report.end_offsets.items())])

@@ -18,6 +18,9 @@ class GroupObservation:
     state: str  # Stable, Empty, PreparingRebalance, Dead, ... as the broker reports it
     committed: dict[TP, int]  # committed offset per partition (only partitions with a commit)
     assigned: frozenset[TP] = frozenset()  # partitions owned by a live member right now
+    # Partitions of the group's topics with no committed offset at all (never committed, or the commit expired):
+    # `kafka-consumer-groups` leaves them out, which hides a backlog; we count them from the log start.
+    never_committed: frozenset[TP] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class OffsetSnapshot:
     taken_at: float  # wall-clock seconds (time.time()) when the end offsets were read
     end_offsets: dict[TP, int]
     groups: dict[str, GroupObservation]
+    start_offsets: dict[TP, int] = field(default_factory=dict)  # log-start offsets of never-committed partitions
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class PartitionLag:
     lag_seconds: float
     lag_seconds_source: str  # "interpolated", "caught-up", "record-timestamp", "lower-bound"
     status: str
+    never_committed: bool = False  # counted from the log start: the group's reset position (earliest for ours)
 
 
 @dataclass(frozen=True)

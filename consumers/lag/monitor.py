@@ -63,15 +63,18 @@ class LagMonitor:
         now = snap.taken_at
         for tp, end in snap.end_offsets.items():
             self._table(tp).add(end, now)
-        self._forget(set(snap.end_offsets), {(g.group, tp) for g in snap.groups.values() for tp in g.committed})
+        self._forget(set(snap.end_offsets), {(g.group, tp) for g in snap.groups.values()
+                                             for tp in (*g.committed, *g.never_committed)})
 
         groups = []
         for obs in sorted(snap.groups.values(), key=lambda g: g.group):
-            topics = {t for t, _ in obs.committed}
+            topics = {t for t, _ in obs.committed} | {t for t, _ in obs.never_committed}
             group_class, sla = self.config.classify(topics)
             th = Thresholds(sla, self.config.stall_after_seconds, self.config.warn_min_samples)
+            positions = {**{tp: snap.start_offsets[tp] for tp in obs.never_committed if tp in snap.start_offsets},
+                         **obs.committed}
             rows = []
-            for tp, committed in sorted(obs.committed.items()):
+            for tp, committed in sorted(positions.items()):
                 if tp not in snap.end_offsets:  # topic deleted since the commit: nothing to measure
                     continue
                 end = snap.end_offsets[tp]
@@ -79,7 +82,8 @@ class LagMonitor:
                 window = self._window((obs.group, tp), Sample(now, committed, end, seconds, tp in obs.assigned))
                 status = partition_status(window, th)
                 rows.append(PartitionLag(obs.group, tp[0], tp[1], committed, end, max(0, end - committed),
-                                         round(seconds, 3), source, status.name))
+                                         round(seconds, 3), source, status.name,
+                                         never_committed=tp not in obs.committed))
             gstatus = group_status(Status[r.status] for r in rows)
             groups.append(GroupLag(obs.group, group_class, obs.state, gstatus.name, rows))
             log.debug("group=%s class=%s status=%s partitions=%d", obs.group, group_class, gstatus.name, len(rows))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from kafka import KafkaAdminClient, KafkaConsumer, OffsetSpec, TopicPartition
 
@@ -50,6 +51,7 @@ class KafkaOffsetReader:
                   if g.get("protocol_type") in ("consumer", "") and wants_group(g["group_id"])]
         group_ids = sorted(g["group_id"] for g in listed)
         groups: dict[str, GroupObservation] = {}
+        subscribed: dict[str, set[str]] = {}  # group -> topics it commits on or its members subscribe to
         if group_ids:
             described = admin.describe_groups(group_ids)
             offsets = admin.list_group_offsets(group_ids)
@@ -59,21 +61,36 @@ class KafkaOffsetReader:
                 committed = {(tp.topic, tp.partition): om.offset
                              for tp, om in offsets.get(gid, {}).items() if om.offset >= 0}
                 groups[gid] = GroupObservation(gid, state, committed, _assigned(desc, state))
+                subscribed[gid] = {t for t, _ in committed} | _subscribed(desc, state)
 
-        tps: set[TP] = {tp for g in groups.values() for tp in g.committed}
         wanted_extra = [t for t in extra_topics if t]
-        if wanted_extra:  # e.g. the DLQ, which no monitored group reads but whose size we export
-            existing = set(admin.list_topics())
-            present = [t for t in wanted_extra if t in existing]
-            for topic in admin.describe_topics(present) if present else []:
-                tps.update((topic["name"], p["partition_index"]) for p in topic["partitions"])
+        topics_needed = {t for ts in subscribed.values() for t in ts} | set(wanted_extra)
+        existing = set(admin.list_topics()) if topics_needed else set()
+        present = sorted(topics_needed & existing)
+        partitions_of: dict[str, list[int]] = {
+            topic["name"]: [p["partition_index"] for p in topic["partitions"]]
+            for topic in (admin.describe_topics(present) if present else [])}
+        tps: set[TP] = {tp for g in groups.values() for tp in g.committed}
+        for t in wanted_extra:  # e.g. the DLQ, which no monitored group reads but whose size we export
+            tps.update((t, p) for p in partitions_of.get(t, ()))
+        for gid, obs in groups.items():
+            never = frozenset((t, p) for t in subscribed[gid] for p in partitions_of.get(t, ())
+                              if (t, p) not in obs.committed)
+            if never:
+                groups[gid] = replace(obs, never_committed=never)
+                tps |= never
+        never_tps = {tp for g in groups.values() for tp in g.never_committed}
+        starts = {}
+        if never_tps:  # where a group without a commit starts: the log start (auto.offset.reset=earliest)
+            answer = admin.list_partition_offsets({TopicPartition(t, p): OffsetSpec.EARLIEST for t, p in never_tps})
+            starts = {(tp.topic, tp.partition): ot.offset for tp, ot in answer.items()}
         taken_at = self._clock()
         ends = {}
         if tps:
             answer = admin.list_partition_offsets({TopicPartition(t, p): OffsetSpec.LATEST for t, p in tps})
             ends = {(tp.topic, tp.partition): ot.offset for tp, ot in answer.items()}
-        log.debug("snapshot groups=%d partitions=%d", len(groups), len(ends))
-        return OffsetSnapshot(taken_at=taken_at, end_offsets=ends, groups=groups)
+        log.debug("snapshot groups=%d partitions=%d never-committed=%d", len(groups), len(ends), len(never_tps))
+        return OffsetSnapshot(taken_at=taken_at, end_offsets=ends, groups=groups, start_offsets=starts)
 
     def record_timestamp(self, tp: TP, offset: int) -> float | None:
         """Timestamp (seconds) of the record at `offset`, by a seek and one fetch; None if it is gone
@@ -118,3 +135,15 @@ def _assigned(desc: dict, state: str) -> frozenset[TP]:
         for entry in assignment.get("assigned_partitions", []):
             owned.update((entry["topic"], p) for p in entry["partitions"])
     return frozenset(owned)
+
+
+def _subscribed(desc: dict, state: str) -> set[str]:
+    """Topics the live members subscribe to, from DescribeGroups' decoded member metadata."""
+    if state in _NO_MEMBERS:
+        return set()
+    topics = set()
+    for member in desc.get("members", []):
+        metadata = member.get("member_metadata")
+        if isinstance(metadata, dict):  # undecodable (non-consumer protocol): we cannot tell
+            topics.update(metadata.get("topics") or ())
+    return topics

@@ -21,6 +21,7 @@ from rich.live import Live
 from rich.table import Table
 
 from consumers.lag import LagConfig, LagMonitor, LagReport
+from consumers.lag.model import PartitionLag
 
 app = typer.Typer(help="Consumer lag (messages, seconds, status) per group, topic and partition.",
                   no_args_is_help=False)
@@ -119,11 +120,19 @@ def render_table(report: LagReport) -> Table:
             table.add_row(
                 g.group if first else "", g.group_class if first else "",
                 f"[{_STATUS_STYLE[status]}]{status}[/]",
-                p.topic if p else "-", str(p.partition) if p else "", str(p.committed_offset) if p else "",
+                p.topic if p else "-", str(p.partition) if p else "", _committed_cell(p),
                 str(p.end_offset) if p else "", str(p.lag_messages) if p else "",
                 f"{p.lag_seconds:.1f}" + ("≥" if p and p.lag_seconds_source == "lower-bound" else "") if p else "",
             )
+    if any(p.never_committed for g in report.groups for p in g.partitions):
+        table.caption = "never: the group has no committed offset there; its lag counts from the log start"
     return table
+
+
+def _committed_cell(p: PartitionLag | None) -> str:
+    if p is None:
+        return ""
+    return "never" if p.never_committed else str(p.committed_offset)
 
 
 @app.command()

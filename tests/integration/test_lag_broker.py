@@ -104,3 +104,31 @@ def test_offsets_match_the_admin_api(kafka_bootstrap, unique_name):
               for tp in committed}
     assert ours == theirs
     assert ours == {(topic, 0): (3, 7, 4), (topic, 1): (0, 0, 0), (topic, 2): (12, 12, 0)}
+
+
+def test_partitions_a_group_never_committed_count_from_the_log_start(kafka_bootstrap, unique_name):
+    """A group stopped mid-batch that committed only some partitions: the admin API (and kafka-consumer-groups)
+    list only the committed ones; our report counts the others from the log start, flagged."""
+    topic, gid = f"{unique_name}-t", f"{unique_name}-g"
+    create_topics(kafka_bootstrap, (topic, 3))
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for p, n in enumerate((5, 9, 4)):
+        for i in range(n):
+            producer.send(topic, b"x", partition=p)
+    producer.flush()
+    producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=gid, enable_auto_commit=False)
+    consumer.commit({TopicPartition(topic, 0): OffsetAndMetadata(2, "", -1)})  # only partition 0, ever
+    consumer.close()
+    with KafkaAdminClient(bootstrap_servers=kafka_bootstrap) as admin:
+        assert set(admin.list_group_offsets([gid])[gid]) == {TopicPartition(topic, 0)}  # the blind spot
+
+    monitor = monitor_for(kafka_bootstrap, gid)
+    try:
+        report = monitor.sample()
+    finally:
+        monitor.close()
+    rows = {p.partition: (p.committed_offset, p.end_offset, p.lag_messages, p.never_committed)
+            for p in group(report, gid).partitions}
+    assert rows == {0: (2, 5, 3, False), 1: (0, 9, 9, True), 2: (0, 4, 4, True)}
+    assert group(report, gid).total_lag == 16

@@ -83,3 +83,16 @@ def test_reader_errors_propagate_and_reconnect():
         m.sample()
     assert m.sample().groups[0].status == "OK"
     assert len(made) == 2
+
+
+def test_a_partition_never_committed_counts_from_the_log_start():
+    tp1 = ("cases.province.HN", 1)
+    obs = GroupObservation("gplx-sub-HN", "Empty", {TP0: 7}, frozenset(), never_committed=frozenset({tp1}))
+    reader = ScriptedReader([])
+    reader.snapshot = lambda wants, extra: OffsetSnapshot(0, {TP0: 10, tp1: 120}, {"gplx-sub-HN": obs},
+                                                           start_offsets={tp1: 20})
+    [g] = LagMonitor(CFG, reader_factory=lambda: reader).sample().groups
+    rows = {p.partition: p for p in g.partitions}
+    assert (rows[0].lag_messages, rows[0].never_committed) == (3, False)
+    assert (rows[1].committed_offset, rows[1].lag_messages, rows[1].never_committed) == (20, 100, True)
+    assert g.total_lag == 103
