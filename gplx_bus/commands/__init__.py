@@ -20,6 +20,7 @@ _COMMANDS = [
     ("bench", "bench", None),
     ("schemas", "schemas", "The Avro contracts: register them, check their compatibility."),
     ("lag", "lag", "Consumer lag for SREs: offsets, seconds and status per group; Prometheus exporter."),
+    ("dlq", "dlq", "Dead letters for SREs: list, show with the original decoded, replay once after a fix."),
 ]
 
 
