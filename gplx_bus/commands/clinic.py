@@ -5,7 +5,9 @@ their reasons, to a file to fix and re-import. Exit status 1 when any row was re
 """
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -22,23 +24,38 @@ def group() -> None:
     """Clinics: publish health certificates from a hospital system's export."""  # a group even with one command, so `clinic <command>` keeps working
 
 
+class ExportFormat(str, Enum):
+    csv = "csv"
+    json = "json"
+
+
 @app.command("publish")
 def publish(
     file: Path = typer.Argument(..., help="CSV or JSON export (see producers/adapters/samples/)."),
-    fmt: str = typer.Option(None, "--format", help="csv or json (default: from the file name)."),
+    fmt: Optional[ExportFormat] = typer.Option(None, "--format", help="csv or json (default: from the file name)."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the export, e.g. utf-8, cp1258 "
+                                 "(Windows Vietnamese), cp1252; a UTF-16 file with a BOM is recognised."),
     rejects: Path = typer.Option(None, "--rejects", help="Write rejected rows and their reasons here."),
     prefix: str = typer.Option("", "--prefix", help="Topic name prefix (e.g. a test environment)."),
 ) -> None:
-    """Publish each row as a HealthCertificate; a bad row is reported and does not stop the others."""
-    fmt = clinic.detect_format(file, fmt)
+    """Publish each row as a HealthCertificate; a bad row is reported and does not stop the others.
+
+    Example: gplx-bus clinic publish export.csv --rejects rejected.csv
+    """
+    fmt = clinic.detect_format(file, fmt.value if fmt else None)
+    rows = clinic.load_rows(file, fmt, encoding)  # the file is checked before the bus is contacted
     bootstrap, registry = bus_endpoints()
     with Publisher(bootstrap, registry, catalogue=Catalogue.build(prefix=prefix), client_id="gplx-clinic-import",
                    connect_timeout_s=10) as publisher:
-        results = clinic.publish_file(file, publisher, fmt)
+        results = clinic.publish_rows(rows, publisher)
     for result in results:
         typer.echo(result.line())
     rejected = sum(not r.accepted for r in results)
-    summary = f"{len(results)} rows: {len(results) - rejected} accepted, {rejected} rejected"
+    duplicates = sum(r.duplicate_of is not None for r in results)
+    sent = len(results) - rejected - duplicates
+    summary = f"{len(results)} rows: {sent} accepted, {rejected} rejected"
+    if duplicates:
+        summary += f", {duplicates} duplicate(s) of earlier rows not sent again"
     if rejected and rejects is not None:
         clinic.write_rejects(rejects, results, fmt)
         summary += f" (written to {rejects})"

@@ -58,6 +58,7 @@ class RowResult:
     version_kind: str | None = None
     delivery: DeliveryResult | None = None
     reason: str | None = None
+    duplicate_of: int | None = None  # an earlier row of the same file is the same certificate version
 
     @property
     def accepted(self) -> bool:
@@ -65,6 +66,9 @@ class RowResult:
 
     def line(self) -> str:
         """One line for the operator (certificate numbers are not personal data; CCCDs and names stay out)."""
+        if self.duplicate_of is not None:
+            return (f"row {self.row}: duplicate of row {self.duplicate_of} ({self.certificate_number} "
+                    f"{self.version_kind}): not sent again")
         if self.accepted:
             d = self.delivery
             where = f" -> {d.topic}[{d.partition}]@{d.offset}" if d else ""
@@ -82,11 +86,26 @@ def detect_format(path: Path, fmt: str | None) -> str:
     return "json" if path.suffix.lower() in (".json", ".jsonl", ".ndjson") else "csv"
 
 
-def read_rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    """(row number, raw row or None, reason if the row could not even be read)."""
-    text = path.read_text(encoding="utf-8-sig")  # hospital exports often start with a BOM
+#: An export bigger than this is refused before anything is published (split it; a day of a big hospital's
+#: certificates is well under a megabyte).
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+class ExportError(PublishError):
+    """The export file as a whole cannot be read (missing, not text, wrong columns): nothing was published."""
+
+
+def read_rows(path: Path, fmt: str, encoding: str = "utf-8") -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """(row number, raw row or None, reason if the row could not even be read). Problems of the whole file
+    (missing, too big, not text in `encoding`, CSV header without the required columns, a JSON object instead of
+    a list of rows) raise ExportError before the first row, so a bad file publishes nothing."""
+    text = _read_text(path, encoding)
+    if not text.strip():
+        raise ExportError(f"{path.name} is empty: nothing to publish")
     if fmt == "csv":
-        for number, row in enumerate(csv.DictReader(io.StringIO(text)), start=1):
+        reader = csv.DictReader(io.StringIO(text))
+        _check_header(path, reader.fieldnames or [])
+        for number, row in enumerate(reader, start=1):
             extra = row.pop(None, None)
             yield number, row, ("row has more cells than the header has columns" if extra else None)
         return
@@ -95,12 +114,21 @@ def read_rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any] | None
         try:
             items = json.loads(stripped)
         except ValueError as exc:
-            raise PublishError(f"{path.name}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+            raise ExportError(f"{path.name}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
         for number, item in enumerate(items, start=1):
             yield number, (item if isinstance(item, dict) else None), (None if isinstance(item, dict) else
                                                                        "row is not a JSON object")
         return
-    for number, line in enumerate((ln for ln in text.splitlines() if ln.strip()), start=1):
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if len(lines) > 1 and stripped.startswith("{"):
+        try:
+            whole = json.loads(stripped)
+        except ValueError:
+            whole = None
+        if isinstance(whole, dict):  # one object over several lines: not JSON lines, and not a list of rows
+            raise ExportError(f"{path.name} holds one JSON object, not rows: write a list of certificates "
+                              f"([{{...}}, {{...}}]) or one object per line (JSON lines)")
+    for number, line in enumerate(lines, start=1):
         try:
             item = json.loads(line)
         except ValueError:
@@ -108,6 +136,39 @@ def read_rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any] | None
             continue
         yield number, (item if isinstance(item, dict) else {"_line": line}), (
             None if isinstance(item, dict) else "row is not a JSON object")
+
+
+def _read_text(path: Path, encoding: str) -> str:
+    if not path.is_file():
+        raise ExportError(f"no such file: {path}")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ExportError(f"{path.name} is {size // (1024 * 1024)} MB; the limit is {MAX_FILE_BYTES // (1024 * 1024)} MB "
+                          f"per import: split the export")
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode Text" export is UTF-16 with a BOM
+        encoding = "utf-16"
+    elif b"\x00" in data[:4096]:
+        raise ExportError(f"{path.name} looks binary (NUL bytes), not a CSV or JSON export")
+    try:
+        return data.decode("utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding)
+    except LookupError:
+        raise ExportError(f"unknown encoding {encoding!r} (e.g. utf-8, cp1258, cp1252)") from None
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ExportError(f"{path.name} is not {encoding} text (byte 0x{data[exc.start]:02x} on line {line}): save "
+                          f"the export as UTF-8 (Excel: 'CSV UTF-8'), or pass its encoding, e.g. --encoding cp1258 "
+                          f"(Windows Vietnamese) or cp1252") from None
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    names = [h.strip() for h in header]
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        unknown = [h for h in names if h not in COLUMNS]
+        hint = f"; columns not ours: {', '.join(unknown)}" if unknown else ""
+        raise ExportError(f"{path.name}: the header lacks required column(s) {', '.join(missing)}{hint} "
+                          f"(expected: {', '.join(COLUMNS)})")
 
 
 # ---- parsing --------------------------------------------------------------------------------------------------
@@ -186,8 +247,10 @@ def parse_row(raw: dict[str, Any]) -> models.HealthCertificate:
 # ---- publishing -----------------------------------------------------------------------------------------------
 
 def publish_rows(rows: Iterable[tuple[int, dict | None, str | None]], publisher: Publisher) -> list[RowResult]:
-    """Parse and publish each row on its own: a bad row is reported and the next one goes on."""
+    """Parse and publish each row on its own: a bad row is reported and the next one goes on. A row repeating an
+    earlier row's certificate version (same event) is reported as a duplicate and not sent again."""
     results = []
+    seen: dict[str, tuple[int, models.HealthCertificate]] = {}  # event id -> (row that published it, event)
     for number, raw, unreadable in rows:
         raw = raw or {}
         if unreadable:
@@ -195,21 +258,34 @@ def publish_rows(rows: Iterable[tuple[int, dict | None, str | None]], publisher:
             continue
         try:
             event = parse_row(raw)
+            if event.event_id in seen:
+                first, earlier = seen[event.event_id]
+                if earlier != event:  # the processor would keep the first and silently drop this one
+                    raise RowError(f"same certificate number, version and signing time as row {first} but "
+                                   f"different content: send a correction as an EDIT with its own signing time")
+                results.append(RowResult(number, raw, event.certificate_number, event.version_kind,
+                                         duplicate_of=first))
+                continue
             delivery = publisher.publish(event)
         except (RowError, PublishError) as exc:
             results.append(RowResult(number, raw, reason=str(exc)))
             continue
+        seen[event.event_id] = (number, event)
         results.append(RowResult(number, raw, event.certificate_number, event.version_kind, delivery))
     accepted = sum(r.accepted for r in results)
     log.info("clinic import: %d rows, %d accepted, %d rejected", len(results), accepted, len(results) - accepted)
     return results
 
 
-def publish_file(path: str | Path, publisher: Publisher, fmt: str | None = None) -> list[RowResult]:
+def load_rows(path: str | Path, fmt: str | None = None, encoding: str = "utf-8") -> list[tuple[int, dict | None, str | None]]:
+    """Every row of an export, read and checked as a file (ExportError) before anything is published."""
     path = Path(path)
-    if not path.is_file():
-        raise PublishError(f"no such file: {path}")
-    return publish_rows(read_rows(path, detect_format(path, fmt)), publisher)
+    return list(read_rows(path, detect_format(path, fmt), encoding))
+
+
+def publish_file(path: str | Path, publisher: Publisher, fmt: str | None = None,
+                 encoding: str = "utf-8") -> list[RowResult]:
+    return publish_rows(load_rows(path, fmt, encoding), publisher)
 
 
 def write_rejects(path: str | Path, results: Iterable[RowResult], fmt: str) -> int:

@@ -73,10 +73,53 @@ def test_a_bad_row_does_not_stop_the_others_and_rejects_keep_the_row(tmp_path):
 
 def test_json_list_and_json_lines(tmp_path):
     as_list = tmp_path / "a.json"
-    as_list.write_text(json.dumps([GOOD, {**GOOD, "conclusions": [{"licence_class": "B2", "fit": False}]}, 7]))
+    as_list.write_text(json.dumps([GOOD, {**GOOD, "conclusions": [{"licence_class": "B2", "fit": True}],
+                                          "certificate_number": "00102/GKSKLX/BVBM01/25"}, 7]))
     results = clinic.publish_file(as_list, FakePublisher())
     assert [r.accepted for r in results] == [True, True, False] and results[2].reason == "row is not a JSON object"
     lines = tmp_path / "b.jsonl"
     lines.write_text(json.dumps(GOOD) + "\n{broken\n")
     results = clinic.publish_file(lines, FakePublisher())
     assert [r.accepted for r in results] == [True, False]
+
+
+# --- the file as a whole: checked before anything is published -------------------------------------------------
+def _export(tmp_path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("name, data, expected", [
+    ("missing.csv", None, "no such file"),
+    ("empty.csv", b"", "is empty: nothing to publish"),
+    ("blank.json", b"  \n\n", "is empty: nothing to publish"),
+    ("random.csv", bytes(range(256)) * 4, "looks binary"),
+    ("win.csv", "certificate_number,doctor\n1,BS. Hòa\n".encode("cp1252"), "is not utf-8 text (byte 0xf2 on line 2)"),
+    ("headers.csv", b"number,kind,id\n1,ADD,2\n", "lacks required column(s) certificate_number, version_kind"),
+    ("object.json", json.dumps(GOOD, indent=2).encode(), "holds one JSON object, not rows"),
+    ("broken.json", b"[{\"a\": 1},", "not valid JSON"),
+])
+def test_a_bad_file_is_one_error_naming_the_fix(tmp_path, name, data, expected):
+    path = tmp_path / name if data is None else _export(tmp_path, name, data)
+    with pytest.raises(clinic.ExportError) as info:
+        clinic.load_rows(path)
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_other_encodings_by_option_or_bom(tmp_path):
+    row = {**GOOD, "doctor": "BS. Hòa"}
+    text = ",".join(row) + "\n" + ",".join(row.values()) + "\n"
+    [(_, raw, _)] = clinic.load_rows(_export(tmp_path, "cp.csv", text.encode("cp1252")), encoding="cp1252")
+    assert raw["doctor"] == "BS. Hòa"
+    [(_, raw, _)] = clinic.load_rows(_export(tmp_path, "u16.csv", text.encode("utf-16")))
+    assert raw["doctor"] == "BS. Hòa"
+
+
+def test_a_repeated_row_is_sent_once_and_a_conflicting_one_is_rejected(tmp_path):
+    rows = [GOOD, dict(GOOD), {**GOOD, "doctor": "BS. Khác"}]
+    publisher = FakePublisher()
+    results = clinic.publish_file(_export(tmp_path, "d.json", json.dumps(rows).encode()), publisher)
+    assert len(publisher.events) == 1
+    assert results[1].line() == "row 2: duplicate of row 1 (00101/GKSKLX/BVBM01/25 ADD): not sent again"
+    assert "same certificate number, version and signing time as row 1 but different content" in results[2].reason
