@@ -6,10 +6,12 @@ portal issues once. The client only classifies the outcome; retrying is the sink
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import httpx
 
+from consumers.http_client import DeadlineClient
 from schemas.models import IssuanceRequested
 
 
@@ -26,10 +28,10 @@ class Outcome:
 class PortalClient:
     """POST {portal_url}/issuances with JSON body and header `Idempotency-Key: <issuance_id>`."""
 
-    def __init__(self, portal_url: str, *, timeout_s: float = 10.0,
+    def __init__(self, portal_url: str, *, timeout_s: float = 10.0, stop: threading.Event | None = None,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.url = portal_url.rstrip("/") + "/issuances"
-        self._http = httpx.Client(timeout=timeout_s, transport=transport)
+        self._http = DeadlineClient(total_s=timeout_s, stop=stop, transport=transport)  # a total, not per read
 
     def deliver(self, issuance: IssuanceRequested) -> Outcome:
         try:

@@ -125,7 +125,7 @@ class IssuanceSink:
         producer = KafkaProducer(bootstrap_servers=self.bootstrap_servers, client_id="gplx-portal-sink",
                                  acks="all", enable_idempotence=True, bootstrap_timeout_ms=self._connect_ms,
                                  max_block_ms=self._connect_ms)
-        client = PortalClient(self.portal_url, timeout_s=self._request_timeout_s)
+        client = PortalClient(self.portal_url, timeout_s=self._request_timeout_s, stop=stop)
         log.info("portal sink: %s (group %s) -> %s, %d attempts", self.topic, self.group_id, self.portal_url,
                  self.max_attempts)
         try:

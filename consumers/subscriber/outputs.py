@@ -14,6 +14,7 @@ from typing import Protocol, TextIO
 
 import httpx
 
+from consumers.http_client import DeadlineClient
 from consumers.portal.backoff import Backoff
 from consumers.subscriber import render
 from consumers.subscriber.render import CaseView
@@ -75,8 +76,8 @@ class WebhookOutput:
         self.url = url
         self._attempts = attempts
         self._backoff = backoff or Backoff(base_s=0.5, max_s=10.0)
-        self._http = httpx.Client(timeout=timeout_s, transport=transport)
         self._stop = stop or threading.Event()
+        self._http = DeadlineClient(total_s=timeout_s, stop=self._stop, transport=transport)
 
     def emit(self, view: CaseView) -> None:
         body = render.to_json(view)
@@ -95,7 +96,7 @@ class WebhookOutput:
                     break
             log.warning("webhook %s: attempt %d/%d failed (%s)", self.url, attempt, self._attempts, last)
             # Pacing between retries, cut short when the subscriber is asked to stop.
-            if attempt < self._attempts and self._stop.wait(self._backoff.delay(attempt)):
+            if self._stop.is_set() or (attempt < self._attempts and self._stop.wait(self._backoff.delay(attempt))):
                 break
         raise WebhookFailed(f"webhook {self.url} did not accept event {view.event_id}: {last}; "
                             f"the offset is not committed, the next run sends it again")
