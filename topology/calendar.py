@@ -12,7 +12,7 @@ Where the days come from, in two layers:
   weekday/weekend rule). Each entry names its notice. `load()` warns once when next year's file is missing.
 
 The calendar is a frozen value built once at start-up and carried in the RuleSet: deciding a case does no I/O.
-Each year's closed weekdays and open weekend days are computed on first use and cached (about 0.3 ms a year), so
+Each year's closed weekdays and open weekend days are computed on first use and cached (about 3 ms a year, once), so
 the per-case hot path is a dict lookup and a set membership test per day.
 
 Time model: a working day is a whole local day (Asia/Ho_Chi_Minh, UTC+7, no daylight saving) that is neither a
