@@ -12,7 +12,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from producers.adapters.runner import DEFAULT_DATA_DIR, AdapterSet
+from producers.adapters import identity, police
+from producers.adapters.runner import DEFAULT_DATA_DIR, IDENTITY_DB, POLICE_DB, AdapterSet
 from topology.catalogue import Catalogue
 
 app = typer.Typer(no_args_is_help=True, help="Identity, police and payment adapters (request/answer).")
@@ -33,16 +34,35 @@ def group() -> None:
     """Identity, police and payment adapters (request/answer)."""  # a group even with one command, so `adapters <command>` keeps working
 
 
-@app.command("run")
+def _fields(fields: dict[str, str]) -> str:
+    return "\n".join(f"  {name}: {meaning}" for name, meaning in fields.items())
+
+
+# Rich keeps the help's line breaks: a paragraph is one line here, the field lists one line per field.
+RUN_HELP = f"""Run the adapters until interrupted; print what each answered.
+
+{"Both databases are JSON-lines files, one citizen per line, keyed by cccd, re-read when they change. Samples "
+ "(fake citizens): producers/adapters/samples/identity.jsonl and police.jsonl; more in producers/adapters/README.md."}
+
+Identity (population) database fields, --identity-db:
+{_fields(identity.RECORD_FIELDS)}
+
+Licence (police) database fields, --police-db:
+{_fields(police.RECORD_FIELDS)}
+"""
+
+
+@app.command("run", help=RUN_HELP)
 def run(
     data_dir: Path = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="Folder of the local databases."),
-    identity_db: Path = typer.Option(None, "--identity-db", help="Population database (JSON lines by cccd)."),
-    police_db: Path = typer.Option(None, "--police-db", help="Licence database (JSON lines by cccd)."),
+    identity_db: Path = typer.Option(None, "--identity-db", help=f"Population database, JSON lines by cccd "
+                                     f"(default DATA_DIR/{IDENTITY_DB}), fields above."),
+    police_db: Path = typer.Option(None, "--police-db", help=f"Licence database, JSON lines by cccd "
+                                   f"(default DATA_DIR/{POLICE_DB}), fields above."),
     payment: bool = typer.Option(True, "--payment/--no-payment", help="Also answer refund requests."),
     payment_ledger: Path = typer.Option(None, "--payment-ledger", help="The gateway's ledger (JSON lines)."),
     prefix: str = typer.Option("", "--prefix", help="Topic name prefix (e.g. a test environment)."),
 ) -> None:
-    """Run the adapters until interrupted; print what each answered."""
     bootstrap, registry = bus_endpoints()
     adapters = AdapterSet(bootstrap, registry, catalogue=Catalogue.build(prefix=prefix), data_dir=data_dir,
                           identity_db=identity_db, police_db=police_db, payment_ledger=payment_ledger,

@@ -1,7 +1,7 @@
 """Identity adapter: answers IdentityCheckRequested (identity.requests) from the population database (VNeID),
 here a local JSON-lines file keyed by CCCD.
 
-Record format (one JSON object per line):
+Record format (one JSON object per line; fields in RECORD_FIELDS, a sample in samples/identity.jsonl):
     {"cccd": "001085012345", "full_name": "Nguyễn Văn An", "date_of_birth": "1985-03-14",
      "phones": ["0912345678"]}
 
@@ -21,6 +21,17 @@ from producers.ids import derived_id
 from schemas import models
 
 SYSTEM = "identity"
+
+#: The fields of one record of the population database, as this adapter reads them. `gplx-bus adapters run
+#: --help` and producers/adapters/README.md show them; a unit test keeps samples/identity.jsonl to them.
+#: Merge note: another branch adds full_name, date_of_birth and sex of the CCCD record to the identity answer;
+#: a `sex` field read from this file must be added here, to the README and to the sample then.
+RECORD_FIELDS = {
+    "cccd": "12 digits, the key (required); a CCCD not in the file answers a mismatch on cccd",
+    "full_name": "name on the CCCD; compared ignoring case and spacing, not diacritics",
+    "date_of_birth": "YYYY-MM-DD",
+    "phones": "numbers tied to the CCCD, 0xxxxxxxxx or +84xxxxxxxxx ([] if none)",
+}
 
 
 def normalise_name(name: str) -> str:

@@ -1,7 +1,7 @@
 """Police adapter: answers LicenceLookupRequested (police.requests) from the licence and violation database, here
 a local JSON-lines file keyed by CCCD.
 
-Record format (one JSON object per line):
+Record format (one JSON object per line; fields in RECORD_FIELDS, a sample in samples/police.jsonl):
     {"cccd": "001085012345", "licence_number": "010123456789",
      "classes": [{"licence_class": "B2", "issued_on": "2016-05-02", "expires_on": "2026-05-02"}],
      "revoked": false, "unresolved_violations": 0, "point_balance": 12}
@@ -21,6 +21,18 @@ from schemas import models
 
 SYSTEM = "police"
 DEFAULT_AUTHORITY = "Cục Cảnh sát giao thông, Bộ Công an"
+
+#: The fields of one record of the licence database, as this adapter reads them. `gplx-bus adapters run --help`
+#: and producers/adapters/README.md show them; a unit test keeps samples/police.jsonl to them.
+RECORD_FIELDS = {
+    "cccd": "12 digits, the key (required)",
+    "licence_number": "the licence (GPLX) number; a request with another number answers found=false (required)",
+    "classes": "[{licence_class, issued_on: YYYY-MM-DD, expires_on: YYYY-MM-DD or null = never expires}]",
+    "revoked": "true if the licence is revoked (default false)",
+    "unresolved_violations": "count of unpaid or unresolved traffic violations (default 0)",
+    "point_balance": "licence points left, 0-12 (default 12)",
+    "issuing_authority": "optional; default: " + DEFAULT_AUTHORITY,
+}
 
 
 def _date(value) -> dt.date | None:

@@ -81,15 +81,19 @@ def test_negative_n_refused():
         add_working_days(datetime(2025, 3, 3), -1)
 
 
-def test_missing_year_falls_back_to_weekends_and_fixed_dates_with_a_warning(caplog):
+def test_a_year_without_a_swap_file_still_has_its_holidays_and_deciding_logs_nothing(caplog):
+    # Was: a fallback to fixed-date holidays with a warning per year during decisions. Now every year has the
+    # holidays package's calendar as its base, and the missing-file warning is given once, at load (see
+    # test_calendar_swaps.py), so deciding a case writes no log line.
     bare = WorkingCalendar.from_documents([])
     with caplog.at_level(logging.WARNING, logger="topology.calendar"):
         assert bare.is_working_day(date(2031, 1, 1)) is False      # New Year (fixed date)
         assert bare.is_working_day(date(2031, 4, 30)) is False
         assert bare.is_working_day(date(2031, 9, 2)) is False
         assert bare.is_working_day(date(2031, 1, 4)) is False      # Saturday
-        assert bare.is_working_day(date(2031, 1, 2)) is True       # Thursday (no Tết data)
-    assert caplog.text.count("no holiday calendar for 2031") == 1  # warned once, not per day
+        assert bare.is_working_day(date(2031, 1, 2)) is True       # Thursday
+        assert bare.is_working_day(date(2031, 1, 23)) is False     # Tết Tân Hợi (lunar date computed)
+    assert caplog.text == ""
 
 
 _moments = st.datetimes(min_value=datetime(2024, 12, 1), max_value=datetime(2026, 12, 31))
