@@ -10,6 +10,7 @@ import os
 import sys
 
 import typer
+from kafka.errors import KafkaError
 
 from gplx_bus import commands
 from gplx_bus.errors import USER_ERRORS
@@ -33,6 +34,12 @@ def main() -> None:
         if debug:
             raise
         print(f"gplx-bus: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KafkaError as exc:  # a Kafka client of ours gave up (broker down, timeout): one line, never its traceback
+        if debug:
+            raise
+        print(f"gplx-bus: error: Kafka: {type(exc).__name__}: {exc}; is the broker up and reachable? Check "
+              f"--bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS (locally: gplx-bus local status)", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("gplx-bus: interrupted", file=sys.stderr)

@@ -185,7 +185,7 @@ class Sampler(threading.Thread):
 class LagExporter:
     """The sampler plus the HTTP endpoint; `start()` returns at once, `stop()` shuts both down."""
 
-    def __init__(self, config: LagConfig, port: int, addr: str = "0.0.0.0", interval: float = 15.0,
+    def __init__(self, config: LagConfig, port: int, addr: str = "127.0.0.1", interval: float = 15.0,
                  extra_collectors: Iterable[Collector] = (), monitor: LagMonitor | None = None) -> None:
         self.collector = LagCollector(config)
         self.extra_collectors = list(extra_collectors)
@@ -203,14 +203,15 @@ class LagExporter:
                 extra.start()
         log.info("lag exporter listening on %s:%d", self.addr, self.port)
 
-    def stop(self, wait: float = 3.0) -> None:
-        """Stop serving at once; give an in-flight sample `wait` seconds (it may be blocked on a Kafka timeout;
-        the sampler is a daemon thread, so it never keeps the process alive)."""
+    def stop(self, wait: float = 1.0) -> None:
+        """Stop serving at once; give in-flight samples `wait` seconds in all (they may be blocked on a Kafka
+        timeout; their threads are daemons, so they never keep the process alive: SIGTERM exits within ~wait)."""
+        deadline = time.monotonic() + wait
         self.sampler.stop()
-        for extra in self.extra_collectors:
-            if callable(getattr(extra, "stop", None)):
-                extra.stop(wait)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
-        self.sampler.join(timeout=wait)
+        for extra in self.extra_collectors:
+            if callable(getattr(extra, "stop", None)):
+                extra.stop(max(0.0, deadline - time.monotonic()))
+        self.sampler.join(timeout=max(0.0, deadline - time.monotonic()))

@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-import signal
 import sys
-import threading
 import time
 from typing import Optional
 
@@ -20,6 +18,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from gplx_bus.commands import options
+from gplx_bus.signals import stop_on_signals, wait_until_set
 from consumers.lag import LagConfig, LagMonitor, LagReport
 from consumers.lag.model import PartitionLag
 
@@ -31,7 +31,8 @@ _STATUS_STYLE = {"OK": "green", "WARN": "yellow", "ERR": "red", "STOP": "bold re
                  "REWIND": "magenta", "UNKNOWN": "dim"}
 
 BootstrapOpt = typer.Option(None, "--bootstrap-servers", "-b", envvar="KAFKA_BOOTSTRAP_SERVERS",
-                            help="host:port of the cluster (default localhost:9092).")
+                            help="host:port of the cluster (default localhost:9092).",
+                            callback=options.check_bootstrap)
 PatternOpt = typer.Option(None, "--group-pattern", envvar="GPLX_LAG_GROUP_PATTERN",
                           help="Regex of the group ids to watch (default: exactly our groups, from the catalogue: "
                                "the case processor, portal sink, adapters and province subscribers).")
@@ -137,8 +138,9 @@ def _committed_cell(p: PartitionLag | None) -> str:
 
 @app.command()
 def serve(
-    port: int = typer.Option(9308, "--port", "-p", help="HTTP port for /metrics."),
-    addr: str = typer.Option("0.0.0.0", "--addr", help="Address to listen on."),
+    port: int = typer.Option(9308, "--port", "-p", min=0, max=65535, help="HTTP port for /metrics (0: any free)."),
+    addr: str = typer.Option("127.0.0.1", "--host", "--addr", help="Address to listen on (loopback by default: "
+                             "the metrics name groups and provinces; use 0.0.0.0 only behind a firewall)."),
     interval: float = typer.Option(15.0, "--interval", "-i", min=0.2, help="Seconds between samples."),
     bootstrap: Optional[str] = BootstrapOpt,
     pattern: Optional[str] = PatternOpt,
@@ -163,15 +165,17 @@ def serve(
         signals = _case_signals(config, registry_url, interval)
         extras, what = [signals], f"cases from {signals.topic}"
     exporter = LagExporter(config, port=port, addr=addr, interval=interval, extra_collectors=extras)
-    exporter.start()
+    try:
+        exporter.start()
+    except OSError as exc:  # nothing was started: the HTTP server comes first
+        typer.echo(f"gplx-bus: error: cannot listen on {addr}:{port}: {exc.strerror or exc}; choose another "
+                   f"--port (0 picks a free one) or stop what holds it", err=True)
+        raise typer.Exit(2)
+    stop = stop_on_signals()
     typer.echo(f"serving lag metrics on http://{addr}:{exporter.port}/metrics "
                f"(bootstrap {config.bootstrap_servers}, groups {_groups_label(config)}; {what})", err=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
+        wait_until_set(stop)
     finally:
         exporter.stop()
 

@@ -4,9 +4,21 @@ from __future__ import annotations
 import typer
 
 
+def check_bootstrap(value: str | None) -> str | None:
+    """host:port[,host:port...] with a port 1-65535, said in one line before any client is built."""
+    if value is None:
+        return value
+    for server in value.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536 or ":" in host.strip("[]"):
+            raise typer.BadParameter(f"{server.strip()!r} is not host:port (e.g. 127.0.0.1:9092; several: "
+                                     f"a:9092,b:9092)")
+    return value
+
+
 def bootstrap_servers():
     return typer.Option("localhost:9092", "--bootstrap-servers", "-b", envvar="KAFKA_BOOTSTRAP_SERVERS",
-                        help="host:port of the Kafka cluster.")
+                        help="host:port of the Kafka cluster.", callback=check_bootstrap)
 
 
 def registry_url():

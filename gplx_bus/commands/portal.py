@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 
 import typer
 
 from consumers.portal import Backoff, IssuanceSink, StandinPortal
 from gplx_bus.commands import options
+from gplx_bus.signals import stop_on_signals, wait_until_set
 
 app = typer.Typer(help="National portal: the issuance sink and a local stand-in portal.", no_args_is_help=True)
 
@@ -21,26 +20,25 @@ def _logging(verbose: bool) -> None:
     logging.getLogger("kafka").setLevel(logging.WARNING if verbose else logging.CRITICAL)
 
 
-def _until_signalled() -> threading.Event:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    return stop
-
-
 @app.command()
 def standin(
-    port: int = typer.Option(8089, "--port", "-p", help="Loopback port to listen on (0: any free port)."),
-    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8089, "--port", "-p", min=0, max=65535, help="Port to listen on (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run the stand-in portal until interrupted. Control it with POST /_control
     {"refuse_next": K} | {"refuse_for_s": S} | {"down_for_s": S} | {"reset": true}; counts at GET /issuances."""
     _logging(verbose)
-    stop = _until_signalled()
-    with StandinPortal(host, port) as portal:
+    stop = stop_on_signals()
+    try:
+        portal = StandinPortal(host, port).start()
+    except OSError as exc:
+        typer.echo(f"gplx-bus: error: cannot listen on {host}:{port}: {exc.strerror or exc}; choose another "
+                   f"--port (0 picks a free one) or stop what holds it", err=True)
+        raise typer.Exit(2)
+    with portal:
         typer.echo(f"stand-in portal on {portal.url} (POST /issuances, GET /issuances, POST /_control)", err=True)
-        stop.wait()
+        wait_until_set(stop)
         stats = portal.stats()
     typer.echo(f"received {stats['received']}, distinct {stats['distinct']}, refused {stats['refused']}", err=True)
 
@@ -65,6 +63,6 @@ def sink(
         raise typer.BadParameter(str(exc)) from exc
     issuance_sink = IssuanceSink(bootstrap, registry_url, portal_url, prefix=prefix, max_attempts=max_attempts,
                                  backoff=backoff)
-    stats = issuance_sink.run(_until_signalled())
+    stats = issuance_sink.run(stop_on_signals())
     typer.echo(f"delivered {stats.delivered}, dead-lettered {stats.dead_lettered}, "
                f"failed attempts {stats.failed_attempts}", err=True)

@@ -14,7 +14,8 @@ def run(
     store: str = typer.Option("rocksdb://", envvar="GPLX_STORE", help="Table store: rocksdb:// or memory://."),
     datadir: str = typer.Option("", envvar="GPLX_DATADIR", help="RocksDB folder of this worker."),
     prefix: str = typer.Option("", envvar="GPLX_TOPIC_PREFIX", help="Topic name prefix."),
-    tick_seconds: float = typer.Option(30.0, envvar="GPLX_TICK_SECONDS", help="How often deadlines are checked."),
+    tick_seconds: float = typer.Option(30.0, envvar="GPLX_TICK_SECONDS", min=0.1, max=86400,
+                                       help="How often deadlines are checked, seconds (0.1 to 86400)."),
 ) -> None:
     """Assemble, decide and route renewal cases until interrupted (settings also from the environment)."""
     os.environ.update(GPLX_STORE=store, GPLX_TOPIC_PREFIX=prefix, GPLX_TICK_SECONDS=str(tick_seconds))

@@ -24,11 +24,20 @@ from topology.catalogue import Catalogue
 console = Console(stderr=True)
 
 
+#: Bounds that keep a typo from running for days or eating the machine's memory (issue: 100,000,000 planned
+#: silently to 1.6 GB; a rate of 0.000001 waited for ever).
+MAX_APPLICATIONS = 100_000
+MAX_RUN_SECONDS = 24 * 3600
+
+
 def command(
     provinces: str = typer.Option("01,79", "--provinces", help="Current province codes, comma-separated."),
-    applications: int = typer.Option(100, "--applications", min=0, help="How many applications."),
+    applications: int = typer.Option(100, "--applications", min=0, max=MAX_APPLICATIONS,
+                                     help=f"How many applications (at most {MAX_APPLICATIONS:,} per run: the "
+                                     f"plan is held in memory; run more seeds for more)."),
     seed: int = typer.Option(1, "--seed", help="Same seed (and --start): same citizens, ids and events."),
-    rate: float = typer.Option(0.0, "--rate", min=0.0, help="Events per second; 0 = as fast as possible."),
+    rate: float = typer.Option(0.0, "--rate", min=0.0, help="Events per second; 0 = as fast as possible "
+                               "(a run may last at most 24 hours)."),
     failure_rates: str = typer.Option("", "--failure-rates",
                                       help="Override rates, e.g. phone_not_tied=0.2,payment_failed=0 "
                                            f"(modes: {', '.join(simulator.FAILURE_MODES)})."),
@@ -45,8 +54,13 @@ def command(
         raise simulator.SimulationError("--start must be ISO 8601, e.g. 2025-09-01T17:00:00+07:00") from None
     if moment is not None and moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone(dt.timedelta(hours=7)))
-    plan = simulator.make_plan(provinces, applications, seed, start=moment,
-                               failure_rates=simulator.parse_failure_rates(failure_rates))
+    rates = simulator.parse_failure_rates(failure_rates)
+    with console.status(f"planning {applications:,} applications", spinner="dots"):
+        plan = simulator.make_plan(provinces, applications, seed, start=moment, failure_rates=rates)
+    if rate > 0 and len(plan.events) / rate > MAX_RUN_SECONDS:
+        raise simulator.SimulationError(
+            f"--rate {rate:g} would take {len(plan.events) / rate / 3600:,.0f} hours for {len(plan.events):,} "
+            f"events; at most 24 hours: use --rate {len(plan.events) / MAX_RUN_SECONDS:.2g} or more, or 0")
     paths = simulator.write_databases(plan, data_dir)
     if expected is not None:
         expected.write_text("".join(json.dumps(e.as_dict(), ensure_ascii=False) + "\n" for e in plan.expected),
