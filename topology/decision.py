@@ -123,8 +123,13 @@ def decide(facts: CaseFacts, rules: RuleSet, now: datetime) -> Decision:
     in_force = rules.in_force(submitted_on)
     findings, test_required = _findings(facts, rules, submitted_on)
 
+    by_effect: dict[Effect, tuple[str, ...]] = {}  # one pass over the rules: decide runs on every input
+    for code, rule in in_force.items():
+        if code in findings:
+            by_effect[rule.effect] = by_effect.get(rule.effect, ()) + (str(code),)
+
     def fired(effect: Effect) -> tuple[str, ...]:
-        return tuple(str(code) for code, rule in in_force.items() if rule.effect is effect and code in findings)
+        return by_effect.get(effect, ())
 
     owed, _ = fee_owed(app, rules, submitted_on)
     common = dict(warnings=fired(Effect.WARN), rule_set_version=rules.version, fee_owed_vnd=owed,

@@ -8,7 +8,7 @@ themselves (how to tell that a licence is revoked) are code in `topology.decisio
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from importlib import resources
@@ -100,9 +100,16 @@ class RuleSet:
     identity_warn_only_fields: frozenset[str]
     calendar: WorkingCalendar
     fees: tuple[Fee, ...] = ()
+    # in_force per date, computed once: the processor decides on every input, and the answer never changes
+    _in_force: dict[date, Mapping[Reason, Rule]] = field(default_factory=dict, compare=False, repr=False)
 
-    def in_force(self, on: date) -> dict[Reason, Rule]:
+    def in_force(self, on: date) -> Mapping[Reason, Rule]:
         """Rules in force on a date, in declaration order: per code the latest entry not after `on`, minus OFF."""
+        if on not in self._in_force:
+            self._in_force[on] = MappingProxyType(self._rules_on(on))
+        return self._in_force[on]
+
+    def _rules_on(self, on: date) -> dict[Reason, Rule]:
         chosen: dict[Reason, Rule] = {}
         for rule in self.rules:
             if rule.effective_from <= on:
