@@ -101,7 +101,8 @@ class RuleSet:
     calendar: WorkingCalendar
     fees: tuple[Fee, ...] = ()
     # in_force per date, computed once: the processor decides on every input, and the answer never changes
-    _in_force: dict[date, Mapping[Reason, Rule]] = field(default_factory=dict, compare=False, repr=False)
+    _in_force: dict[date, Mapping[Reason, Rule]] = field(default_factory=dict, init=False,
+                                                      compare=False, repr=False)
 
     def in_force(self, on: date) -> Mapping[Reason, Rule]:
         """Rules in force on a date, in declaration order: per code the latest entry not after `on`, minus OFF."""

@@ -299,7 +299,7 @@ def _await(state: dict, waiting: list[str], elapsed: int, now: datetime, positio
     # a known fact, not one on its way.
     known = {Reason.EXAM_MISSING: bool(state["certificates"]), Reason.PAYMENT_MISSING: bool(case["payments"])}
     if any(r not in _ON_THE_WAY or known.get(r) for r in waiting):
-        case["status"] = "AWAITING"
+        # The status stays OPEN: AWAITING means the notice was sent (the timer then waits for the decision due).
         _emit(case, ("awaiting/" + ",".join(sorted(waiting)),), now, position, step)
     if elapsed >= rules.notify_after_working_days:
         case["status"] = "AWAITING"
