@@ -260,25 +260,19 @@ def _refund(case: dict, now: datetime, position: str, step: Step) -> None:
     paid = {tx: p for tx, p in case["payments"].items() if p["status"] == "PAID"}
     asked = sum(r["amount_vnd"] for r in case["refunds"].values())
     due = sum(p["amount_vnd"] for p in paid.values()) - fee["refunded_before"] - fee["keep"] - asked
-    covered = case["status"] != "REJECTED" and fee["keep"] >= fee["owed"]
-    reasons = [str(Reason.OVERPAID)] if covered else case["reasons"]
+    covered = case["status"] != "REJECTED" and fee["keep"] >= fee["owed"]  # the fee is held: the rest is excess
+    reasons = [str(Reason.OVERPAID)] if covered else list(case["reasons"])
+    refunded = {r["transaction_id"] for r in case["refunds"].values()}  # includes an old-style "refund" kind
     for tx, p in sorted(paid.items(), key=lambda item: (item[1]["at"], item[0]), reverse=True):
-        kind = f"refund/{tx}"
         if due <= 0:
             break
-        if kind in case["refunds"] or (tx == _legacy_refunded(case)):
+        if tx in refunded:
             continue
         amount = min(due, p["amount_vnd"])
-        case["refunds"][kind] = {"transaction_id": tx, "gateway_reference": p["gateway_reference"],
-                                 "amount_vnd": amount, "reasons": reasons}
+        case["refunds"][f"refund/{tx}"] = {"transaction_id": tx, "gateway_reference": p["gateway_reference"],
+                                           "amount_vnd": amount, "reasons": reasons}
         due -= amount
-        _emit(case, (kind,), now, position, step)
-
-
-def _legacy_refunded(case: dict) -> str | None:
-    """The transaction an old-style "refund" (before per-transaction refunds) already gave back."""
-    legacy = case["refunds"].get("refund")
-    return legacy["transaction_id"] if legacy else None
+        _emit(case, (f"refund/{tx}",), now, position, step)
 
 
 # What a case may wait for without anything being wrong yet: answers and documents still on their way. Told by the
