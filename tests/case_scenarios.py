@@ -37,8 +37,9 @@ class Script:
     violations: int = 0
     points: int = 12
     expires_on: date | None = date(2026, 1, 1)
-    certificate: str | None = "fit"          # fit | unfit | expired | None (clinic never sent it)
+    certificate: str | None = "fit"          # fit | unfit | expired | wrong-class | revoked | None (never sent)
     payment: str | None = "PAID"            # PAID | FAILED | None
+    amounts: tuple[int, ...] = (135000,)    # one transaction per amount, each with the status above
     withdraw: bool = False
     expected: str = "APPROVED"              # outcome
     expected_reasons: tuple[str, ...] = ()
@@ -67,13 +68,18 @@ class Script:
         if self.certificate:
             signed = T0 - (timedelta(days=400) if self.certificate == "expired" else timedelta(days=20))
             fit = self.certificate != "unfit"
+            number = f"{self.serial % 100000:05d}/GKSKLX/BVBM/{signed.year % 100:02d}"
+            covered = ("A1",) if self.certificate == "wrong-class" else self.classes  # A1 covers no car class
             out.append((topics.HEALTH_EXAM_RESULTS, models.HealthCertificate(
                 event_id=_id(self.name, "cert"), occurred_at=signed, source=SRC,
-                certificate_number=f"{self.serial % 100000:05d}/GKSKLX/BVBM/{signed.year % 100:02d}",
-                version_kind="ADD", cccd=self.cccd, clinic_code="BVBM", health_group=3,
+                certificate_number=number, version_kind="ADD", cccd=self.cccd, clinic_code="BVBM", health_group=3,
                 requested_class=self.classes[0],
-                conclusions=[{"licence_class": c, "fit": fit} for c in self.classes],
+                conclusions=[{"licence_class": c, "fit": fit} for c in covered],
                 signed_at=signed, doctor="BS. Trần Văn A", signature=b"sig")))
+            if self.certificate == "revoked":
+                revoke = {**out[-1][1].model_dump(), "event_id": _id(self.name, "revoke"),
+                          "occurred_at": signed + timedelta(days=1), "version_kind": "REVOKE", "conclusions": []}
+                out.append((topics.HEALTH_EXAM_RESULTS, models.HealthCertificate(**revoke)))
         out.append((topics.PORTAL_APPLICATIONS, models.ApplicationSubmitted(
             event_id=_id(self.name, "app"), occurred_at=t, source=SRC, application_id=self.application_id,
             cccd=self.cccd, full_name="Nguyễn Văn An", date_of_birth=date(1985, 3, 4), phone="0912345678",
@@ -92,11 +98,12 @@ class Script:
             classes=[{"licence_class": c, "issued_on": date(2016, 1, 1), "expires_on": self.expires_on}
                      for c in self.classes] if self.licence_found else [],
             revoked=self.revoked, unresolved_violations=self.violations, point_balance=self.points)))
-        if self.payment:
+        for i, amount in enumerate(self.amounts if self.payment else ()):
+            n = (str(i),) if i else ()  # the first transaction keeps the ids it always had
             out.append((topics.PAYMENT_TRANSACTIONS, models.PaymentTransaction(
-                event_id=_id(self.name, "pay"), occurred_at=t + timedelta(minutes=3), source=SRC,
-                transaction_id=_id(self.name, "tx"), application_id=self.application_id, cccd=self.cccd,
-                status=self.payment, amount_vnd=135000, gateway_reference=f"GW{self.serial}",
+                event_id=_id(self.name, "pay", *n), occurred_at=t + timedelta(minutes=3 + i), source=SRC,
+                transaction_id=_id(self.name, "tx", *n), application_id=self.application_id, cccd=self.cccd,
+                status=self.payment, amount_vnd=amount, gateway_reference=f"GW{self.serial}" + (f"-{i}" if i else ""),
                 failure_reason="card declined" if self.payment == "FAILED" else None)))
         if self.withdraw:
             out.append((topics.PORTAL_APPLICATIONS, models.ApplicationWithdrawn(

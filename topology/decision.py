@@ -15,7 +15,9 @@ Precedence, most final first:
                                   CaseAwaiting notice is due (`notify_missing`); after 5 working days the case is
                                   ESCALATED with DEADLINE_EXCEEDED.
 4. otherwise                   -> APPROVED.
-WARN rules (name/date of birth differ) only add warnings.
+WARN rules (name/date of birth differ, OVERPAID, FEE_QUOTE_DIFFERS) only add warnings.
+Fees: the case owes the fee quoted on its application (`fee_owed`); the payments it holds add up (PAID minus
+REFUNDED). Less than owed waits (PAYMENT_INSUFFICIENT); more is OVERPAID and the processor refunds the excess.
 Rules are those in force on the (Vietnamese) date the application was submitted; certificate and licence validity
 are judged at submission too, so a citizen does not lose because the system was slow.
 """
@@ -39,6 +41,7 @@ class Application:
     classes: tuple[str, ...]  # classes to renew
     submitted_at: datetime
     licence_number: str = ""
+    fee_quoted_vnd: int | None = None  # the fee the portal showed the citizen; None: the fee rule applies
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,9 @@ class HealthCertificate:
 
 @dataclass(frozen=True)
 class Payment:
-    status: str  # "PAID" | "FAILED" | "REFUNDED" | "UNKNOWN" (latest transaction)
+    """One gateway transaction of the case (a case keeps every one: several payments add up)."""
+
+    status: str  # "PAID" | "FAILED" | "REFUNDED" | "UNKNOWN"
     amount_vnd: int = 0
 
 
@@ -86,7 +91,7 @@ class CaseFacts:
     identity: IdentityResult | None = None
     licence: LicenceStatus | None = None
     certificates: tuple[HealthCertificate, ...] = ()
-    payment: Payment | None = None
+    payments: tuple[Payment, ...] = ()
     withdrawn: bool = False
 
 
@@ -107,6 +112,8 @@ class Decision:
     next_check_at: datetime | None = None  # when a timeout changes an AWAITING decision if nothing arrives
     test_required: str | None = None  # "THEORY" or "FULL" when LICENCE_EXPIRED
     rule_set_version: str = ""
+    fee_owed_vnd: int = 0  # what the case owes (see `fee_owed`)
+    fee_paid_vnd: int = 0  # what the gateway holds for it: PAID minus REFUNDED
 
 
 def decide(facts: CaseFacts, rules: RuleSet, now: datetime) -> Decision:
@@ -116,10 +123,17 @@ def decide(facts: CaseFacts, rules: RuleSet, now: datetime) -> Decision:
     in_force = rules.in_force(submitted_on)
     findings, test_required = _findings(facts, rules, submitted_on)
 
-    def fired(effect: Effect) -> tuple[str, ...]:
-        return tuple(str(code) for code, rule in in_force.items() if rule.effect is effect and code in findings)
+    by_effect: dict[Effect, tuple[str, ...]] = {}  # one pass over the rules: decide runs on every input
+    for code, rule in in_force.items():
+        if code in findings:
+            by_effect[rule.effect] = by_effect.get(rule.effect, ()) + (str(code),)
 
-    common = dict(warnings=fired(Effect.WARN), rule_set_version=rules.version)
+    def fired(effect: Effect) -> tuple[str, ...]:
+        return by_effect.get(effect, ())
+
+    owed, _ = fee_owed(app, rules, submitted_on)
+    common = dict(warnings=fired(Effect.WARN), rule_set_version=rules.version, fee_owed_vnd=owed,
+                  fee_paid_vnd=fee_paid(facts.payments))
     if rejected := fired(Effect.REJECT):
         return Decision(Outcome.REJECTED, rejected, **common)
     if escalated := fired(Effect.ESCALATE):
@@ -183,21 +197,49 @@ def _findings(facts: CaseFacts, rules: RuleSet, submitted_on: date) -> tuple[set
             if exam is not None:
                 found.add(exam)
 
-    payment = facts.payment
-    if payment is None or payment.status not in ("PAID", "FAILED"):
-        found.add(Reason.PAYMENT_MISSING)  # REFUNDED or UNKNOWN: no fee currently held for the case
-    elif payment.status == "FAILED":
-        found.add(Reason.PAYMENT_FAILED)
+    owed, quote_differs = fee_owed(facts.application, rules, submitted_on)
+    if quote_differs:
+        found.add(Reason.FEE_QUOTE_DIFFERS)
+    held = fee_paid(facts.payments)
+    if held > owed:
+        found.add(Reason.OVERPAID)  # the case goes on; the processor refunds the excess
+    elif 0 < held < owed:
+        found.add(Reason.PAYMENT_INSUFFICIENT)  # an amount short of the fee is not a payment of the fee
+    elif held < owed:  # nothing held: never paid, paid and refunded, or every attempt failed
+        failed_only = any(p.status == "FAILED" for p in facts.payments) and \
+            not any(p.status == "PAID" for p in facts.payments)
+        found.add(Reason.PAYMENT_FAILED if failed_only else Reason.PAYMENT_MISSING)
     return found, test_required
+
+
+def fee_owed(app: Application, rules: RuleSet, submitted_on: date) -> tuple[int, bool]:
+    """What the case owes, and whether the portal's quote differs from the fee rule in force at submission.
+
+    Owed is the quote the citizen was shown: the portal knows the channel and any discount, and the citizen paid
+    what the state's own portal asked; a quote that differs from the rule is not made the citizen's problem (no
+    case waits for money it was never asked for), it is FEE_QUOTE_DIFFERS, a warning for finance to reconcile
+    (a dated rule entry can make it ESCALATE). Without a quote, the fee rule is owed."""
+    fee = rules.fee_vnd(submitted_on)
+    if app.fee_quoted_vnd is None:
+        return fee or 0, False
+    return app.fee_quoted_vnd, fee is not None and fee != app.fee_quoted_vnd
+
+
+def fee_paid(payments: tuple[Payment, ...]) -> int:
+    """What the gateway holds for the case: every PAID transaction minus every REFUNDED one."""
+    signed = {"PAID": 1, "REFUNDED": -1}
+    return max(0, sum(signed.get(p.status, 0) * p.amount_vnd for p in payments))
 
 
 def exam_finding(cls: str, certificates: tuple[HealthCertificate, ...], rules: RuleSet,
                   submitted_at: datetime) -> Reason | None:
-    """None if the latest valid certificate covering `cls` says fit; otherwise UNFIT, EXAM_EXPIRED or EXAM_MISSING."""
-    covering = [(c, v) for c in certificates if not c.revoked
-                if (v := _verdict(c, cls, rules)) is not None]
+    """None if the latest valid certificate covering `cls` says fit; otherwise UNFIT, EXAM_EXPIRED, EXAM_WRONG_CLASS
+    (certificates arrived, none covers the class: the citizen needs an exam for the right class) or EXAM_MISSING
+    (none, or only revoked ones: a revoked certificate does not exist for the law)."""
+    current = [c for c in certificates if not c.revoked]
+    covering = [(c, v) for c in current if (v := _verdict(c, cls, rules)) is not None]
     if not covering:
-        return Reason.EXAM_MISSING
+        return Reason.EXAM_WRONG_CLASS if current else Reason.EXAM_MISSING
     valid = [(c, v) for c, v in covering if _valid_at(c, rules, submitted_at)]
     if not valid:
         return Reason.EXAM_EXPIRED

@@ -8,7 +8,7 @@ themselves (how to tell that a licence is revoked) are code in `topology.decisio
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from importlib import resources
@@ -40,6 +40,10 @@ class Reason(StrEnum):
     CLASS_NOT_HELD = "CLASS_NOT_HELD"
     NAME_OR_DOB_DIFFERS = "NAME_OR_DOB_DIFFERS"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    PAYMENT_INSUFFICIENT = "PAYMENT_INSUFFICIENT"
+    OVERPAID = "OVERPAID"
+    EXAM_WRONG_CLASS = "EXAM_WRONG_CLASS"
+    FEE_QUOTE_DIFFERS = "FEE_QUOTE_DIFFERS"
 
 
 class Effect(StrEnum):
@@ -73,6 +77,14 @@ class LicenceClass:
 
 
 @dataclass(frozen=True)
+class Fee:
+    service: str  # "renewal"
+    channel: str  # "online"
+    amount_vnd: int
+    effective_from: date
+
+
+@dataclass(frozen=True)
 class RuleSet:
     """One version of the rules plus the calendar its working-day deadlines are counted on."""
 
@@ -87,9 +99,18 @@ class RuleSet:
     theory_test_if_expired_less_than_months: int
     identity_warn_only_fields: frozenset[str]
     calendar: WorkingCalendar
+    fees: tuple[Fee, ...] = ()
+    # in_force per date, computed once: the processor decides on every input, and the answer never changes
+    _in_force: dict[date, Mapping[Reason, Rule]] = field(default_factory=dict, init=False,
+                                                      compare=False, repr=False)
 
-    def in_force(self, on: date) -> dict[Reason, Rule]:
+    def in_force(self, on: date) -> Mapping[Reason, Rule]:
         """Rules in force on a date, in declaration order: per code the latest entry not after `on`, minus OFF."""
+        if on not in self._in_force:
+            self._in_force[on] = MappingProxyType(self._rules_on(on))
+        return self._in_force[on]
+
+    def _rules_on(self, on: date) -> dict[Reason, Rule]:
         chosen: dict[Reason, Rule] = {}
         for rule in self.rules:
             if rule.effective_from <= on:
@@ -103,6 +124,11 @@ class RuleSet:
         return self.classes.get(code) or LicenceClass(code, self.unknown_class.validity_years,
                                                       self.unknown_class.exam_required,
                                                       self.unknown_class.health_group)
+
+    def fee_vnd(self, on: date, service: str = "renewal", channel: str = "online") -> int | None:
+        """The fee in force on a date (the latest entry not after it), or None if the data has none."""
+        dated = [f for f in self.fees if (f.service, f.channel) == (service, channel) and f.effective_from <= on]
+        return max(dated, key=lambda f: f.effective_from).amount_vnd if dated else None
 
     def exam_validity_months(self, signed_on: date) -> int:
         """How long a certificate signed on that date is valid (6 months before 2025, 12 from 2025)."""
@@ -125,6 +151,8 @@ def parse_rule_set(doc: dict, calendar: WorkingCalendar) -> RuleSet:
         validity = tuple(sorted((date.fromisoformat(v["signed_from"]), int(v["months"]))
                                 for v in doc["exam_validity"]))
         timeouts = doc["timeouts"]
+        fees = tuple(Fee(f["service"], f["channel"], int(f["amount_vnd"]), date.fromisoformat(f["effective_from"]))
+                     for f in doc["fees"])
         return RuleSet(
             name=doc["name"], version=doc["version"], rules=rules, classes=MappingProxyType(classes),
             unknown_class=LicenceClass("?", u["validity_years"], bool(u["exam_required"]), int(u["health_group"])),
@@ -134,7 +162,7 @@ def parse_rule_set(doc: dict, calendar: WorkingCalendar) -> RuleSet:
             theory_test_if_expired_less_than_months=int(
                 doc["expired_licence"]["theory_test_if_expired_less_than_months"]),
             identity_warn_only_fields=frozenset(doc["identity_warn_only_fields"]),
-            calendar=calendar,
+            calendar=calendar, fees=fees,
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise RuleSetError(f"malformed rule set {doc.get('version', '?')}: {type(exc).__name__}: {exc}") from exc

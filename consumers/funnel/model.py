@@ -28,8 +28,8 @@ STAGES: tuple[tuple[str, str, str, frozenset[str]], ...] = (
     ("licence", "licence ok", "GPLX hợp lệ", frozenset({
         "LICENCE_STATUS_MISSING", "LICENCE_NOT_FOUND", "LICENCE_REVOKED", "UNRESOLVED_VIOLATION", "ZERO_POINTS",
         "LICENCE_EXPIRED", "CLASS_NOT_HELD"})),
-    ("certificate", "certificate ok", "Có GKSK hợp lệ", frozenset({"EXAM_MISSING", "EXAM_EXPIRED", "UNFIT"})),
-    ("paid", "paid", "Đã nộp lệ phí", frozenset({"PAYMENT_MISSING", "PAYMENT_FAILED"})),
+    ("certificate", "certificate ok", "Có GKSK hợp lệ", frozenset({"EXAM_MISSING", "EXAM_EXPIRED", "EXAM_WRONG_CLASS", "UNFIT"})),
+    ("paid", "paid", "Đã nộp lệ phí", frozenset({"PAYMENT_MISSING", "PAYMENT_FAILED", "PAYMENT_INSUFFICIENT"})),
     ("approved", "approved", "Được duyệt", frozenset()),
     ("delivered", "delivered to portal", "Đã gửi Cổng DVC", frozenset()),
 )

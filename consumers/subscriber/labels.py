@@ -48,6 +48,7 @@ REASONS: dict[str, str] = {
     "OVERPAID": "Nộp thừa lệ phí (hoàn lại phần thừa)",
     "EXAM_WRONG_CLASS": "Giấy khám sức khỏe không đúng hạng GPLX",
     "CLASS_NOT_RENEWABLE": "Hạng GPLX cũ không còn được cấp đổi trực tuyến",
+    "FEE_QUOTE_DIFFERS": "Lệ phí báo trên Cổng khác mức lệ phí quy định",
     "UNKNOWN": "Lý do khác",
 }
 

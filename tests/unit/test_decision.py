@@ -29,14 +29,14 @@ def facts(classes=("B",), **overrides) -> CaseFacts:
         identity=IdentityResult(match=True, phone_tied=True),
         licence=LicenceStatus(found=True, classes={c: date(2026, 6, 1) for c in classes}),
         certificates=(cert(classes),),
-        payment=Payment("PAID", 135_000),
+        payments=(Payment("PAID", 135_000),),
     )
     return replace(base, **overrides)
 
 
 def test_the_happy_case_is_approved():
     d = decide(facts(), RULES, SOON)
-    assert d == Decision(Outcome.APPROVED, rule_set_version="2025.1")
+    assert d == Decision(Outcome.APPROVED, rule_set_version="2025.1", fee_owed_vnd=135_000, fee_paid_vnd=135_000)
 
 
 # --- one row per reason code ------------------------------------------------------------------------------------
@@ -59,9 +59,11 @@ ROWS = [
     ("LICENCE_STATUS_MISSING", facts(licence=None), Outcome.AWAITING),
     ("EXAM_MISSING", facts(certificates=()), Outcome.AWAITING),
     ("EXAM_EXPIRED", facts(certificates=(cert(signed=datetime(2024, 1, 10)),)), Outcome.AWAITING),
-    ("PAYMENT_MISSING", facts(payment=None), Outcome.AWAITING),
-    ("PAYMENT_MISSING", facts(payment=Payment("REFUNDED")), Outcome.AWAITING),
-    ("PAYMENT_FAILED", facts(payment=Payment("FAILED")), Outcome.AWAITING),
+    ("EXAM_WRONG_CLASS", facts(certificates=(cert(classes=("A1",), group=1),)), Outcome.AWAITING),
+    ("PAYMENT_INSUFFICIENT", facts(payments=(Payment("PAID", 100_000),)), Outcome.AWAITING),
+    ("PAYMENT_MISSING", facts(payments=()), Outcome.AWAITING),
+    ("PAYMENT_MISSING", facts(payments=(Payment("PAID", 135_000), Payment("REFUNDED", 135_000))), Outcome.AWAITING),
+    ("PAYMENT_FAILED", facts(payments=(Payment("FAILED"),)), Outcome.AWAITING),
 ]
 
 
@@ -73,7 +75,7 @@ def test_each_reason_code(reason, case, outcome):
 
 
 def test_every_reason_code_of_the_brief_has_a_row():
-    codes = {r[0] for r in ROWS} | {"NAME_OR_DOB_DIFFERS", "DEADLINE_EXCEEDED"}
+    codes = {r[0] for r in ROWS} | {"NAME_OR_DOB_DIFFERS", "DEADLINE_EXCEEDED"} | {r[4][0] for r in FEES if r[4]}
     assert codes == {str(r) for r in Reason}
 
 
@@ -84,7 +86,7 @@ def test_name_or_dob_difference_is_only_a_warning():
 
 
 def test_all_rejecting_reasons_are_listed_and_rejection_beats_waiting():
-    case = facts(identity=IdentityResult(True, False), certificates=(), payment=None,
+    case = facts(identity=IdentityResult(True, False), certificates=(), payments=(),
                  licence=LicenceStatus(True, {"B": date(2026, 6, 1)}, revoked=True, point_balance=0))
     d = decide(case, RULES, SOON)
     assert d.outcome is Outcome.REJECTED
@@ -92,8 +94,52 @@ def test_all_rejecting_reasons_are_listed_and_rejection_beats_waiting():
 
 
 def test_escalation_beats_waiting():
-    d = decide(facts(licence=LicenceStatus(found=False), payment=None), RULES, SOON)
+    d = decide(facts(licence=LicenceStatus(found=False), payments=()), RULES, SOON)
     assert (d.outcome, d.reasons) == (Outcome.ESCALATED, ("LICENCE_NOT_FOUND",))
+
+
+# --- fees: the quote is owed, payments add up, a quote other than the rule is a warning ----------------------------
+def quoted(case: CaseFacts, fee: int | None) -> CaseFacts:
+    return replace(case, application=replace(case.application, fee_quoted_vnd=fee))
+
+
+PAID, FAILED, REFUNDED = (lambda vnd: Payment("PAID", vnd)), Payment("FAILED", 135_000), Payment("REFUNDED", 135_000)
+FEES = [
+    # payments, fee quoted on the application, outcome, reasons, warnings, owed, held
+    ((PAID(135_000),), 135_000, Outcome.APPROVED, (), (), 135_000, 135_000),
+    ((PAID(135_000),), None, Outcome.APPROVED, (), (), 135_000, 135_000),  # no quote: the rule is owed
+    ((PAID(100_000),), 135_000, Outcome.AWAITING, ("PAYMENT_INSUFFICIENT",), (), 135_000, 100_000),
+    ((PAID(100_000), PAID(35_000)), 135_000, Outcome.APPROVED, (), (), 135_000, 135_000),  # they add up
+    ((PAID(1_350_000),), 135_000, Outcome.APPROVED, (), ("OVERPAID",), 135_000, 1_350_000),
+    ((FAILED, PAID(135_000)), 135_000, Outcome.APPROVED, (), (), 135_000, 135_000),  # paid after a failure
+    ((PAID(100_000), FAILED), 135_000, Outcome.AWAITING, ("PAYMENT_INSUFFICIENT",), (), 135_000, 100_000),
+    ((PAID(135_000), REFUNDED), 135_000, Outcome.AWAITING, ("PAYMENT_MISSING",), (), 135_000, 0),
+    ((FAILED, FAILED), 135_000, Outcome.AWAITING, ("PAYMENT_FAILED",), (), 135_000, 0),
+    # a quote other than the rule: the citizen owes what the portal showed, finance is warned
+    ((PAID(115_000),), 115_000, Outcome.APPROVED, (), ("FEE_QUOTE_DIFFERS",), 115_000, 115_000),
+    ((PAID(135_000),), 150_000, Outcome.AWAITING, ("PAYMENT_INSUFFICIENT",), ("FEE_QUOTE_DIFFERS",), 150_000,
+     135_000),
+    ((), 0, Outcome.APPROVED, (), ("FEE_QUOTE_DIFFERS",), 0, 0),
+]
+
+
+@pytest.mark.parametrize("payments, quote, outcome, reasons, warnings, owed, held", FEES)
+def test_fees(payments, quote, outcome, reasons, warnings, owed, held):
+    d = decide(quoted(facts(payments=payments), quote), RULES, SOON)
+    assert (d.outcome, d.reasons, d.warnings, d.fee_owed_vnd, d.fee_paid_vnd) == (
+        outcome, reasons, warnings, owed, held)
+
+
+def test_fees_are_dated_data():
+    assert (RULES.fee_vnd(date(2024, 12, 31)), RULES.fee_vnd(date(2025, 1, 1))) == (None, 135_000)
+    doc = _doc()
+    doc["fees"].append({"service": "renewal", "channel": "online", "amount_vnd": 150_000,
+                        "effective_from": "2025-06-01"})
+    rules = parse_rule_set(doc, RULES.calendar)
+    june = replace(facts(), application=replace(facts().application, submitted_at=datetime(2025, 6, 2, 9)))
+    assert decide(facts(), rules, SOON).outcome is Outcome.APPROVED  # March: 135,000 owed and paid
+    d = decide(june, rules, datetime(2025, 6, 2, 10))
+    assert (d.outcome, d.reasons, d.fee_owed_vnd) == (Outcome.AWAITING, ("PAYMENT_INSUFFICIENT",), 150_000)
 
 
 # --- expired licences: theory test under a year, full test from a year ------------------------------------------
@@ -150,7 +196,7 @@ def test_higher_health_group_covers_a_lower_one():
 
 def test_lower_health_group_does_not_cover_a_higher_one():
     d = decide(facts(("C",), certificates=(cert(classes=("B",), group=2),)), RULES, SOON)
-    assert d.reasons == ("EXAM_MISSING",)
+    assert d.reasons == ("EXAM_WRONG_CLASS",)  # a certificate came, for the wrong class: a new exam is needed
 
 
 def test_unfit_for_a_lower_group_excludes_a_higher_one():
@@ -193,7 +239,7 @@ def test_certificate_validity_depends_on_the_signing_date(signed, submitted, val
     (datetime(2025, 3, 10, 9), Outcome.ESCALATED, False),     # 5 working days
 ])
 def test_timeouts(now, outcome, notify):
-    d = decide(facts(payment=None), RULES, now)
+    d = decide(facts(payments=()), RULES, now)
     assert (d.outcome, d.notify_missing) == (outcome, notify)
     if outcome is Outcome.ESCALATED:
         assert d.reasons == ("PAYMENT_MISSING", "DEADLINE_EXCEEDED")
@@ -203,7 +249,7 @@ def test_timeouts(now, outcome, notify):
 
 
 def test_tet_stretches_the_deadlines():
-    case = facts(payment=None)
+    case = facts(payments=())
     case = replace(case, application=replace(case.application, submitted_at=datetime(2025, 1, 24, 9)))
     assert decide(case, RULES, datetime(2025, 2, 3, 9)).notify_missing is False  # only 1 working day
     assert decide(case, RULES, datetime(2025, 2, 4, 9)).notify_missing is True
@@ -212,7 +258,7 @@ def test_tet_stretches_the_deadlines():
 
 
 def test_rejection_does_not_wait_for_timeouts():
-    d = decide(facts(identity=IdentityResult(True, False), payment=None), RULES, datetime(2025, 3, 20))
+    d = decide(facts(identity=IdentityResult(True, False), payments=()), RULES, datetime(2025, 3, 20))
     assert (d.outcome, d.reasons) == (Outcome.REJECTED, ("PHONE_NOT_TIED",))
 
 
@@ -225,8 +271,8 @@ def test_a_later_dated_entry_replaces_a_rule_from_its_date():
     doc = _doc()
     doc["rules"].append({"code": "PAYMENT_FAILED", "outcome": "REJECT", "effective_from": "2025-06-01"})
     rules = parse_rule_set(doc, RULES.calendar)
-    before = decide(facts(payment=Payment("FAILED")), rules, SOON)
-    case = facts(payment=Payment("FAILED"))
+    before = decide(facts(payments=(Payment("FAILED"),)), rules, SOON)
+    case = facts(payments=(Payment("FAILED"),))
     case = replace(case, application=replace(case.application, submitted_at=datetime(2025, 6, 2, 9)))
     after = decide(case, rules, datetime(2025, 6, 2, 10))
     assert (before.outcome, after.outcome) == (Outcome.AWAITING, Outcome.REJECTED)
@@ -247,5 +293,5 @@ def test_malformed_rules_fail_loudly():
 
 
 def test_decide_is_deterministic():
-    case = facts(payment=None, certificates=())
+    case = facts(payments=(), certificates=())
     assert decide(case, RULES, SOON) == decide(case, RULES, SOON)

@@ -27,6 +27,9 @@ def application(app_id: str, province: str, serial: int) -> models.ApplicationSu
         delivery_method="PICKUP", postal_address=None, fee_quoted_vnd=135_000)
 
 
+REFUND = "refund/tx"  # the processor's output kind of a refund: "refund/<transaction id>"
+
+
 def case_of(app: models.ApplicationSubmitted) -> dict:
     """The processor's case dict for an application (what outputs.build turns into events)."""
     case = citizen.new_case(case_id_for(app.application_id), {
@@ -36,9 +39,9 @@ def case_of(app: models.ApplicationSubmitted) -> dict:
         "delivery_method": app.delivery_method, "postal_address": app.postal_address,
         "fee_quoted_vnd": app.fee_quoted_vnd, "notice_due_at": (T0 + dt.timedelta(days=2)).isoformat(),
         "decision_due_at": (T0 + dt.timedelta(days=7)).isoformat()})
-    case.update(rule_set_version="test", payment={"transaction_id": f"tx-{app.application_id}",
-                                                  "gateway_reference": "ref", "amount_vnd": 135_000,
-                                                  "status": "PAID"})
+    case.update(rule_set_version="test", refunds={REFUND: {"transaction_id": f"tx-{app.application_id}",
+                                                           "gateway_reference": "ref", "amount_vnd": 135_000,
+                                                           "reasons": ["UNFIT"]}})
     return case
 
 
@@ -67,7 +70,7 @@ class Bus:
         elif outcome is not None:
             self.case_events.append(build(outcome.lower(), case, T0).event)
             if refund:
-                self.refunds.append(build("refund", case, T0).event)
+                self.refunds.append(build(REFUND, case, T0).event)
         return app.application_id
 
     def funnel(self, **kwargs):
@@ -150,7 +153,7 @@ def bus_as_planned(plan: simulator.Plan) -> Bus:
         else:
             bus.case_events.append(build(outcome.lower(), case, T0).event)
             if e.refund_expected:
-                bus.refunds.append(build("refund", case, T0).event)
+                bus.refunds.append(build(REFUND, case, T0).event)
     return bus
 
 

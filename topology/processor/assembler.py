@@ -48,7 +48,7 @@ class Step:
 
 
 def handle(state: dict[str, Any] | None, item: models.Event, topic: str, offset: int, rules: RuleSet) -> Step:
-    state = state or citizen.empty()
+    state = citizen.upgrade(state) if state else citizen.empty()
     position = f"{topic}:{offset}"
     if state["applied"].get(topic, -1) >= offset:
         return Step(state, _replayed(state, position), "replay")
@@ -61,6 +61,8 @@ def handle(state: dict[str, Any] | None, item: models.Event, topic: str, offset:
     if case is not None and not case["final"]:
         case["clock"] = max(case.get("clock") or now.isoformat(), now.isoformat())
         _evaluate(state, datetime.fromisoformat(case["clock"]), position, step, rules)
+    elif case is not None and step.note == "fact":
+        _refund(case, now, position, step)  # money taken for a decided case goes back (a late payment)
     citizen.prune_certificates(state, now)
     return step
 
@@ -87,9 +89,7 @@ def _application(state: dict, event: models.ApplicationSubmitted, step: Step) ->
         "delivery_method": event.delivery_method, "postal_address": event.postal_address,
         "fee_quoted_vnd": event.fee_quoted_vnd,
     })
-    early = state["early_payments"].pop(event.application_id, None)
-    if early:
-        state["case"]["payment"] = early
+    state["case"]["payments"] = state["early_payments"].pop(event.application_id, {})
     # Answers that overtook their application (possible when topics are replayed: no order across topics)
     state["case"].update(state["early_answers"].pop(state["case"]["case_id"], {}))
     return "opened"
@@ -162,26 +162,20 @@ def _answer(state: dict, case_id: str, fact: str, record: dict) -> str:
 
 
 def _payment(state: dict, event: models.PaymentTransaction, step: Step) -> str:
+    """Every transaction of the case is kept (payments add up, refunds subtract); the same one twice counts once.
+    A payment for a decided case is kept too, so that `_refund` gives it back."""
     payment = {"transaction_id": event.transaction_id, "status": event.status, "amount_vnd": event.amount_vnd,
-               "gateway_reference": event.gateway_reference}
+               "gateway_reference": event.gateway_reference, "at": event.occurred_at.isoformat()}
     case = state["case"]
     if case is None or case["application"]["application_id"] != event.application_id:
         if event.application_id in state["closed"]:
             return "duplicate"
-        early = state["early_payments"].get(event.application_id)
-        if early and (early["transaction_id"] == event.transaction_id or early["status"] == "PAID"):
-            return "duplicate"
-        state["early_payments"][event.application_id] = payment  # paid before the application reached us
-        return "fact"
-    known = case["payment"]
-    if event.status == "REFUNDED":
-        if known and known["status"] == "PAID" and case["final"]:
-            case["refunded"] = True
-            return "fact"
+        payments = state["early_payments"].setdefault(event.application_id, {})  # paid before the application
+    else:
+        payments = case["payments"]
+    if event.transaction_id in payments:
         return "duplicate"
-    if case["final"] or (known and (known["transaction_id"] == event.transaction_id or known["status"] == "PAID")):
-        return "duplicate"  # a paid fee stays paid; a decided case takes no new payment
-    case["payment"] = payment
+    payments[event.transaction_id] = payment
     return "fact"
 
 
@@ -212,7 +206,7 @@ def missing_facts(case: dict, facts: CaseFacts, rules: RuleSet) -> list[str]:
            exam_finding(c, facts.certificates, rules, facts.application.submitted_at) is Reason.EXAM_MISSING
            for c in facts.application.classes):
         missing.append(Reason.EXAM_MISSING)
-    if case["payment"] is None:
+    if not case["payments"]:
         missing.append(Reason.PAYMENT_MISSING)
     return [str(m) for m in missing]
 
@@ -229,11 +223,12 @@ def _evaluate(state: dict, now: datetime, position: str, step: Step, rules: Rule
     before_deadline = not case["withdrawn"] and elapsed < rules.escalate_after_working_days
     facts = citizen.case_facts(state)  # built once: both the missing-facts check and the decision read it
     missing = missing_facts(case, facts, rules)
-    if before_deadline and missing:
-        return _await(case, missing, elapsed, now, position, step, rules)
     decision = decide(facts, rules, now)
-    if decision.outcome is Outcome.AWAITING:  # every fact is in, but one may still change (e.g. a new exam)
-        return _await(case, list(decision.reasons), elapsed, now, position, step, rules)
+    if (before_deadline and missing) or decision.outcome is Outcome.AWAITING:
+        # Undecided: facts still to come, or every fact is in but one may still change (e.g. a new exam). The
+        # case waits for both what has not arrived and what the decision says must change.
+        waiting = missing + [r for r in decision.reasons if decision.outcome is Outcome.AWAITING and r not in missing]
+        return _await(state, waiting, elapsed, now, position, step, rules)
     case.update(final=True, status=str(decision.outcome), reasons=list(decision.reasons),
                 warnings=[w for w in decision.warnings if w in _REASON_CODES],
                 rule_set_version=decision.rule_set_version,
@@ -243,18 +238,67 @@ def _evaluate(state: dict, now: datetime, position: str, step: Step, rules: Rule
     if decision.outcome is Outcome.APPROVED:
         _emit(case, ("approved", "issuance"), now, position, step)
     elif decision.outcome is Outcome.REJECTED:
-        paid = case["payment"] is not None and case["payment"]["status"] == "PAID"
-        _emit(case, ("rejected", "refund") if paid else ("rejected",), now, position, step)
+        _emit(case, ("rejected",), now, position, step)
     else:
         _emit(case, ("escalated",), now, position, step)
+    # What the case keeps of the money: nothing if rejected, else at most the fee owed (an escalated case keeps
+    # what it holds up to the fee, for the province to settle). Refunds the gateway made before the decision are
+    # not ours to make again.
+    keep = 0 if decision.outcome is Outcome.REJECTED else min(decision.fee_owed_vnd, decision.fee_paid_vnd)
+    refunded_before = sum(p["amount_vnd"] for p in case["payments"].values() if p["status"] == "REFUNDED")
+    case["fee"] = {"owed": decision.fee_owed_vnd, "keep": keep, "refunded_before": refunded_before}
+    _refund(case, now, position, step)
 
 
-def _await(case: dict, missing: list[str], elapsed: int, now: datetime, position: str, step: Step,
+def _refund(case: dict, now: datetime, position: str, step: Step) -> None:
+    """Give back what a decided case does not keep: at the decision (a rejection: everything; otherwise the excess
+    over the fee) and for any payment that arrives after it. One RefundRequested per gateway transaction, since
+    the gateway refunds a transaction at most once: a transaction refunded already is never asked again, the
+    latest transactions are refunded first (the earliest are kept), and the id comes from the transaction
+    (output kind "refund/<transaction id>"), so the same money is never asked back twice."""
+    fee = case["fee"]
+    paid = {tx: p for tx, p in case["payments"].items() if p["status"] == "PAID"}
+    asked = sum(r["amount_vnd"] for r in case["refunds"].values())
+    due = sum(p["amount_vnd"] for p in paid.values()) - fee["refunded_before"] - fee["keep"] - asked
+    covered = case["status"] != "REJECTED" and fee["keep"] >= fee["owed"]  # the fee is held: the rest is excess
+    reasons = [str(Reason.OVERPAID)] if covered else list(case["reasons"])
+    refunded = {r["transaction_id"] for r in case["refunds"].values()}  # includes an old-style "refund" kind
+    for tx, p in sorted(paid.items(), key=lambda item: (item[1]["at"], item[0]), reverse=True):
+        if due <= 0:
+            break
+        if tx in refunded:
+            continue
+        amount = min(due, p["amount_vnd"])
+        case["refunds"][f"refund/{tx}"] = {"transaction_id": tx, "gateway_reference": p["gateway_reference"],
+                                           "amount_vnd": amount, "reasons": reasons}
+        due -= amount
+        _emit(case, (f"refund/{tx}",), now, position, step)
+
+
+# What a case may wait for without anything being wrong yet: answers and documents still on their way. Told by the
+# 2-working-day notice only; anything else the citizen has to act on (a new exam, the rest of the fee) is told
+# at once.
+_ON_THE_WAY = frozenset({Reason.IDENTITY_MISSING, Reason.LICENCE_STATUS_MISSING, Reason.EXAM_MISSING,
+                         Reason.PAYMENT_MISSING})
+
+
+def _await(state: dict, waiting: list[str], elapsed: int, now: datetime, position: str, step: Step,
            rules: RuleSet) -> None:
-    """Not decidable yet: remember what is missing; after 2 working days tell the applicant (once)."""
-    case["missing"] = missing
+    """Not decidable yet: remember what the case waits for. As soon as something blocks it (not only facts on their
+    way), say so: one CaseAwaiting per distinct set of reasons ("awaiting/<sorted reasons>"). After 2 working days
+    the notice, once, whatever it waits for."""
+    case = state["case"]
+    case["missing"] = waiting
+    # EXAM_MISSING although a certificate arrived (revoked) or PAYMENT_MISSING although a payment did (refunded):
+    # a known fact, not one on its way.
+    known = {Reason.EXAM_MISSING: bool(state["certificates"]), Reason.PAYMENT_MISSING: bool(case["payments"])}
+    if any(r not in _ON_THE_WAY or known.get(r) for r in waiting):
+        # The status stays OPEN: AWAITING means the notice was sent (the timer then waits for the decision due).
+        _emit(case, ("awaiting/" + ",".join(sorted(waiting)),), now, position, step)
     if elapsed >= rules.notify_after_working_days:
         case["status"] = "AWAITING"
+        if "awaiting" not in case["emitted"]:
+            case["notified"] = waiting  # what the notice said, for an identical re-send on a replay
         _emit(case, ("awaiting",), now, position, step)
 
 

@@ -6,7 +6,7 @@ read it with kcat. Why per citizen, not per case: health certificates usually ar
 
 Shape:
     certificates:     {number: {signed_at, conclusions: {class: fit}, health_group, revoked}}
-    early_payments:   {application_id: payment}      paid before the application reached us
+    early_payments:   {application_id: {transaction_id: payment}}  paid before the application reached us
     early_answers:    {case_id: {identity|licence: answer}}  answers that overtook their application (replays)
     case:             the open or last case (see `new_case`), or None
     closed:           {application_id: outcome}      earlier cases of this citizen, so duplicates are ignored
@@ -34,7 +34,7 @@ def new_case(case_id: str, application: dict[str, Any]) -> dict[str, Any]:
         "application": application,
         "identity": None,
         "licence": None,
-        "payment": None,
+        "payments": {},        # transaction_id -> {transaction_id, status, amount_vnd, gateway_reference, at}
         "withdrawn": False,
         "status": "OPEN",      # OPEN -> AWAITING (notice sent) -> APPROVED | REJECTED | ESCALATED
         "final": False,
@@ -43,7 +43,29 @@ def new_case(case_id: str, application: dict[str, Any]) -> dict[str, Any]:
         "warnings": [],
         "rule_set_version": "",
         "emitted": {},         # output kind -> [input position that produced it, its time]
+        "fee": None,           # set when decided: {owed, keep, refunded_before} (see assembler._refund)
+        "refunds": {},         # refund output kind -> what it refunds (kept: a replay re-sends it identically)
     }
+
+
+def upgrade(state: dict[str, Any]) -> dict[str, Any]:
+    """A state written before every payment was kept (one `payment` per case) in today's shape, so a processor
+    upgraded over its old table goes on, and re-sends an old refund identically on a replay."""
+    case = state["case"]
+    if case is not None and "payment" in case:
+        old = case.pop("payment")
+        case["payments"] = {old["transaction_id"]: {**old, "at": ""}} if old else {}
+        # A case decided before: it kept the one payment unless rejected (then refunded it).
+        kept = old["amount_vnd"] if old and old["status"] == "PAID" and case["status"] != "REJECTED" else 0
+        case["fee"] = {"owed": kept, "keep": kept, "refunded_before": 0} if case["final"] else None
+        case["refunds"] = {"refund": {"transaction_id": old["transaction_id"], "amount_vnd": old["amount_vnd"],
+                                      "gateway_reference": old["gateway_reference"], "reasons": case["reasons"]}
+                           } if old and "refund" in case["emitted"] else {}
+    early = state["early_payments"]
+    for app_id, payment in early.items():
+        if "transaction_id" in payment:  # one payment, not a {transaction_id: payment} map
+            early[app_id] = {payment["transaction_id"]: {**payment, "at": ""}}
+    return state
 
 
 def prune_certificates(state: dict[str, Any], now: datetime) -> None:
@@ -59,12 +81,11 @@ def case_facts(state: dict[str, Any]) -> CaseFacts:
     app = case["application"]
     identity = case["identity"]
     licence = case["licence"]
-    payment = case["payment"]
     return CaseFacts(
         application=Application(
             application_id=app["application_id"], cccd=app["cccd"], province=app["province"],
             classes=tuple(app["classes"]), submitted_at=_ts(app["submitted_at"]),
-            licence_number=app["licence_number"]),
+            licence_number=app["licence_number"], fee_quoted_vnd=app.get("fee_quoted_vnd")),
         identity=None if identity is None else IdentityResult(
             match=identity["match"], phone_tied=identity["phone_tied"],
             mismatched_fields=frozenset(identity["mismatched_fields"])),
@@ -78,7 +99,8 @@ def case_facts(state: dict[str, Any]) -> CaseFacts:
             HealthCertificate(number=n, signed_at=_ts(c["signed_at"]), conclusions=c["conclusions"],
                               health_group=c["health_group"], revoked=c["revoked"])
             for n, c in sorted(state["certificates"].items())),
-        payment=None if payment is None else Payment(status=payment["status"], amount_vnd=payment["amount_vnd"]),
+        payments=tuple(Payment(status=p["status"], amount_vnd=p["amount_vnd"])
+                       for _, p in sorted(case["payments"].items())),
         withdrawn=case["withdrawn"],
     )
 

@@ -24,7 +24,8 @@ CASE_STREAM = (topics.CASES_EVENTS, "province")  # "province" = the case's curre
 
 @dataclass(frozen=True)
 class Output:
-    kind: str                 # opened, identity-request, licence-request, awaiting, approved, issuance, ...
+    kind: str                 # opened, identity-request, licence-request, awaiting[/<reasons>], approved,
+                              # issuance, rejected, escalated, refund/<transaction id>
     topics: tuple[str, ...]   # catalogue base names; "province" stands for cases.province.<code>
     key: str                  # cccd: outputs stay co-partitioned with the citizen's inputs
     event: models.Event
@@ -67,8 +68,11 @@ def build(kind: str, case: dict[str, Any], now: datetime) -> Output:
         event = models.LicenceLookupRequested(**meta, **who, request_id=meta["event_id"],
                                               licence_number=app["licence_number"])
         return Output(kind, (topics.POLICE_REQUESTS,), app["cccd"], event)
-    if kind == "awaiting":
-        event = models.CaseAwaiting(**meta, **who, missing=case["missing"])
+    if kind == "awaiting":  # the 2-working-day notice
+        event = models.CaseAwaiting(**meta, **who, missing=case.get("notified", case["missing"]))
+        return Output(kind, CASE_STREAM, app["cccd"], event)
+    if kind.startswith("awaiting/"):  # shown as soon as something blocks the case; the kind names the reasons
+        event = models.CaseAwaiting(**meta, **who, missing=kind.removeprefix("awaiting/").split(","))
         return Output(kind, CASE_STREAM, app["cccd"], event)
     if kind == "approved":
         event = models.CaseApproved(**meta, **who, classes=app["classes"], warnings=case["warnings"],
@@ -88,11 +92,11 @@ def build(kind: str, case: dict[str, Any], now: datetime) -> Output:
     if kind == "escalated":
         event = models.CaseEscalated(**meta, **who, reasons=case["reasons"], note=case.get("note"))
         return Output(kind, CASE_STREAM, app["cccd"], event)
-    if kind == "refund":
-        payment = case["payment"]
+    if kind == "refund" or kind.startswith("refund/"):  # "refund/<transaction id>"; "refund": older states
+        refund = case["refunds"][kind]
         event = models.RefundRequested(**meta, **who, refund_id=meta["event_id"],
-                                       transaction_id=payment["transaction_id"],
-                                       gateway_reference=payment["gateway_reference"],
-                                       amount_vnd=payment["amount_vnd"], reasons=case["reasons"])
+                                       transaction_id=refund["transaction_id"],
+                                       gateway_reference=refund["gateway_reference"],
+                                       amount_vnd=refund["amount_vnd"], reasons=refund["reasons"])
         return Output(kind, (topics.PAYMENT_REFUND_REQUESTS,), app["cccd"], event)
     raise ValueError(f"unknown output kind {kind!r}")
