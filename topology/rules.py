@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from topology.calendar import WorkingCalendar, default_calendar
+from topology.classes import ClassExchange, load_class_exchange
 
 
 class Reason(StrEnum):
@@ -40,6 +41,7 @@ class Reason(StrEnum):
     CLASS_NOT_HELD = "CLASS_NOT_HELD"
     NAME_OR_DOB_DIFFERS = "NAME_OR_DOB_DIFFERS"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    CLASS_NOT_RENEWABLE = "CLASS_NOT_RENEWABLE"
 
 
 class Effect(StrEnum):
@@ -87,6 +89,7 @@ class RuleSet:
     theory_test_if_expired_less_than_months: int
     identity_warn_only_fields: frozenset[str]
     calendar: WorkingCalendar
+    exchange: ClassExchange  # pre-2025 classes -> 2025 classes (topology/data/class-exchange-2025.json)
 
     def in_force(self, on: date) -> dict[Reason, Rule]:
         """Rules in force on a date, in declaration order: per code the latest entry not after `on`, minus OFF."""
@@ -113,8 +116,9 @@ class RuleSet:
         return months
 
 
-def parse_rule_set(doc: dict, calendar: WorkingCalendar) -> RuleSet:
-    """Build a RuleSet from a parsed rules-*.json document, failing loudly on unknown codes or effects."""
+def parse_rule_set(doc: dict, calendar: WorkingCalendar, exchange: ClassExchange | None = None) -> RuleSet:
+    """Build a RuleSet from a parsed rules-*.json document, failing loudly on unknown codes or effects.
+    `exchange`: the class-exchange table (default: the shipped one, checked against this set's 2025 classes)."""
     try:
         rules = tuple(
             Rule(Reason(r["code"]), Effect(r["outcome"]), date.fromisoformat(r["effective_from"]), r.get("why", ""))
@@ -135,6 +139,7 @@ def parse_rule_set(doc: dict, calendar: WorkingCalendar) -> RuleSet:
                 doc["expired_licence"]["theory_test_if_expired_less_than_months"]),
             identity_warn_only_fields=frozenset(doc["identity_warn_only_fields"]),
             calendar=calendar,
+            exchange=exchange or load_class_exchange(classes),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise RuleSetError(f"malformed rule set {doc.get('version', '?')}: {type(exc).__name__}: {exc}") from exc
