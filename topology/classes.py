@@ -89,21 +89,19 @@ class ClassExchange:
         return tuple(self._one(code, held, date_of_birth, sex) for code in applied)
 
     def _one(self, code: str, held: Mapping[str, HeldClass] | None, born: date | None, sex: str | None) -> Renewal:
-        if held is None:  # face value: a 2025 code means the 2025 class
-            h = HeldClass(code)
-        elif code in held:
-            h = held[code]
-        else:
+        if held is not None and code not in held:
             return self._chosen(code, held, born, sex)
+        h = held[code] if held is not None else HeldClass(code)  # no record: face value, no issue date
+        held_code = code if held is not None else None
         if not self.is_old(h.code, h.issued_on):
-            return Renewal(code, h.code if held is not None else None, False, code, (), h.expires_on)
+            return Renewal(code, held_code, False, code, (), h.expires_on)
         row = self.old.get(h.code)
-        expires_on = h.expires_on or (self.old_expiry(row, h.issued_on, born, sex) if row else None)
-        if row is None or not row.new_classes:
-            return Renewal(code, h.code if held is not None else None, True, None,
-                           row.restrictions if row else (), expires_on, CLASS_NOT_RENEWABLE)
-        return Renewal(code, h.code if held is not None else None, True, row.new_classes[0], row.restrictions,
-                       expires_on)
+        if row is None:  # an old code the table does not know (F)
+            return Renewal(code, held_code, True, None, (), h.expires_on, CLASS_NOT_RENEWABLE)
+        expires_on = h.expires_on or self.old_expiry(row, h.issued_on, born, sex)
+        if not row.new_classes:  # A4: no 2025 class
+            return Renewal(code, held_code, True, None, row.restrictions, expires_on, CLASS_NOT_RENEWABLE)
+        return Renewal(code, held_code, True, row.new_classes[0], row.restrictions, expires_on)
 
     def _chosen(self, code: str, held: Mapping[str, HeldClass], born: date | None, sex: str | None) -> Renewal:
         """A 2025 class not on the record: the citizen's choice among the classes a held old class allows."""

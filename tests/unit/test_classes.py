@@ -8,9 +8,11 @@ from importlib import resources
 
 import pytest
 
+from tests.case_scenarios import Script
 from topology.classes import HeldClass, parse_class_exchange, sex_from_cccd
 from topology.decision import (Application, CaseFacts, HealthCertificate, IdentityResult, LicenceStatus, Outcome,
                                Payment, decide)
+from topology.processor.assembler import handle
 from topology.rules import RuleSetError, load_rule_set, parse_rule_set
 
 RULES = load_rule_set()
@@ -142,6 +144,8 @@ def test_old_a2_without_certificate_is_approved_as_a():
 def test_a4_goes_to_the_province():
     d = decide(case(["A4"], ["A4"]), RULES, SOON)
     assert (d.outcome, d.reasons) == (Outcome.ESCALATED, ("CLASS_NOT_RENEWABLE",))
+    # an old code the table does not know either
+    assert decide(case(["F"], ["F"]), RULES, SOON).reasons == ("CLASS_NOT_RENEWABLE",)
 
 
 def test_several_classes_are_renewed_together():
@@ -222,3 +226,29 @@ def test_the_exchange_is_deterministic():
     facts = case(["C1"], ["B2", "B1"])
     assert decide(facts, RULES, SOON) == decide(replace(facts), RULES, SOON)
     assert EXCHANGE.resolve(["C1"], {"B2": HeldClass("B2", OLD), "B1": HeldClass("B1", OLD)})[0].held == "B1"
+
+
+# --- the processor's core: no waiting for a certificate the new class does not need -----------------------------
+def _handle_all(events, strip_issued_on=False):
+    state, outputs, offsets = None, [], {}
+    for topic, event in events:
+        offsets[topic] = offsets.get(topic, -1) + 1
+        step = handle(state, event, topic, offsets[topic], RULES)
+        state, outputs = step.state, outputs + step.outputs
+        if strip_issued_on and state["case"] and state["case"]["licence"]:
+            state["case"]["licence"].pop("issued_on", None)  # a state stored before issue dates were kept
+    return state, {o.kind: o.event for o in outputs}
+
+
+def test_old_a2_is_approved_as_a_without_waiting_for_the_deadline():
+    _, out = _handle_all(Script("a2", 1, classes=("A2",), certificate=None, expires_on=None).events())
+    assert (out["approved"].new_classes, out["issuance"].new_classes, out["issuance"].restrictions) == \
+        (["A"], ["A"], [])
+    assert out["issuance"].classes == ["A2"]
+
+
+def test_old_b1_waits_for_a_certificate_and_a_state_without_issue_dates_reads_codes_at_face_value():
+    state, out = _handle_all(Script("b1", 2, classes=("B1",), certificate=None).events())
+    assert "approved" not in out and state["case"]["missing"] == ["EXAM_MISSING"]
+    _, out = _handle_all(Script("b1", 2, classes=("B1",), certificate=None).events(), strip_issued_on=True)
+    assert out["approved"].new_classes == ["B1"]  # the pre-fix reading, no crash
