@@ -16,6 +16,9 @@ Precedence, most final first:
                                   ESCALATED with DEADLINE_EXCEEDED.
 4. otherwise                   -> APPROVED.
 WARN rules (name/date of birth differ) only add warnings.
+Classes: each applied class is first resolved to the 2025 class it renews into (`topology.classes`: pre-2025 classes
+are exchanged by Law 36/2024 Art. 89); the health certificate rule follows that new class, the expiry is the held
+class's, and an APPROVED decision names the new classes and their restrictions.
 Rules are those in force on the (Vietnamese) date the application was submitted; certificate and licence validity
 are judged at submission too, so a citizen does not lose because the system was slow.
 """

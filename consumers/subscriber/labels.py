@@ -58,7 +58,8 @@ RESTRICTIONS: dict[str, str] = {
     "TWO_WHEELERS_UNDER_175CC_OR_14KW": "Chỉ xe mô tô hai bánh dưới 175 cm³ hoặc dưới 14 kW",
     "AUTOMATIC_TRANSMISSION_ONLY": "Chỉ xe ô tô số tự động",
     "TRACTOR_CERTIFICATE_UP_TO_3500KG": "Kèm chứng chỉ điều khiển máy kéo đến 3.500 kg",
-    "SPECIAL_USE_VEHICLE_CERTIFICATE_TRACTOR_1000KG": "Chứng chỉ điều khiển xe máy chuyên dùng (máy kéo đến 1.000 kg)",
+    "SPECIAL_USE_VEHICLE_CERTIFICATE_TRACTOR_1000KG":
+        "Chứng chỉ điều khiển xe máy chuyên dùng (máy kéo đến 1.000 kg)",
 }
 
 
