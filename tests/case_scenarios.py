@@ -37,6 +37,7 @@ class Script:
     violations: int = 0
     points: int = 12
     expires_on: date | None = date(2026, 1, 1)
+    issued_on: date = date(2016, 1, 1)       # before 2025: "A1", "B1", "C", "D" on the record are old classes
     certificate: str | None = "fit"          # fit | unfit | expired | wrong-class | revoked | None (never sent)
     payment: str | None = "PAID"            # PAID | FAILED | None
     amounts: tuple[int, ...] = (135000,)    # one transaction per amount, each with the status above
@@ -95,7 +96,7 @@ class Script:
             event_id=_id(self.name, "lic"), occurred_at=t + timedelta(minutes=2), source=SRC,
             correlation_id=self.case_id, request_id=_id(self.name, "licreq"), case_id=self.case_id,
             cccd=self.cccd, province=province, licence_number=f"01{self.serial:010d}", found=self.licence_found,
-            classes=[{"licence_class": c, "issued_on": date(2016, 1, 1), "expires_on": self.expires_on}
+            classes=[{"licence_class": c, "issued_on": self.issued_on, "expires_on": self.expires_on}
                      for c in self.classes] if self.licence_found else [],
             revoked=self.revoked, unresolved_violations=self.violations, point_balance=self.points)))
         for i, amount in enumerate(self.amounts if self.payment else ()):

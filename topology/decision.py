@@ -18,6 +18,9 @@ Precedence, most final first:
 WARN rules (name/date of birth differ, OVERPAID, FEE_QUOTE_DIFFERS) only add warnings.
 Fees: the case owes the fee quoted on its application (`fee_owed`); the payments it holds add up (PAID minus
 REFUNDED). Less than owed waits (PAYMENT_INSUFFICIENT); more is OVERPAID and the processor refunds the excess.
+Classes: each applied class is first resolved to the 2025 class it renews into (`topology.classes`: pre-2025 classes
+are exchanged by Law 36/2024 Art. 89); the health certificate rule follows that new class, the expiry is the held
+class's, and an APPROVED decision names the new classes and their restrictions.
 Rules are those in force on the (Vietnamese) date the application was submitted; certificate and licence validity
 are judged at submission too, so a citizen does not lose because the system was slow.
 """
@@ -29,6 +32,7 @@ from enum import StrEnum
 from typing import Mapping
 
 from topology.calendar import VIETNAM_TZ
+from topology.classes import HeldClass, Renewal, sex_from_cccd
 from topology.rules import Effect, Reason, RuleSet
 
 
@@ -38,10 +42,11 @@ class Application:
     application_id: str
     cccd: str
     province: str  # current (post-2025) province code; routes the case
-    classes: tuple[str, ...]  # classes to renew
+    classes: tuple[str, ...]  # classes to renew, as the citizen wrote them (see topology.classes for their era)
     submitted_at: datetime
     licence_number: str = ""
     fee_quoted_vnd: int | None = None  # the fee the portal showed the citizen; None: the fee rule applies
+    date_of_birth: date | None = None  # for the old B1's age-based expiry
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class LicenceStatus:
 
     found: bool
     classes: Mapping[str, date | None] = field(default_factory=dict)  # class -> expires_on (None: never)
+    issued_on: Mapping[str, date] = field(default_factory=dict)  # class -> issue date (tells old from new)
     revoked: bool = False
     unresolved_violations: int = 0
     point_balance: int = 12
@@ -114,6 +120,8 @@ class Decision:
     rule_set_version: str = ""
     fee_owed_vnd: int = 0  # what the case owes (see `fee_owed`)
     fee_paid_vnd: int = 0  # what the gateway holds for it: PAID minus REFUNDED
+    new_classes: tuple[str, ...] = ()  # APPROVED: the 2025 classes to issue (pre-2025 classes exchanged)
+    restrictions: tuple[str, ...] = ()  # APPROVED: restriction codes of the exchange, printed with them
 
 
 def decide(facts: CaseFacts, rules: RuleSet, now: datetime) -> Decision:
@@ -121,7 +129,8 @@ def decide(facts: CaseFacts, rules: RuleSet, now: datetime) -> Decision:
     app = facts.application
     submitted_on = _local_date(app.submitted_at)
     in_force = rules.in_force(submitted_on)
-    findings, test_required = _findings(facts, rules, submitted_on)
+    plan = renewals(facts, rules)
+    findings, test_required = _findings(facts, plan, rules, submitted_on)
 
     by_effect: dict[Effect, tuple[str, ...]] = {}  # one pass over the rules: decide runs on every input
     for code, rule in in_force.items():
@@ -147,11 +156,31 @@ def decide(facts: CaseFacts, rules: RuleSet, now: datetime) -> Decision:
         next_after = rules.escalate_after_working_days if notify else rules.notify_after_working_days
         return Decision(Outcome.AWAITING, awaited, notify_missing=notify,
                         next_check_at=rules.calendar.add_working_days(app.submitted_at, next_after), **common)
-    return Decision(Outcome.APPROVED, **common)
+    return Decision(Outcome.APPROVED, **common, new_classes=_unique(r.new_class for r in plan),
+                    restrictions=_unique(x for r in plan for x in r.restrictions))
+
+
+def renewals(facts: CaseFacts, rules: RuleSet) -> tuple[Renewal, ...]:
+    """What each applied class renews into (topology.classes); face value until the licence record is in."""
+    app, licence = facts.application, facts.licence
+    held = None
+    if licence is not None and licence.found:
+        held = {c: HeldClass(c, licence.issued_on.get(c), exp) for c, exp in licence.classes.items()}
+    return rules.exchange.resolve(app.classes, held, app.date_of_birth, sex_from_cccd(app.cccd))
+
+
+def exam_classes(plan: tuple[Renewal, ...], rules: RuleSet) -> tuple[str, ...]:
+    """The 2025 classes of a renewal that need a health certificate (the health rule follows the NEW class)."""
+    return _unique(r.new_class for r in plan if r.new_class and rules.licence_class(r.new_class).exam_required)
+
+
+def _unique(items) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
 
 
 # --- the checks: which reason codes the facts show --------------------------------------------------------------
-def _findings(facts: CaseFacts, rules: RuleSet, submitted_on: date) -> tuple[set[Reason], str | None]:
+def _findings(facts: CaseFacts, plan: tuple[Renewal, ...], rules: RuleSet,
+              submitted_on: date) -> tuple[set[Reason], str | None]:
     found: set[Reason] = set()
     test_required = None
     if facts.withdrawn:
@@ -180,22 +209,20 @@ def _findings(facts: CaseFacts, rules: RuleSet, submitted_on: date) -> tuple[set
             found.add(Reason.UNRESOLVED_VIOLATION)
         if licence.point_balance <= 0:
             found.add(Reason.ZERO_POINTS)
-        for cls in facts.application.classes:
-            if cls not in licence.classes:
-                found.add(Reason.CLASS_NOT_HELD)
-                continue
-            expires_on = licence.classes[cls]
+        for renewal in plan:
+            if renewal.finding:  # CLASS_NOT_HELD, CLASS_NOT_RENEWABLE
+                found.add(Reason(renewal.finding))
+            expires_on = renewal.expires_on  # of the held class: printed, or by the old law (old classes)
             if expires_on is not None and expires_on < submitted_on:
                 found.add(Reason.LICENCE_EXPIRED)
                 months = rules.theory_test_if_expired_less_than_months
                 test = "THEORY" if submitted_on < _add_months(expires_on, months) else "FULL"
                 test_required = "FULL" if "FULL" in (test, test_required) else test
 
-    for cls in facts.application.classes:
-        if rules.licence_class(cls).exam_required:
-            exam = exam_finding(cls, facts.certificates, rules, facts.application.submitted_at)
-            if exam is not None:
-                found.add(exam)
+    for cls in exam_classes(plan, rules):
+        exam = exam_finding(cls, facts.certificates, rules, facts.application.submitted_at)
+        if exam is not None:
+            found.add(exam)
 
     owed, quote_differs = fee_owed(facts.application, rules, submitted_on)
     if quote_differs:
@@ -250,10 +277,11 @@ def exam_finding(cls: str, certificates: tuple[HealthCertificate, ...], rules: R
 def _verdict(cert: HealthCertificate, cls: str, rules: RuleSet) -> bool | None:
     """What a certificate says about a class: explicit conclusion first; else fit for a class of the same or a
     higher health group covers it (inferred rule), and unfit for the same or a lower group excludes it."""
-    if cls in cert.conclusions:
-        return cert.conclusions[cls]
+    conclusions = rules.exchange.conclusions_in_2025_classes(cert.conclusions)  # "B2 fit" speaks for B and C1
+    if cls in conclusions:
+        return conclusions[cls]
     group = rules.licence_class(cls).health_group
-    groups = [(rules.licence_class(c).health_group, fit) for c, fit in cert.conclusions.items()]
+    groups = [(rules.licence_class(c).health_group, fit) for c, fit in conclusions.items()]
     if any(fit and g >= group for g, fit in groups):
         return True
     if any(not fit and g <= group for g, fit in groups):

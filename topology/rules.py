@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from topology.calendar import WorkingCalendar, default_calendar
+from topology.classes import ClassExchange, load_class_exchange
 
 
 class Reason(StrEnum):
@@ -44,6 +45,7 @@ class Reason(StrEnum):
     OVERPAID = "OVERPAID"
     EXAM_WRONG_CLASS = "EXAM_WRONG_CLASS"
     FEE_QUOTE_DIFFERS = "FEE_QUOTE_DIFFERS"
+    CLASS_NOT_RENEWABLE = "CLASS_NOT_RENEWABLE"
 
 
 class Effect(StrEnum):
@@ -99,6 +101,7 @@ class RuleSet:
     theory_test_if_expired_less_than_months: int
     identity_warn_only_fields: frozenset[str]
     calendar: WorkingCalendar
+    exchange: ClassExchange  # pre-2025 classes -> 2025 classes (topology/data/class-exchange-2025.json)
     fees: tuple[Fee, ...] = ()
     # in_force per date, computed once: the processor decides on every input, and the answer never changes
     _in_force: dict[date, Mapping[Reason, Rule]] = field(default_factory=dict, init=False,
@@ -139,8 +142,9 @@ class RuleSet:
         return months
 
 
-def parse_rule_set(doc: dict, calendar: WorkingCalendar) -> RuleSet:
-    """Build a RuleSet from a parsed rules-*.json document, failing loudly on unknown codes or effects."""
+def parse_rule_set(doc: dict, calendar: WorkingCalendar, exchange: ClassExchange | None = None) -> RuleSet:
+    """Build a RuleSet from a parsed rules-*.json document, failing loudly on unknown codes or effects.
+    `exchange`: the class-exchange table (default: the shipped one, checked against this set's 2025 classes)."""
     try:
         rules = tuple(
             Rule(Reason(r["code"]), Effect(r["outcome"]), date.fromisoformat(r["effective_from"]), r.get("why", ""))
@@ -163,6 +167,7 @@ def parse_rule_set(doc: dict, calendar: WorkingCalendar) -> RuleSet:
                 doc["expired_licence"]["theory_test_if_expired_less_than_months"]),
             identity_warn_only_fields=frozenset(doc["identity_warn_only_fields"]),
             calendar=calendar, fees=fees,
+            exchange=exchange or load_class_exchange(classes),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise RuleSetError(f"malformed rule set {doc.get('version', '?')}: {type(exc).__name__}: {exc}") from exc

@@ -53,6 +53,21 @@ REASONS: dict[str, str] = {
 }
 
 
+#: Restriction codes of the class exchange (topology/data/class-exchange-2025.json) -> Vietnamese label; a code
+#: without a label is shown as itself.
+RESTRICTIONS: dict[str, str] = {
+    "TWO_WHEELERS_UNDER_175CC_OR_14KW": "Chỉ xe mô tô hai bánh dưới 175 cm³ hoặc dưới 14 kW",
+    "AUTOMATIC_TRANSMISSION_ONLY": "Chỉ xe ô tô số tự động",
+    "TRACTOR_CERTIFICATE_UP_TO_3500KG": "Kèm chứng chỉ điều khiển máy kéo đến 3.500 kg",
+    "SPECIAL_USE_VEHICLE_CERTIFICATE_TRACTOR_1000KG":
+        "Chứng chỉ điều khiển xe máy chuyên dùng (máy kéo đến 1.000 kg)",
+}
+
+
+def restriction(code: str) -> str:
+    return RESTRICTIONS.get(code, code)
+
+
 def state(event_type: str) -> tuple[str, str]:
     """(state code, label) of an event type; unknown types show their own name."""
     return STATES.get(event_type, (event_type.upper(), event_type))

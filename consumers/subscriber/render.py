@@ -56,6 +56,10 @@ def _details(short: str, data: dict[str, Any]) -> list[tuple[str, str]]:
     out = []
     if data.get("classes"):
         out.append(("Hạng", ", ".join(data["classes"])))
+    if data.get("new_classes"):  # approvals and issuances: the 2025 classes issued (old classes exchanged)
+        out.append(("Hạng cấp đổi", ", ".join(data["new_classes"])))
+    if data.get("restrictions"):
+        out.append(("Điều kiện", "; ".join(labels.restriction(r) for r in data["restrictions"])))
     if short == "CaseOpened":
         out.append(("Hạn báo thiếu", labels.vn_date(data["missing_notice_due_at"])))
         out.append(("Hạn quyết định", labels.vn_date(data["decision_due_at"])))

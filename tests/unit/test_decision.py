@@ -36,7 +36,8 @@ def facts(classes=("B",), **overrides) -> CaseFacts:
 
 def test_the_happy_case_is_approved():
     d = decide(facts(), RULES, SOON)
-    assert d == Decision(Outcome.APPROVED, rule_set_version="2025.1", fee_owed_vnd=135_000, fee_paid_vnd=135_000)
+    assert d == Decision(Outcome.APPROVED, rule_set_version="2025.1", fee_owed_vnd=135_000, fee_paid_vnd=135_000,
+                         new_classes=("B",))
 
 
 # --- one row per reason code ------------------------------------------------------------------------------------
@@ -55,6 +56,7 @@ ROWS = [
     ("LICENCE_NOT_FOUND", facts(licence=LicenceStatus(found=False)), Outcome.ESCALATED),
     ("CLASS_NOT_HELD", facts(licence=LicenceStatus(True, {"A1": None})), Outcome.ESCALATED),
     ("LICENCE_EXPIRED", facts(licence=_EXPIRED_LONG_AGO), Outcome.ESCALATED),
+    ("CLASS_NOT_RENEWABLE", facts(("A4",), licence=LicenceStatus(True, {"A4": date(2026, 6, 1)})), Outcome.ESCALATED),
     ("IDENTITY_MISSING", facts(identity=None), Outcome.AWAITING),
     ("LICENCE_STATUS_MISSING", facts(licence=None), Outcome.AWAITING),
     ("EXAM_MISSING", facts(certificates=()), Outcome.AWAITING),

@@ -108,6 +108,16 @@ def test_approved_with_warning_and_awaiting_missing():
     assert [label for _, label in awaiting.reasons] == ["Thiếu giấy khám sức khỏe", "Chưa nộp lệ phí"]
 
 
+def test_approval_and_issuance_show_the_2025_classes_and_restrictions():
+    approved = render.view(models.CaseApproved(**meta(classes=["A1", "B11"], warnings=[], rule_set_version="2025.1",
+                                                      new_classes=["A", "B"],
+                                                      restrictions=["AUTOMATIC_TRANSMISSION_ONLY", "NEW_CODE"])))
+    assert dict(approved.details) == {"Hạng": "A1, B11", "Hạng cấp đổi": "A, B",
+                                      "Điều kiện": "Chỉ xe ô tô số tự động; NEW_CODE"}
+    older = render.view(models.CaseApproved(**meta(classes=["B"], warnings=[], rule_set_version="2025.1")))
+    assert dict(older.details) == {"Hạng": "B"}  # a record from before the fields: nothing invented
+
+
 def test_delivery_failure_event_is_shown():
     v = render.view(models.IssuanceDeliveryFailed(**meta(issuance_id="iss-1", attempts=6, last_error="HTTP 503")))
     assert v.state_label == "Gửi đề nghị cấp GPLX thất bại"

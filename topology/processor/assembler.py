@@ -24,7 +24,7 @@ from typing import Any
 
 from schemas import models
 from schemas.reference import current_code_for, is_current_province_code
-from topology.decision import CaseFacts, Outcome, decide, exam_finding
+from topology.decision import CaseFacts, Outcome, decide, exam_classes, exam_finding, renewals
 from topology.processor import citizen
 from topology.processor.outputs import Output, build, case_id_for
 from topology.rules import Reason, RuleSet
@@ -143,6 +143,7 @@ def _licence(state: dict, event: models.LicenceStatus, step: Step) -> str:
         "found": event.found, "revoked": event.revoked, "unresolved_violations": event.unresolved_violations,
         "point_balance": event.point_balance,
         "classes": {c.licence_class: (c.expires_on.isoformat() if c.expires_on else None) for c in event.classes},
+        "issued_on": {c.licence_class: c.issued_on.isoformat() for c in event.classes},  # old or new class
     })
 
 
@@ -202,9 +203,9 @@ def missing_facts(case: dict, facts: CaseFacts, rules: RuleSet) -> list[str]:
         missing.append(Reason.IDENTITY_MISSING)
     if case["licence"] is None:
         missing.append(Reason.LICENCE_STATUS_MISSING)
-    if any(rules.licence_class(c).exam_required and
-           exam_finding(c, facts.certificates, rules, facts.application.submitted_at) is Reason.EXAM_MISSING
-           for c in facts.application.classes):
+    # The health rule follows the 2025 class a class is renewed into (old A2 -> A: none; old B1 -> B: needed).
+    if any(exam_finding(c, facts.certificates, rules, facts.application.submitted_at) is Reason.EXAM_MISSING
+           for c in exam_classes(renewals(facts, rules), rules)):
         missing.append(Reason.EXAM_MISSING)
     if not case["payments"]:
         missing.append(Reason.PAYMENT_MISSING)
@@ -232,6 +233,7 @@ def _evaluate(state: dict, now: datetime, position: str, step: Step, rules: Rule
     case.update(final=True, status=str(decision.outcome), reasons=list(decision.reasons),
                 warnings=[w for w in decision.warnings if w in _REASON_CODES],
                 rule_set_version=decision.rule_set_version,
+                new_classes=list(decision.new_classes), restrictions=list(decision.restrictions),
                 note=f"test required: {decision.test_required}" if decision.test_required else None)
     state["closed"][case["application"]["application_id"]] = case["status"]
     step.note = "decided"

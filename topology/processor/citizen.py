@@ -14,7 +14,7 @@ Shape:
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from topology.decision import Application, CaseFacts, HealthCertificate, IdentityResult, LicenceStatus, Payment
@@ -85,7 +85,8 @@ def case_facts(state: dict[str, Any]) -> CaseFacts:
         application=Application(
             application_id=app["application_id"], cccd=app["cccd"], province=app["province"],
             classes=tuple(app["classes"]), submitted_at=_ts(app["submitted_at"]),
-            licence_number=app["licence_number"], fee_quoted_vnd=app.get("fee_quoted_vnd")),
+            licence_number=app["licence_number"], fee_quoted_vnd=app.get("fee_quoted_vnd"),
+            date_of_birth=date.fromisoformat(app["date_of_birth"])),
         identity=None if identity is None else IdentityResult(
             match=identity["match"], phone_tied=identity["phone_tied"],
             mismatched_fields=frozenset(identity["mismatched_fields"])),
@@ -93,6 +94,7 @@ def case_facts(state: dict[str, Any]) -> CaseFacts:
             found=licence["found"],
             classes={c: (None if exp is None else datetime.fromisoformat(exp).date())
                      for c, exp in licence["classes"].items()},
+            issued_on={c: date.fromisoformat(d) for c, d in licence.get("issued_on", {}).items()},  # older states: none
             revoked=licence["revoked"], unresolved_violations=licence["unresolved_violations"],
             point_balance=licence["point_balance"]),
         certificates=tuple(

@@ -49,6 +49,12 @@ def _who(case: dict[str, Any]) -> dict[str, Any]:
     return {"case_id": case["case_id"], "cccd": app["cccd"], "province": app["province"]}
 
 
+def _new_classes(case: dict[str, Any]) -> dict[str, Any]:
+    """The 2025 classes an approval issues (pre-2025 classes exchanged) and their restriction codes; a case
+    decided before they were recorded has none (the fields' default)."""
+    return {"new_classes": case.get("new_classes", []), "restrictions": case.get("restrictions", [])}
+
+
 def build(kind: str, case: dict[str, Any], now: datetime) -> Output:
     """The output of `kind` for the case as it stands (re-built identically on a replay)."""
     app = case["application"]
@@ -76,7 +82,7 @@ def build(kind: str, case: dict[str, Any], now: datetime) -> Output:
         return Output(kind, CASE_STREAM, app["cccd"], event)
     if kind == "approved":
         event = models.CaseApproved(**meta, **who, classes=app["classes"], warnings=case["warnings"],
-                                    rule_set_version=case["rule_set_version"])
+                                    rule_set_version=case["rule_set_version"], **_new_classes(case))
         return Output(kind, CASE_STREAM, app["cccd"], event)
     if kind == "issuance":
         event = models.IssuanceRequested(**meta, **who, issuance_id=meta["event_id"],
@@ -84,7 +90,7 @@ def build(kind: str, case: dict[str, Any], now: datetime) -> Output:
                                          date_of_birth=date.fromisoformat(app["date_of_birth"]),
                                          licence_number=app["licence_number"], classes=app["classes"],
                                          delivery_method=app["delivery_method"],
-                                         postal_address=app.get("postal_address"))
+                                         postal_address=app.get("postal_address"), **_new_classes(case))
         return Output(kind, (topics.ISSUANCE_REQUESTS,), app["cccd"], event)
     if kind == "rejected":
         event = models.CaseRejected(**meta, **who, reasons=case["reasons"], rule_set_version=case["rule_set_version"])
