@@ -114,7 +114,7 @@ def decide(facts: CaseFacts, rules: RuleSet, now: datetime) -> Decision:
     app = facts.application
     submitted_on = _local_date(app.submitted_at)
     in_force = rules.in_force(submitted_on)
-    findings, test_required = _findings(facts, rules, submitted_on)
+    findings, test_required = _findings(facts, rules, submitted_on, now)
 
     def fired(effect: Effect) -> tuple[str, ...]:
         return tuple(str(code) for code, rule in in_force.items() if rule.effect is effect and code in findings)
@@ -137,7 +137,8 @@ def decide(facts: CaseFacts, rules: RuleSet, now: datetime) -> Decision:
 
 
 # --- the checks: which reason codes the facts show --------------------------------------------------------------
-def _findings(facts: CaseFacts, rules: RuleSet, submitted_on: date) -> tuple[set[Reason], str | None]:
+def _findings(facts: CaseFacts, rules: RuleSet, submitted_on: date,
+              now: datetime | None = None) -> tuple[set[Reason], str | None]:
     found: set[Reason] = set()
     test_required = None
     if facts.withdrawn:
@@ -179,7 +180,7 @@ def _findings(facts: CaseFacts, rules: RuleSet, submitted_on: date) -> tuple[set
 
     for cls in facts.application.classes:
         if rules.licence_class(cls).exam_required:
-            exam = exam_finding(cls, facts.certificates, rules, facts.application.submitted_at)
+            exam = exam_finding(cls, facts.certificates, rules, facts.application.submitted_at, now)
             if exam is not None:
                 found.add(exam)
 
@@ -192,9 +193,13 @@ def _findings(facts: CaseFacts, rules: RuleSet, submitted_on: date) -> tuple[set
 
 
 def exam_finding(cls: str, certificates: tuple[HealthCertificate, ...], rules: RuleSet,
-                  submitted_at: datetime) -> Reason | None:
-    """None if the latest valid certificate covering `cls` says fit; otherwise UNFIT, EXAM_EXPIRED or EXAM_MISSING."""
-    covering = [(c, v) for c in certificates if not c.revoked
+                  submitted_at: datetime, now: datetime | None = None) -> Reason | None:
+    """None if the latest valid certificate covering `cls` says fit; otherwise UNFIT, EXAM_EXPIRED or EXAM_MISSING.
+
+    A certificate signed after `now` (the moment judged, beyond the allowed clock skew) is ignored: it cannot be
+    genuine, and as the latest it would override real conclusions. The processor already dead-letters such a
+    certificate on arrival (SIGNED_IN_FUTURE); this is the second guard, for any other caller."""
+    covering = [(c, v) for c in certificates if not c.revoked and not _signed_after(c, now, rules)
                 if (v := _verdict(c, cls, rules)) is not None]
     if not covering:
         return Reason.EXAM_MISSING
@@ -203,6 +208,10 @@ def exam_finding(cls: str, certificates: tuple[HealthCertificate, ...], rules: R
         return Reason.EXAM_EXPIRED
     _, fit = max(valid, key=lambda cv: (cv[0].signed_at, cv[0].number))  # the latest conclusion wins
     return None if fit else Reason.UNFIT
+
+
+def _signed_after(cert: HealthCertificate, moment: datetime | None, rules: RuleSet) -> bool:
+    return moment is not None and cert.signed_at > moment + rules.certificate_clock_skew
 
 
 def _verdict(cert: HealthCertificate, cls: str, rules: RuleSet) -> bool | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -87,6 +87,7 @@ class RuleSet:
     theory_test_if_expired_less_than_months: int
     identity_warn_only_fields: frozenset[str]
     calendar: WorkingCalendar
+    certificate_clock_skew: timedelta = timedelta(minutes=5)  # signed later than arrival + this: invalid
 
     def in_force(self, on: date) -> dict[Reason, Rule]:
         """Rules in force on a date, in declaration order: per code the latest entry not after `on`, minus OFF."""
@@ -135,6 +136,7 @@ def parse_rule_set(doc: dict, calendar: WorkingCalendar) -> RuleSet:
                 doc["expired_licence"]["theory_test_if_expired_less_than_months"]),
             identity_warn_only_fields=frozenset(doc["identity_warn_only_fields"]),
             calendar=calendar,
+            certificate_clock_skew=timedelta(minutes=int(doc["certificate_clock_skew_minutes"])),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise RuleSetError(f"malformed rule set {doc.get('version', '?')}: {type(exc).__name__}: {exc}") from exc
