@@ -112,7 +112,7 @@ def test_requested_and_conclusion_classes_known():
 
 def test_routing_province_must_be_current_and_old_code_hint():
     """`province` is the code the processor routes by: current only (the residence a citizen typed may be old:
-    tests/unit/test_decisions_identity.py)."""
+    tests/unit/test_decisions_trust.py)."""
     base = dict(event_id=EID, occurred_at=NOW, source=SRC, case_id="C1", cccd="001090123456",
                 rule_set_version="2025.1", reasons=["UNFIT"])
     make = lambda **o: models.CaseRejected(**{**base, **o})  # noqa: E731
