@@ -80,29 +80,33 @@ def played(kafka_bootstrap, schema_registry_url, tmp_path_factory):
     write_records(tmp / "identity.jsonl", [RECORD])
     try:
         wait_for(lambda: group_settled(bus.bootstrap, bus.group, 1), 90, "the worker to join its group")
+        for script, typed in zip(OLD_CASES, OLD_CODES):
+            bus.publish(_application_typed(script, typed))
+        bus.publish([(t, e) for t, e in RECORD_CASE.events() if not isinstance(e, models.IdentityCheckResult)])
+
+        health = bus.catalogue.name(topics.HEALTH_EXAM_RESULTS)
+        bus.publish(FORGED_CASE.events())  # its genuine certificate says UNFIT
+        forged = _certificate(FORGED_CASE, "99001", dt.datetime(2099, 1, 1, tzinfo=dt.timezone.utc), fit=True)
+        forged_bytes = bus.serialize(forged, SerializationContext(health))
+        bus.publish_raw(topics.HEALTH_EXAM_RESULTS, FORGED_CASE.cccd.encode(), forged_bytes)
+
+        # Signed 20 days before T0, so in the past by the wall clock, but 10 days after the record's timestamp:
+        # refused, which shows arrival is the record's timestamp (the same on every replay), not the wall clock.
+        stamped = _certificate(STAMPED_CASE, "77001", T0 - dt.timedelta(days=20), fit=True)
+        stamped_bytes = bus.serialize(stamped, SerializationContext(health))
+        stamp_ms = int((T0 - dt.timedelta(days=30)).timestamp() * 1000)
+        bus.producer.send(health, key=STAMPED_CASE.cccd.encode(), value=stamped_bytes, timestamp_ms=stamp_ms)
+        bus.producer.flush()
+
+        scripted = OLD_CASES + [FORGED_CASE]
+        wait_for(lambda: _decided(bus, scripted), 120, "a decision on every scripted case")
+        wait_for(bus.inputs_consumed, 60, "the processor to consume every input")
+        # Only now the identity adapter: its answers are dated by the wall clock (2026), and one that reached an
+        # open scripted case (dated June 2025) before its last fact would move that case past its deadline. The
+        # requests of decided cases get answers that change nothing; RECORD_CASE waits for its answer.
         with AdapterSet(kafka_bootstrap, bus.registry, catalogue=bus.catalogue, data_dir=tmp, run_police=False,
                         run_payment=False):
-            for script, typed in zip(OLD_CASES, OLD_CODES):
-                bus.publish(_application_typed(script, typed))
-            bus.publish([(t, e) for t, e in RECORD_CASE.events() if not isinstance(e, models.IdentityCheckResult)])
-
-            health = bus.catalogue.name(topics.HEALTH_EXAM_RESULTS)
-            bus.publish(FORGED_CASE.events())  # its genuine certificate says UNFIT
-            forged = _certificate(FORGED_CASE, "99001", dt.datetime(2099, 1, 1, tzinfo=dt.timezone.utc), fit=True)
-            forged_bytes = bus.serialize(forged, SerializationContext(health))
-            bus.publish_raw(topics.HEALTH_EXAM_RESULTS, FORGED_CASE.cccd.encode(), forged_bytes)
-
-            # Signed 20 days before T0, so in the past by the wall clock, but 10 days after the record's timestamp:
-            # refused, which shows arrival is the record's timestamp (the same on every replay), not the wall clock.
-            stamped = _certificate(STAMPED_CASE, "77001", T0 - dt.timedelta(days=20), fit=True)
-            stamped_bytes = bus.serialize(stamped, SerializationContext(health))
-            stamp_ms = int((T0 - dt.timedelta(days=30)).timestamp() * 1000)
-            bus.producer.send(health, key=STAMPED_CASE.cccd.encode(), value=stamped_bytes, timestamp_ms=stamp_ms)
-            bus.producer.flush()
-
-            cases = OLD_CASES + [RECORD_CASE, FORGED_CASE]
-            finals = wait_for(lambda: _decided(bus, cases), 120, "a decision on every case")
-            wait_for(bus.inputs_consumed, 60, "the processor to consume every input")
+            finals = wait_for(lambda: _decided(bus, scripted + [RECORD_CASE]), 120, "the identity answer's case")
         yield Played(bus, forged_bytes, stamped_bytes, finals)
     finally:
         worker.stop()
