@@ -87,7 +87,7 @@ class RuleSet:
     theory_test_if_expired_less_than_months: int
     identity_warn_only_fields: frozenset[str]
     calendar: WorkingCalendar
-    certificate_clock_skew: timedelta = timedelta(minutes=5)  # signed later than arrival + this: invalid
+    certificate_clock_skew: timedelta  # a certificate signed later than its arrival + this is invalid
 
     def in_force(self, on: date) -> dict[Reason, Rule]:
         """Rules in force on a date, in declaration order: per code the latest entry not after `on`, minus OFF."""
