@@ -280,6 +280,7 @@ def _application(plan: Plan, world: _World, rng: random.Random, seed: int, i: in
     if failure != "identity_mismatch":
         other_phone = "0" + rng.choice("35789") + f"{rng.randint(0, 99_999_999):08d}"
         plan.identity_records.append({"cccd": cccd, "full_name": name, "date_of_birth": born.isoformat(),
+                                      "sex": ("MALE", "FEMALE")[sex],
                                       "phones": [other_phone if failure == "phone_not_tied" else phone]})
     if failure != "licence_not_found":
         plan.police_records.append({

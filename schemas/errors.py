@@ -100,9 +100,16 @@ class DomainInvalid(DeserializationError):
     code = "DOMAIN_INVALID"
 
 
+class SignedInFuture(DeserializationError):
+    """A health certificate signed later than its arrival on the bus plus the allowed clock skew: it cannot be
+    genuine (a future date would make it "the latest" and override real conclusions), so it is refused."""
+
+    code = "SIGNED_IN_FUTURE"
+
+
 #: Every DeserializationError subclass by its DLQ code.
 ERROR_CLASSES: dict[str, type[DeserializationError]] = {
     cls.code: cls
     for cls in (BadMagicByte, UnknownSchemaId, UnknownEventType, SchemaMismatch, TruncatedPayload,
-                GarbagePayload, DomainInvalid)
+                GarbagePayload, DomainInvalid, SignedInFuture)
 }

@@ -68,6 +68,21 @@ def current_province(value: str) -> str:
     return value
 
 
+def province_held(value: str) -> str:
+    """A province code a citizen may still hold: current, or old (pre-July-2025, as on CCCDs, licences and
+    addresses). The processor routes by its current code (`reference.current_code_of`); refusing an old code would
+    put a citizen's application in the operator-only DLQ."""
+    if not (reference.is_current_province_code(value) or reference.is_old_province_code(value)):
+        raise fail("province_known", f"'{value}' is neither a current nor an old (pre-July-2025) province code")
+    return value
+
+
+def old_province(value: str) -> str:
+    if not reference.is_old_province_code(value):
+        raise fail("province_old", f"'{value}' is not an old (pre-July-2025) province code")
+    return value
+
+
 def licence_class(value: str) -> str:
     if value not in reference.licence_classes():
         raise fail("licence_class_known", f"'{value}' is not a known licence class (2025 set or pre-2025)")
@@ -136,7 +151,10 @@ _BY_NAME: dict[str, list[Callable[[Any], Any]]] = {
     "event_id": [uuid_string],
     "cccd": [cccd],
     "province": [current_province],
-    "residence_province": [current_province],
+    # The application's residence is what the citizen typed: an old code is still theirs (see province_held).
+    # `province` on every other event is the routing code the processor chose: current only.
+    "residence_province": [province_held],
+    "residence_province_original": [old_province],
     "licence_class": [licence_class],
     "requested_class": [licence_class],
     "classes": [],  # list of strings or of records: see field_rules()
@@ -149,6 +167,7 @@ _BY_NAME: dict[str, list[Callable[[Any], Any]]] = {
     "phone": [phone],
     "reasons": [non_empty_list],
     "full_name": [not_blank],
+    "record_full_name": [not_blank],
     "licence_number": [not_blank],
     "clinic_code": [not_blank],
     "residence_ward": [not_blank],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -102,6 +102,7 @@ class RuleSet:
     identity_warn_only_fields: frozenset[str]
     calendar: WorkingCalendar
     exchange: ClassExchange  # pre-2025 classes -> 2025 classes (topology/data/class-exchange-2025.json)
+    certificate_clock_skew: timedelta  # a certificate signed later than its arrival + this is invalid
     fees: tuple[Fee, ...] = ()
     # in_force per date, computed once: the processor decides on every input, and the answer never changes
     _in_force: dict[date, Mapping[Reason, Rule]] = field(default_factory=dict, init=False,
@@ -168,6 +169,7 @@ def parse_rule_set(doc: dict, calendar: WorkingCalendar, exchange: ClassExchange
             identity_warn_only_fields=frozenset(doc["identity_warn_only_fields"]),
             calendar=calendar, fees=fees,
             exchange=exchange or load_class_exchange(classes),
+            certificate_clock_skew=timedelta(minutes=int(doc["certificate_clock_skew_minutes"])),
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise RuleSetError(f"malformed rule set {doc.get('version', '?')}: {type(exc).__name__}: {exc}") from exc

@@ -71,6 +71,17 @@ def current_code_for(old_code: str) -> str:
         raise KeyError(f"not an old province code: {old_code!r}") from None
 
 
+def current_code_of(code: str) -> str:
+    """The current province of a code a citizen may hold, old or current (e.g. a residence typed on the portal).
+
+    A 2-digit code like "01" or "44" is both an old and a current code. It is read as the current code when it is
+    one, else mapped as an old code. This is safe because in provinces.csv every old code that is also a current
+    code maps to itself (old 44 Quảng Bình merged into current 44 Quảng Trị), so both readings route to the same
+    province (tests/unit/test_decisions_trust.py checks this on the data).
+    """
+    return code if is_current_province_code(code) else current_code_for(code)
+
+
 @cache
 def licence_classes() -> dict[str, LicenceClass]:
     """Every known licence class code -> LicenceClass (2025 set and pre-2025 classes)."""

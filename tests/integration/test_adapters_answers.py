@@ -50,7 +50,8 @@ def licence_request(cccd: str, number: str) -> models.LicenceLookupRequested:
 def test_identity_and_police_answer_from_their_databases(kafka_bootstrap, private_bus, tmp_path):
     catalogue, registry, publisher = private_bus
     write_records(tmp_path / "identity.jsonl", [
-        {"cccd": KNOWN, "full_name": "Nguyễn Văn An", "date_of_birth": "1985-03-14", "phones": ["0912345678"]}])
+        {"cccd": KNOWN, "full_name": "Nguyễn Văn An", "date_of_birth": "1985-03-14", "sex": "MALE",
+         "phones": ["0912345678"]}])
     write_records(tmp_path / "police.jsonl", [
         {"cccd": KNOWN, "licence_number": "010123456789", "revoked": False, "unresolved_violations": 0,
          "point_balance": 9,
@@ -68,6 +69,10 @@ def test_identity_and_police_answer_from_their_databases(kafka_bootstrap, privat
     assert set(answers) == {KNOWN, UNKNOWN}  # keyed by cccd
     assert answers[KNOWN].match and answers[KNOWN].phone_tied and answers[KNOWN].mismatched_fields == []
     assert not answers[UNKNOWN].match and answers[UNKNOWN].mismatched_fields == ["cccd"]
+    # the record's own data, which the new licence prints (not the name as typed: "nguyễn  văn an")
+    assert (answers[KNOWN].record_full_name, answers[KNOWN].record_date_of_birth, answers[KNOWN].record_sex) == \
+        ("Nguyễn Văn An", dt.date(1985, 3, 14), "MALE")
+    assert answers[UNKNOWN].record_full_name is None and answers[UNKNOWN].record_sex is None
     assert answers[KNOWN].correlation_id == f"case-{KNOWN}" and answers[KNOWN].request_id == f"req-{KNOWN}"
     assert answers[KNOWN].event_id == derived_id("identity-answer", requests[0].event_id)
     status = {key: e for key, e in lic}

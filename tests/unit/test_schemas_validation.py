@@ -110,12 +110,18 @@ def test_requested_and_conclusion_classes_known():
     assert err["field"] == "conclusions.0.licence_class" and err["rule"] == "licence_class_known"
 
 
-def test_province_must_be_current_and_old_code_hint():
-    err = broken(application, residence_province="30")  # old Hải Dương, now 31 Hải Phòng
-    assert err["field"] == "residence_province" and err["rule"] == "province_current"
+def test_routing_province_must_be_current_and_old_code_hint():
+    """`province` is the code the processor routes by: current only (the residence a citizen typed may be old:
+    tests/unit/test_decisions_trust.py)."""
+    base = dict(event_id=EID, occurred_at=NOW, source=SRC, case_id="C1", cccd="001090123456",
+                rule_set_version="2025.1", reasons=["UNFIT"])
+    make = lambda **o: models.CaseRejected(**{**base, **o})  # noqa: E731
+    err = broken(make, province="30")  # old Hải Dương, now 31 Hải Phòng
+    assert err["field"] == "province" and err["rule"] == "province_current"
     assert "'31'" in err["msg"]
-    assert broken(application, residence_province="99")["rule"] == "province_current"
-    assert application(residence_province="31").residence_province == "31"
+    assert broken(make, province="99")["rule"] == "province_current"
+    assert make(province="31").province == "31"
+    assert broken(application, residence_province="99")["rule"] == "province_known"
 
 
 @pytest.mark.parametrize("number", ["12/GKSKLX/BVBM/25", "00012/GKSK/BVBM/25", "00012/GKSKLX/BVBM/2025",

@@ -117,6 +117,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 item = await registry_call(deserialize, message.value, SerializationContext(message.topic))
                 if message.key is None or item.cccd.encode() != message.key:
                     raise _KeyMismatch(f"record key does not equal the event's cccd on {message.topic}")
+                assembler.refuse_signed_in_future(item, _arrival(message) or item.occurred_at, rules)
             except DeserializationError as exc:
                 await dead_letter(message, exc.code, str(exc))
                 continue
@@ -160,6 +161,13 @@ def _crash_on_failure(app: faust.App, topic: str, delivery: asyncio.Future) -> N
     if not delivery.cancelled() and delivery.exception() is not None:
         log.error("could not deliver a record to %s: %r; stopping the worker", topic, delivery.exception())
         asyncio.ensure_future(app.crash(delivery.exception()))
+
+
+def _arrival(message) -> datetime | None:
+    """When a record reached the bus: its Kafka timestamp (stored with it, so a replay sees the same value);
+    None for a record without one (timestamp -1, from a pre-0.10 producer)."""
+    stamp = message.timestamp
+    return datetime.fromtimestamp(stamp, timezone.utc) if stamp is not None and stamp > 0 else None
 
 
 def _deadline_passed(state: dict, now: datetime) -> bool:

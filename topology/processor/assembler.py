@@ -23,7 +23,8 @@ from datetime import datetime
 from typing import Any
 
 from schemas import models
-from schemas.reference import current_code_for, is_current_province_code
+from schemas.errors import SignedInFuture
+from schemas.reference import current_code_of
 from topology.decision import CaseFacts, Outcome, decide, exam_classes, exam_finding, renewals
 from topology.processor import citizen
 from topology.processor.outputs import Output, build, case_id_for
@@ -38,6 +39,20 @@ def tick(cccd: str, now: datetime) -> models.ClockTick:
 
     return models.ClockTick(event_id=output_id(cccd, f"tick/{now.isoformat()}"), occurred_at=now, source=SOURCE,
                             cccd=cccd)
+
+
+def refuse_signed_in_future(item: models.Event, arrival: datetime, rules: RuleSet) -> None:
+    """Raise SignedInFuture for a health certificate signed later than its arrival plus the allowed clock skew.
+
+    `arrival` must be the same on a replay: the processor passes the Kafka record's timestamp, which is stored in
+    the log with the record. Not the certificate's `occurred_at`: the clinic writes that too (the clinic adapter
+    defaults it to `signed_at`), so a wrong clock or a forged record would be judged by its own date. Not the wall
+    clock: a replay a year later would judge differently."""
+    if isinstance(item, models.HealthCertificate) and item.signed_at > arrival + rules.certificate_clock_skew:
+        raise SignedInFuture(
+            f"certificate signed at {item.signed_at.isoformat()}, more than {rules.certificate_clock_skew} after it"
+            f" reached the bus ({arrival.isoformat()}): a certificate signed in the future is invalid",
+            schema=item.avro_name)
 
 
 @dataclass
@@ -79,10 +94,11 @@ def _application(state: dict, event: models.ApplicationSubmitted, step: Step) ->
         step.note = "superseded"
     if case:
         state["closed"][case["application"]["application_id"]] = case["status"]
-    province = event.residence_province
-    province = province if is_current_province_code(province) else current_code_for(province)
+    # Routed by the current province; an old code the citizen typed is kept as they typed it (see CaseOpened).
+    province = current_code_of(event.residence_province)
     state["case"] = citizen.new_case(case_id_for(event.application_id), {
         "application_id": event.application_id, "cccd": event.cccd, "province": province,
+        "residence_province": event.residence_province,
         "classes": list(event.classes), "submitted_at": event.occurred_at.isoformat(),
         "licence_number": event.licence_number, "full_name": event.full_name,
         "date_of_birth": event.date_of_birth.isoformat(), "phone": event.phone,
@@ -134,8 +150,12 @@ def _certificate_record(event: models.HealthCertificate) -> dict:
 
 
 def _identity(state: dict, event: models.IdentityCheckResult, step: Step) -> str:
+    # The CCCD record's own data (null from an older adapter): the new licence prints it, not what was typed.
+    record = {"full_name": event.record_full_name, "sex": event.record_sex,
+              "date_of_birth": event.record_date_of_birth.isoformat() if event.record_date_of_birth else None}
     return _answer(state, event.case_id, "identity", {
-        "match": event.match, "phone_tied": event.phone_tied, "mismatched_fields": sorted(event.mismatched_fields)})
+        "match": event.match, "phone_tied": event.phone_tied, "mismatched_fields": sorted(event.mismatched_fields),
+        "record": record})
 
 
 def _licence(state: dict, event: models.LicenceStatus, step: Step) -> str:

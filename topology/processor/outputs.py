@@ -55,14 +55,26 @@ def _new_classes(case: dict[str, Any]) -> dict[str, Any]:
     return {"new_classes": case.get("new_classes", []), "restrictions": case.get("restrictions", [])}
 
 
+def _printed_identity(case: dict[str, Any]) -> dict[str, Any]:
+    """Name, date of birth and sex the new licence prints: the CCCD record's where the identity answer carried
+    them (domain: where they differ, the new licence uses the CCCD data), else what the applicant typed."""
+    app = case["application"]
+    record = (case.get("identity") or {}).get("record") or {}
+    return {"full_name": record.get("full_name") or app["full_name"],
+            "date_of_birth": record.get("date_of_birth") or app["date_of_birth"],
+            "sex": record.get("sex")}
+
+
 def build(kind: str, case: dict[str, Any], now: datetime) -> Output:
     """The output of `kind` for the case as it stands (re-built identically on a replay)."""
     app = case["application"]
     meta, who = _meta(case, kind, now), _who(case)
     if kind == "opened":
+        typed = app.get("residence_province")  # absent in states saved before this field existed
         event = models.CaseOpened(**meta, **who, application_id=app["application_id"], classes=app["classes"],
                                   missing_notice_due_at=datetime.fromisoformat(app["notice_due_at"]),
-                                  decision_due_at=datetime.fromisoformat(app["decision_due_at"]))
+                                  decision_due_at=datetime.fromisoformat(app["decision_due_at"]),
+                                  residence_province_original=typed if typed != app["province"] else None)
         return Output(kind, CASE_STREAM, app["cccd"], event)
     if kind == "identity-request":
         event = models.IdentityCheckRequested(**meta, **who, request_id=meta["event_id"],
@@ -85,9 +97,11 @@ def build(kind: str, case: dict[str, Any], now: datetime) -> Output:
                                     rule_set_version=case["rule_set_version"], **_new_classes(case))
         return Output(kind, CASE_STREAM, app["cccd"], event)
     if kind == "issuance":
+        printed = _printed_identity(case)
         event = models.IssuanceRequested(**meta, **who, issuance_id=meta["event_id"],
-                                         full_name=app["full_name"],
-                                         date_of_birth=date.fromisoformat(app["date_of_birth"]),
+                                         full_name=printed["full_name"],
+                                         date_of_birth=date.fromisoformat(printed["date_of_birth"]),
+                                         sex=printed["sex"],
                                          licence_number=app["licence_number"], classes=app["classes"],
                                          delivery_method=app["delivery_method"],
                                          postal_address=app.get("postal_address"), **_new_classes(case))
