@@ -75,6 +75,8 @@ def test_every_topic_is_a_channel_with_its_binding(catalogue, doc):
     assert by_address["cases.events"]["bindings"]["kafka"]["topicConfiguration"]["retention.ms"] == -1
     assert by_address["health.exam-results"]["x-co-partition-group"] == "case-inputs"
     assert "x-co-partition-group" not in by_address["dlq"]
+    assert "murmur2_random" in by_address["health.exam-results"]["x-partitioner"]
+    assert "x-partitioner" not in by_address["dlq"]
 
 
 def test_channels_carry_exactly_the_topics_event_types(catalogue, doc):
