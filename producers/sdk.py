@@ -36,7 +36,7 @@ from schemas.models import Event
 from schemas.registry import RegistryClient
 from schemas.serde import AvroSerializer, SchemaRegistry, SerializationContext, key_bytes
 from schemas.validation import explain
-from topology.catalogue import Catalogue
+from topology.catalogue import CASES_REROUTED, Catalogue
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,10 @@ class DeliveryResult:
 
 def routes(catalogue: Catalogue) -> dict[str, str]:
     """Avro full name -> the one topic that carries it. Types on several topics (case events) are left out:
-    their publisher must say which topic."""
+    their publisher must say which topic. `cases.rerouted` is no route: only the case processor forwards to it."""
     seen: dict[str, list[str]] = {}
-    for spec in catalogue.topics:
+    rerouted = catalogue.name(CASES_REROUTED)
+    for spec in (t for t in catalogue.topics if t.name != rerouted):
         for name in spec.event_types:
             seen.setdefault(name, []).append(spec.name)
     return {name: topics[0] for name, topics in seen.items() if len(topics) == 1}

@@ -36,6 +36,8 @@ REGISTRY_VENDOR = "apicurio"
 #: Subjects are `<topic>-<record full name>` (schemas.serde.subject_name), because topics carry several events.
 SCHEMA_LOOKUP_STRATEGY = "TopicRecordNameStrategy"
 KEY_SCHEMA_ID = "CitizenIdKey"
+#: How producers of co-partitioned topics must pick the partition (topology.catalogue.expected_partition).
+PARTITIONER = "murmur2 (Kafka's default Java partitioner; librdkafka: partitioner=murmur2_random)"
 
 _DESCRIPTION = """\
 Event bus of Vietnam's fully online driving-licence renewal (đổi GPLX), on Apache Kafka.
@@ -49,8 +51,12 @@ portal, refund requests for the gateway, and a dead-letter queue for poison inpu
 
 Conventions on every topic:
 - the key is the citizen id (CCCD) as plain UTF-8 bytes, so one citizen's events stay in order on one partition;
-- the case processor's inputs are co-partitioned (same partition count, default partitioner), see
-  `x-co-partition-group` on their channels;
+- the case processor's inputs are co-partitioned (same partition count, same partitioner), see
+  `x-co-partition-group` on their channels. The partitioner is Kafka's default (Java) one, murmur2 of the key
+  (`x-partitioner`): Java clients, kafka-python and aiokafka use it by default; librdkafka clients (confluent-kafka,
+  kcat, Go, .NET) must set `partitioner=murmur2_random`, since their default (`consistent_random`, CRC32) picks
+  another partition for most keys. Such a record is not lost: the case processor forwards it to its citizen's
+  partition (`cases.rerouted`) and logs a warning, at the cost of an extra hop; fix the producer when you see it;
 - values are Avro, framed the Confluent way (magic byte 0, 4-byte schema id, Avro binary), with subjects named
   `<topic>-<record full name>` (TopicRecordNameStrategy) in the schema registry (Apicurio Registry, Confluent
   compatible API);
@@ -140,6 +146,7 @@ def _channel(catalogue: Catalogue, topic: TopicSpec) -> dict[str, Any]:
     }
     if topic.co_partition_group:
         channel["x-co-partition-group"] = topic.co_partition_group
+        channel["x-partitioner"] = PARTITIONER
     return channel
 
 

@@ -8,6 +8,9 @@ Rules of thumb encoded here:
 - every topic is keyed by the citizen id (cccd);
 - the five source topics the case processor joins form ONE co-partition group with ONE partition count, so the
   same cccd lands on the same partition number everywhere and one worker owns all facts about one citizen;
+- "the same partition" means Kafka's default (Java) partitioner, murmur2 of the key (`expected_partition`).
+  Producers that partition otherwise (librdkafka's default: confluent-kafka, kcat, Go, .NET) put a record on
+  another partition; the case processor forwards it to the right one through `cases.rerouted`, never drops it;
 - one `cases.province.<code>` topic per CURRENT province (34 since 1 Jul 2025), each readable only by that
   province's principal.
 """
@@ -20,6 +23,8 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Iterable, Iterator, Mapping
 
+from kafka.partitioner.default import murmur2
+
 # --- topic base names (without prefix) --------------------------------------------------------------------------
 HEALTH_EXAM_RESULTS = "health.exam-results"
 PORTAL_APPLICATIONS = "portal.applications"
@@ -30,6 +35,7 @@ POLICE_REQUESTS = "police.requests"
 POLICE_LICENCE_STATUS = "police.licence-status"
 CASES_EVENTS = "cases.events"
 CASES_CLOCK = "cases.clock"
+CASES_REROUTED = "cases.rerouted"
 CASES_PROVINCE_PREFIX = "cases.province."
 ISSUANCE_REQUESTS = "issuance.requests"
 PAYMENT_REFUND_REQUESTS = "payment.refund-requests"
@@ -54,6 +60,12 @@ CASE_PROCESSOR = "User:case-processor"
 SRE = "User:sre"
 #: The lag exporter counts cases by state from the audit stream (payloads carry CCCDs: a principal of its own).
 LAG_EXPORTER = "User:lag-exporter"
+
+
+def expected_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default (Java) partitioner picks for `key`: positive murmur2 modulo the count.
+    Co-partitioning relies on it: every record of one citizen, on every input topic, lands on this number."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def province_principal(code: str) -> str:
@@ -215,6 +227,13 @@ class Catalogue:
             # through the same stream as its facts (a table may only be changed from the stream).
             spec(CASES_CLOCK, input_partitions, _delete(_DAY_MS), ["vn.gplx.processor.ClockTick"],
                  [CASE_PROCESSOR], [CASE_PROCESSOR], "Clock ticks for cases whose deadline passed.", inputs),
+            # Input records a producer put on another partition than expected_partition(cccd) (librdkafka's default
+            # partitioner is CRC32, not murmur2): the processor forwards them here, same key, value bytes and
+            # headers, to the partition of their citizen, and reads them back with the other inputs. Kept as long
+            # as the sources: a replay of the inputs must find them too.
+            spec(CASES_REROUTED, input_partitions, src, _CASE_INPUT_EVENTS, [CASE_PROCESSOR], [CASE_PROCESSOR],
+                 "Input records that arrived on the wrong partition, forwarded to their citizen's partition "
+                 "by the case processor.", inputs),
             spec(IDENTITY_REQUESTS, 6, _delete(_REQUEST_RETENTION_MS), ["vn.gplx.identity.IdentityCheckRequested"],
                  [CASE_PROCESSOR], [IDENTITY], "Identity checks the case processor asks for."),
             spec(POLICE_REQUESTS, 6, _delete(_REQUEST_RETENTION_MS), ["vn.gplx.police.LicenceLookupRequested"],
@@ -311,6 +330,17 @@ def consumer_group(principal: str) -> str:
         return CASE_PROCESSOR_APP_ID
     return principal.split(":", 1)[1]
 
+
+#: Every event type of the case processor's inputs (the rerouted topic may carry any of them).
+_CASE_INPUT_EVENTS = (
+    "vn.gplx.clinics.HealthCertificate",
+    "vn.gplx.portal.ApplicationSubmitted",
+    "vn.gplx.portal.ApplicationWithdrawn",
+    "vn.gplx.payment.PaymentTransaction",
+    "vn.gplx.identity.IdentityCheckResult",
+    "vn.gplx.police.LicenceStatus",
+    "vn.gplx.processor.ClockTick",
+)
 
 _CASE_EVENTS = (
     "vn.gplx.cases.CaseOpened",

@@ -58,7 +58,7 @@ def test_server_url_forms(catalogue):
 
 def test_every_topic_is_a_channel_with_its_binding(catalogue, doc):
     channels = doc["channels"]
-    assert len(channels) == len(catalogue) == 12 + 34
+    assert len(channels) == len(catalogue) == 13 + 34
     by_address = {c["address"]: c for c in channels.values()}
     assert set(by_address) == set(catalogue.names())
     assert sum(a.startswith("cases.province.") for a in by_address) == 34
@@ -75,6 +75,8 @@ def test_every_topic_is_a_channel_with_its_binding(catalogue, doc):
     assert by_address["cases.events"]["bindings"]["kafka"]["topicConfiguration"]["retention.ms"] == -1
     assert by_address["health.exam-results"]["x-co-partition-group"] == "case-inputs"
     assert "x-co-partition-group" not in by_address["dlq"]
+    assert "murmur2_random" in by_address["health.exam-results"]["x-partitioner"]
+    assert "x-partitioner" not in by_address["dlq"]
 
 
 def test_channels_carry_exactly_the_topics_event_types(catalogue, doc):
@@ -208,7 +210,7 @@ def test_command_writes_json_and_yaml(tmp_path, monkeypatch):
     written = json.loads((tmp_path / "bus.json").read_text(encoding="utf-8"))
     assert written["servers"]["kafka"]["host"] == "k1:9092"
     assert written["servers"]["kafka"]["bindings"]["kafka"]["schemaRegistryUrl"].startswith("http://registry.example")
-    assert "46 channels" in result.output
+    assert "47 channels" in result.output
 
     result = runner.invoke(_cli(), ["--format", "yaml", "-o", str(tmp_path / "bus.yaml")])
     assert result.exit_code == 0, result.output

@@ -30,10 +30,10 @@ def test_one_cases_topic_per_current_province(catalogue):
 
 def test_every_topic_is_catalogued_once_and_keyed_by_cccd(catalogue):
     names = catalogue.names()
-    assert len(names) == len(set(names)) == 12 + 34
+    assert len(names) == len(set(names)) == 13 + 34
     for base in (cat.HEALTH_EXAM_RESULTS, cat.PORTAL_APPLICATIONS, cat.PAYMENT_TRANSACTIONS, cat.IDENTITY_REQUESTS,
                  cat.IDENTITY_RESULTS, cat.POLICE_REQUESTS, cat.POLICE_LICENCE_STATUS, cat.CASES_EVENTS,
-                 cat.ISSUANCE_REQUESTS, cat.PAYMENT_REFUND_REQUESTS, cat.DLQ, cat.CASES_CLOCK):
+                 cat.ISSUANCE_REQUESTS, cat.PAYMENT_REFUND_REQUESTS, cat.DLQ, cat.CASES_CLOCK, cat.CASES_REROUTED):
         assert catalogue.name(base) == "t." + base
     assert {t.key for t in catalogue} == {"cccd"}
     assert all(t.event_types and all(e.startswith("vn.gplx.") for e in t.event_types) for t in catalogue)
@@ -43,12 +43,47 @@ def test_co_partitioned_inputs_share_one_count():
     c = Catalogue.build(input_partitions=7, replication_factor=1)
     group = c.group(cat.CASE_INPUTS_GROUP)
     assert set(group.topics) == {cat.HEALTH_EXAM_RESULTS, cat.PORTAL_APPLICATIONS, cat.PAYMENT_TRANSACTIONS,
-                                 cat.IDENTITY_RESULTS, cat.POLICE_LICENCE_STATUS, cat.CASES_CLOCK}
+                                 cat.IDENTITY_RESULTS, cat.POLICE_LICENCE_STATUS, cat.CASES_CLOCK, cat.CASES_REROUTED}
     assert {c.topic(n).partitions for n in group.topics} == {7}
     with pytest.raises(ValueError, match="co-partitioned"):
         Catalogue.build(partitions={cat.PORTAL_APPLICATIONS: 3}, replication_factor=1)
     with pytest.raises(ValueError, match="unknown topic"):
         Catalogue.build(partitions={"no.such.topic": 3}, replication_factor=1)
+
+
+# Kafka's own test vectors for Utils.murmur2 (clients/src/test/.../UtilsTest.java, testMurmur2)
+MURMUR2 = {b"21": -973932308, b"foobar": -790332482, b"a-little-bit-long-string": -985981536,
+           b"a-little-bit-longer-string": -1486304829, b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+           b"abc": 479470107}
+
+
+@pytest.mark.parametrize("key,java_hash", sorted(MURMUR2.items()))
+def test_expected_partition_is_kafkas_murmur2(key, java_hash):
+    """The processor's notion of "the right partition" must be the Java client's (and kafka-python's, aiokafka's,
+    librdkafka's murmur2_random): toPositive(murmur2(key)) % partitions."""
+    for partitions in (1, 4, 6, 12, 7):
+        assert cat.expected_partition(key, partitions) == (java_hash & 0x7FFFFFFF) % partitions
+
+
+def test_expected_partition_agrees_with_kafka_pythons_default_partitioner():
+    from kafka.cluster import ClusterMetadata
+    from kafka.partitioner.default import DefaultPartitioner
+
+    class Cluster(ClusterMetadata):  # just enough metadata for the partitioner: one topic of 12 partitions
+        def topics(self, exclude_internal_topics=True):
+            return {"t"}
+
+        def partitions_for_topic(self, topic):
+            return set(range(12))
+
+        def available_partitions_for_topic(self, topic):
+            return set(range(12))
+
+    partitioner, cluster = DefaultPartitioner(), Cluster()
+    keys = [f"0010850{n:05d}".encode() for n in range(500)]
+    assert [cat.expected_partition(k, 12) for k in keys] == [partitioner.partition("t", None, k, None, None, cluster)
+                                                           for k in keys]
+    assert len({cat.expected_partition(k, 12) for k in keys}) == 12
 
 
 def test_replication_factor_comes_from_the_environment(monkeypatch):
@@ -106,8 +141,9 @@ def test_case_processor_reads_inputs_and_writes_outputs(catalogue):
     assert writes >= {catalogue.province_topic(p.code) for p in catalogue.provinces}
     assert writes >= {"t.cases.events", "t.identity.requests", "t.police.requests", "t.issuance.requests",
                       "t.payment.refund-requests", "t.dlq"}
-    # the clock is the one topic the processor both writes (its timer) and reads (its agent)
-    assert reads & writes == {"t.cases.clock"}
+    # the processor both writes and reads its clock (its timer, its agent) and the records it forwards to the
+    # partition of their citizen (see test_expected_partition_is_kafkas_murmur2)
+    assert reads & writes == {"t.cases.clock", "t.cases.rerouted"}
 
 
 def test_sre_sees_metadata_not_payloads(catalogue):

@@ -6,19 +6,27 @@
       payment.transactions   ─┼──> agent `assemble` ──> assembler.handle() ──> cases.events, cases.province.<code>,
       identity.results       ─┤    (concurrency 1)                              identity.requests, police.requests,
       police.licence-status  ─┤                                                 issuance.requests,
-      cases.clock            ─┘ <── timer `clock` (ticks for cases past a deadline)  payment.refund-requests
+      cases.clock            ─┤ <── timer `clock` (ticks for cases past a deadline)  payment.refund-requests
+      cases.rerouted         ─┘ <── inputs found on another partition than murmur2(cccd)'s, forwarded there
                                     undecodable / invalid / failing input ──> dlq (reason + original bytes)
 
 Processing guarantee: at-least-once, concurrency 1 per agent (faust #606: with concurrency > 1 an agent can
 commit past an unprocessed message; its exactly-once mode has open bugs #323, #517). Outputs carry ids derived
 from the case, and an input replayed after a crash re-sends exactly the outputs it produced, so downstream sees
 at most a re-delivery of the same id, never a second approval or refund (see `assembler`).
+
+Wrong partition: co-partitioning holds only if producers partition by Kafka's murmur2 of the cccd (librdkafka's
+default is CRC32). A record elsewhere would meet the wrong shard of the table, so it is not applied where it
+arrived: it is forwarded unchanged to `cases.rerouted` on its citizen's partition and applied when read from
+there (see `forward`).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from datetime import datetime, timezone
+from typing import Mapping
 
 import faust
 
@@ -36,7 +44,9 @@ from topology.rules import load_rule_set
 log = logging.getLogger("gplx.processor")
 
 INPUTS = (topics.PORTAL_APPLICATIONS, topics.HEALTH_EXAM_RESULTS, topics.PAYMENT_TRANSACTIONS,
-          topics.IDENTITY_RESULTS, topics.POLICE_LICENCE_STATUS, topics.CASES_CLOCK)
+          topics.IDENTITY_RESULTS, topics.POLICE_LICENCE_STATUS, topics.CASES_CLOCK, topics.CASES_REROUTED)
+#: Header the processor adds to a forwarded record: where it arrived, `<topic>/<partition>/<offset>`.
+REROUTED_FROM = "gplx-rerouted-from"
 
 
 def create_app(settings: ProcessorSettings) -> faust.App:
@@ -68,11 +78,12 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     citizens = app.Table("citizens", default=None, partitions=settings.input_partitions,
                          key_type=bytes)  # bytes keys are stored raw: the cccd, as on the input topics
 
-    async def produce(topic: str, key: bytes | None, value: bytes) -> None:
+    async def produce(topic: str, key: bytes | None, value: bytes, partition: int | None = None,
+                      headers: list | None = None) -> None:
         """Straight to faust's producer: its Topic.send wraps every record in futures and callbacks (~6% CPU by
         py-spy). At-least-once holds: faust flushes this producer before each offset commit, and a record that
         cannot be delivered crashes the worker, so its input is processed again after the restart."""
-        delivery = await app.producer.send(topic, key, value, partition=None, timestamp=None, headers=None)
+        delivery = await app.producer.send(topic, key, value, partition=partition, timestamp=None, headers=headers)
         delivery.add_done_callback(lambda fut: _crash_on_failure(app, topic, fut))
 
     async def send(output: Output) -> None:
@@ -86,15 +97,42 @@ def create_app(settings: ProcessorSettings) -> faust.App:
 
     async def dead_letter(message, code: str, text: str) -> None:
         dlq = catalogue.name(topics.DLQ)
+        # A forwarded record is dead-lettered under the place it arrived at (the record an operator can find at
+        # its source); a replayed forward then gives the same letter id.
+        topic, partition, offset = _first_position(message, rerouted_topic)
         letter = models.DeadLetter(
-            event_id=output_id(f"{message.topic}/{message.partition}/{message.offset}", "dead-letter"),
-            occurred_at=datetime.now(timezone.utc), source=SOURCE, original_topic=message.topic,
-            original_partition=message.partition, original_offset=message.offset, original_key=message.key,
+            event_id=output_id(f"{topic}/{partition}/{offset}", "dead-letter"),
+            occurred_at=datetime.now(timezone.utc), source=SOURCE, original_topic=topic,
+            original_partition=partition, original_offset=offset, original_key=message.key,
             original_value=message.value or b"", error_code=code, error_text=text[:2000],
             first_seen_at=datetime.now(timezone.utc))
         value = await registry_call(serialize, letter, SerializationContext(dlq))
         await produce(dlq, message.key, value)
-        log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, code)
+        log.warning("dead-lettered %s[%s]@%s: %s", topic, partition, offset, code)
+
+    rerouted_topic = catalogue.name(topics.CASES_REROUTED)
+    partitions = catalogue.group(topics.CASE_INPUTS_GROUP).partitions
+    forwarded: Counter[str] = Counter()  # input topic -> records forwarded from it (since this worker started)
+
+    async def forward(message, partition: int) -> None:
+        """Send a record that arrived on the wrong partition to its citizen's partition of `cases.rerouted`
+        (same key, value bytes and headers, plus where it arrived), instead of applying it here.
+
+        Why not apply it here: this partition's shard of the table does not hold the citizen, so a certificate
+        applied here would never meet its case. Why a topic of its own rather than the right partition of the same
+        topic: only the source may write its topic (ACLs), and the replay guard compares offsets per topic; on
+        `cases.rerouted` every forwarded record of one citizen has its own increasing offsets on one partition.
+        At-least-once: the forward is flushed before this input's offset is committed (as every output); after a
+        crash the input may be forwarded twice, and the second copy is a duplicate the assembler ignores."""
+        headers = [*(h for h in _header_pairs(message.headers) if h[0] != REROUTED_FROM),
+                   (REROUTED_FROM, f"{message.topic}/{message.partition}/{message.offset}".encode())]
+        await produce(rerouted_topic, message.key, message.value, partition=partition, headers=headers)
+        forwarded[message.topic] += 1
+        # Topic and positions only: the key is a CCCD.
+        log.warning("forwarded %s[%s]@%s to %s[%s]: its producer does not partition by murmur2 of the key "
+                    "(librdkafka: partitioner=murmur2_random); %d forwarded from this topic so far",
+                    message.topic, message.partition, message.offset, rerouted_topic, partition,
+                    forwarded[message.topic])
 
     async def registry_call(serde, *args):
         """Run a (de)serializer; a registry outage is waited out (it is transient), never dead-lettered.
@@ -117,13 +155,18 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 item = await registry_call(deserialize, message.value, SerializationContext(message.topic))
                 if message.key is None or item.cccd.encode() != message.key:
                     raise _KeyMismatch(f"record key does not equal the event's cccd on {message.topic}")
-                assembler.refuse_signed_in_future(item, _arrival(message) or item.occurred_at, rules)
+                assembler.refuse_signed_in_future(item, _arrival_time(message) or item.occurred_at, rules)
             except DeserializationError as exc:
                 await dead_letter(message, exc.code, str(exc))
                 continue
             except _KeyMismatch as exc:
                 await dead_letter(message, "PROCESSING_FAILED", str(exc))
                 continue
+            if topic != topics.CASES_REROUTED:  # what is on cases.rerouted is where we put it
+                partition = topics.expected_partition(message.key, partitions)
+                if message.partition != partition:
+                    await forward(message, partition)
+                    continue
             try:
                 step = assembler.handle(citizens.get(message.key), item, topic, message.offset, rules)
             except Exception as exc:  # noqa: BLE001 - a bug on one input must not stop every case behind it
@@ -148,12 +191,29 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                                             SerializationContext(clock_topic))
                 await produce(clock_topic, key, value)
 
-    app.gplx = {"catalogue": catalogue, "citizens": citizens, "assemble": assemble}  # for tests and tools
+    app.gplx = {"catalogue": catalogue, "citizens": citizens, "assemble": assemble,  # for tests and tools
+                "forwarded": forwarded}
     return app
 
 
 class _KeyMismatch(Exception):
     pass
+
+
+def _header_pairs(headers) -> list[tuple[str, bytes]]:
+    """A record's headers as (name, value) pairs (faust passes aiokafka's tuple, or a mapping)."""
+    if not headers:
+        return []
+    return list(headers.items()) if isinstance(headers, Mapping) else [tuple(h) for h in headers]
+
+
+def _first_position(message, rerouted_topic: str) -> tuple[str, int, int]:
+    """(topic, partition, offset) where the record first arrived: a forwarded record's REROUTED_FROM header."""
+    for name, value in _header_pairs(message.headers) if message.topic == rerouted_topic else ():
+        if name == REROUTED_FROM:
+            topic, partition, offset = value.decode().rsplit("/", 2)
+            return topic, int(partition), int(offset)
+    return message.topic, message.partition, message.offset
 
 
 def _crash_on_failure(app: faust.App, topic: str, delivery: asyncio.Future) -> None:
@@ -163,7 +223,7 @@ def _crash_on_failure(app: faust.App, topic: str, delivery: asyncio.Future) -> N
         asyncio.ensure_future(app.crash(delivery.exception()))
 
 
-def _arrival(message) -> datetime | None:
+def _arrival_time(message) -> datetime | None:
     """When a record reached the bus: its Kafka timestamp (stored with it, so a replay sees the same value);
     None for a record without one (timestamp -1, from a pre-0.10 producer)."""
     stamp = message.timestamp
