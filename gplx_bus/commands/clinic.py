@@ -6,10 +6,11 @@ their reasons, to a file to fix and re-import. Exit status 1 when any row was re
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
-from gplx_bus.commands.adapters import bus_endpoints
+from gplx_bus.commands import options
 from producers.adapters import clinic
 from producers.sdk import Publisher
 from topology.catalogue import Catalogue
@@ -27,12 +28,17 @@ def publish(
     file: Path = typer.Argument(..., help="CSV or JSON export (see producers/adapters/samples/)."),
     fmt: str = typer.Option(None, "--format", help="csv or json (default: from the file name)."),
     rejects: Path = typer.Option(None, "--rejects", help="Write rejected rows and their reasons here."),
-    prefix: str = typer.Option("", "--prefix", help="Topic name prefix (e.g. a test environment)."),
+    bootstrap: Optional[str] = options.bootstrap_servers(),
+    client_config: Optional[str] = options.client_config(),
+    registry_url: Optional[str] = options.registry_url(),
+    registry_user: Optional[str] = options.registry_user(),
+    prefix: str = options.topic_prefix(),
 ) -> None:
     """Publish each row as a HealthCertificate; a bad row is reported and does not stop the others."""
     fmt = clinic.detect_format(file, fmt)
-    bootstrap, registry = bus_endpoints()
-    with Publisher(bootstrap, registry, catalogue=Catalogue.build(prefix=prefix), client_id="gplx-clinic-import",
+    conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
+    with Publisher(conn, conn.registry_url, catalogue=Catalogue.build(prefix=conn.prefix),
+                   client_id="gplx-clinic-import",
                    connect_timeout_s=10) as publisher:
         results = clinic.publish_file(file, publisher, fmt)
     for result in results:
