@@ -6,8 +6,8 @@ they never look at the environment themselves. Every library class that takes `b
 plain "host:port[,host:port]" string (a PLAINTEXT cluster, as before) or a `Connection`; `str(connection)` is its
 bootstrap servers, so messages naming the cluster read the same either way.
 
-Security comes from a standard Kafka client properties file (`--client-config FILE` / KAFKA_CLIENT_CONFIG), the
-same file an operator gives Kafka's own tools (`--command-config`) and kcat (`-F`):
+Security comes from a standard Kafka client properties file (`--client-config FILE` / KAFKA_CLIENT_CONFIG): the
+file an operator gives Kafka's own tools (`--command-config`) works as is, and so do kcat's (`-F`) spellings:
 
     security.protocol=SASL_SSL
     sasl.mechanism=SCRAM-SHA-512

@@ -26,7 +26,7 @@ def bootstrap_servers(*aliases: str):
 def client_config():
     return typer.Option(None, "--client-config", envvar=CLIENT_CONFIG_ENV, metavar="FILE",
                         rich_help_panel=CONNECTION_PANEL,
-                        help="Kafka client properties file, as for Kafka's --command-config and kcat -F: "
+                        help="Kafka client properties file, as for Kafka's --command-config (or kcat -F): "
                              "security.protocol, sasl.mechanism, sasl.jaas.config, ssl.truststore.type=PEM, "
                              "ssl.truststore.location, ...")
 

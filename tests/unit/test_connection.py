@@ -270,3 +270,22 @@ def test_cli_prints_one_line_for_a_bad_client_config(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip() == (f"gplx-bus: error: {path}: unsupported key 'ssl.keystore.password'; supported: "
                                    + ", ".join(connection.SUPPORTED_KEYS))
+
+
+def test_processor_worker_gets_the_connection_through_its_environment(tmp_path, pem):
+    """What `python -m topology.processor` does with the environment the CLI / demo give it (Connection.to_env)."""
+    from topology.processor.app import create_app
+    from topology.processor.settings import ProcessorSettings
+
+    path = write(tmp_path, f"security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\nsasl.username=case-processor\n"
+                           f"sasl.password=pw\nssl.ca.location={pem['ca']}\n")
+    conn = Connection.from_env({"SCHEMA_REGISTRY_USER": "ops", "SCHEMA_REGISTRY_PASSWORD": "rpw"},
+                               bootstrap="k:9093", client_config=path, prefix="t-")
+    settings = ProcessorSettings.from_env({**conn.to_env(), "GPLX_STORE": "memory://",
+                                           "GPLX_DATADIR": str(tmp_path / "worker")})
+    assert settings.connection == conn and settings.app_id == "t-gplx-case-processor"
+    app = create_app(settings)  # builds, connects to nothing
+    credentials = app.conf.broker_credentials
+    assert (credentials.username, credentials.password) == ("case-processor", "pw")
+    assert credentials.mechanism.value == "PLAIN"
+    assert credentials.protocol.value == "SASL_SSL" and [str(u) for u in app.conf.broker] == ["kafka://k:9093"]
