@@ -3,8 +3,9 @@
 Each code package has its own base error so it need not import the others; this tuple collects them.
 """
 from deploy.local.errors import LauncherError
+from topology.connection import SettingsError
 
-USER_ERRORS: tuple[type[BaseException], ...] = (LauncherError,)
+USER_ERRORS: tuple[type[BaseException], ...] = (LauncherError, SettingsError)
 
 try:  # the contracts package adds its own base error once it exists
     from schemas.errors import GplxError

@@ -37,6 +37,7 @@ from schemas.registry import RegistryClient
 from schemas.serde import AvroSerializer, SchemaRegistry, SerializationContext, key_bytes
 from schemas.validation import explain
 from topology.catalogue import CASES_REROUTED, Catalogue
+from topology.connection import Connection
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,8 @@ class Publisher:
     `gplx-bus schemas register` changes the registry, and an unregistered schema fails fast.
     """
 
-    def __init__(self, bootstrap_servers: str, registry: str | SchemaRegistry, *, catalogue: Catalogue | None = None,
+    def __init__(self, bootstrap_servers: str | Connection, registry: str | SchemaRegistry, *,
+                 catalogue: Catalogue | None = None,
                  client_id: str = "gplx-producer", auto_register: bool = True, connect_timeout_s: float = 10.0,
                  delivery_timeout_s: float = 30.0, linger_ms: int = 10, batch_size: int = 64 * 1024,
                  compression: str | None = COMPRESSION) -> None:
@@ -128,13 +130,14 @@ class Publisher:
         self._delivery_timeout_s = delivery_timeout_s
         self._owned_registry = None
         if isinstance(registry, str):
-            registry = self._owned_registry = RegistryClient(registry, timeout=connect_timeout_s)
+            registry = self._owned_registry = RegistryClient(
+                registry, timeout=connect_timeout_s, auth=Connection.of(bootstrap_servers).registry_auth)
         self._serializer = AvroSerializer(registry, auto_register=auto_register)
         connect_ms = int(connect_timeout_s * 1000)
         request_ms = min(connect_ms, 30_000)
         try:
             self._producer = KafkaProducer(
-                bootstrap_servers=bootstrap_servers, client_id=client_id,
+                **Connection.of(bootstrap_servers).kafka_python_kwargs(), client_id=client_id,
                 acks="all", enable_idempotence=True,  # no duplicates on retry; survives a leader loss
                 linger_ms=linger_ms, batch_size=batch_size, compression_type=compression,
                 bootstrap_timeout_ms=connect_ms,  # fail fast when nothing answers at the address

@@ -12,6 +12,7 @@ import uuid
 from schemas.models import Event
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
 from topology.catalogue import Catalogue
+from topology.connection import Connection
 
 
 def private_catalogue(prefix: str | None = None, *, input_partitions: int = 3) -> Catalogue:
@@ -20,7 +21,7 @@ def private_catalogue(prefix: str | None = None, *, input_partitions: int = 3) -
                            input_partitions=input_partitions, provinces=[])
 
 
-def create_topics(bootstrap_servers: str, catalogue: Catalogue) -> list[str]:
+def create_topics(bootstrap_servers: str | Connection, catalogue: Catalogue) -> list[str]:
     """Create the catalogue's topics (topology.apply); returns what was done."""
     from topology import apply as topology_apply
 
@@ -31,14 +32,14 @@ def create_topics(bootstrap_servers: str, catalogue: Catalogue) -> list[str]:
         admin.close()
 
 
-def read_events(bootstrap_servers: str, registry: SchemaRegistry, topic: str, *, count: int,
+def read_events(bootstrap_servers: str | Connection, registry: SchemaRegistry, topic: str, *, count: int,
                 timeout_s: float = 30.0, settle_s: float = 0.0) -> list[tuple[str | None, Event]]:
     """Read (key, event) pairs from the beginning of a topic until `count` arrived or `timeout_s` passed; then,
     with `settle_s`, keep reading that long to catch extra (duplicate) records. Returns what was read."""
     from kafka import KafkaConsumer
 
     de = AvroDeserializer(registry)
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap_servers, group_id=None,
+    consumer = KafkaConsumer(topic, **Connection.of(bootstrap_servers).kafka_python_kwargs(), group_id=None,
                              auto_offset_reset="earliest", enable_auto_commit=False)
     out: list[tuple[str | None, Event]] = []
     try:
@@ -57,14 +58,16 @@ def read_events(bootstrap_servers: str, registry: SchemaRegistry, topic: str, *,
     return out
 
 
-def read_to_end(bootstrap_servers: str, registry: SchemaRegistry, topic: str) -> list[tuple[object, Event]]:
+def read_to_end(bootstrap_servers: str | Connection, registry: SchemaRegistry,
+                topic: str) -> list[tuple[object, Event]]:
     """Every record of a topic from the beginning to its end offsets at the time of the call, as
     (Kafka record, decoded event) pairs: what a test reconciles against after the pipeline went quiet."""
     from kafka import KafkaConsumer
     from kafka.structs import TopicPartition
 
     de = AvroDeserializer(registry)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False)
+    consumer = KafkaConsumer(**Connection.of(bootstrap_servers).kafka_python_kwargs(), group_id=None,
+                             enable_auto_commit=False)
     try:
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(tps)
@@ -89,12 +92,12 @@ def wait_until(predicate, *, timeout_s: float = 30.0, interval_s: float = 0.05) 
     return predicate()
 
 
-def topic_size(bootstrap_servers: str, topic: str) -> int:
+def topic_size(bootstrap_servers: str | Connection, topic: str) -> int:
     """Number of records ever written to a topic (sum of end offsets): counts duplicates without reading."""
     from kafka import KafkaConsumer
     from kafka.structs import TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
+    consumer = KafkaConsumer(**Connection.of(bootstrap_servers).kafka_python_kwargs(), group_id=None)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return sum(consumer.end_offsets(partitions).values())
@@ -102,14 +105,14 @@ def topic_size(bootstrap_servers: str, topic: str) -> int:
         consumer.close()
 
 
-def group_settled(bootstrap_servers: str, group: str, members: int) -> bool:
+def group_settled(bootstrap_servers: str | Connection, group: str, members: int) -> bool:
     """True when `group` has `members` members and no rebalance in progress. Publishing before that can land
     records on a partition mid-handover; faust then drops its acked-but-uncommitted offsets (see the processor
     tests). A coordinator not yet elected on a fresh cluster counts as not settled."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = KafkaAdminClient(**Connection.of(bootstrap_servers).kafka_python_kwargs())
     try:
         state = admin.describe_groups([group])[group]
     except KafkaError:

@@ -1,7 +1,7 @@
 """Schema-registry clients speaking the Confluent REST API.
 
 `RegistryClient` talks HTTP (httpx) to Apicurio Registry's ccompat API, e.g.
-`http://127.0.0.1:8081/apis/ccompat/v7` (env SCHEMA_REGISTRY_URL), which is also what kcat, Kafka Connect and the
+`http://127.0.0.1:8081/apis/ccompat/v7`, which is also what kcat, Kafka Connect and the
 provinces' own tools use to decode the topics. `InMemoryRegistry` implements the same methods in memory for unit
 tests and offline tools; it applies the offline compatibility checker of `schemas.compat`.
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -46,14 +45,14 @@ def _text(schema: str | dict) -> str:
 class RegistryClient:
     """Confluent REST API client (register, get_by_id, get_latest, set/get_compatibility, check_compatibility)."""
 
-    def __init__(self, url: str | None = None, *, timeout: float = 10.0,
+    def __init__(self, url: str | None = None, *, timeout: float = 10.0, auth: tuple[str, str] | None = None,
                  transport: httpx.BaseTransport | None = None) -> None:
-        url = url or os.environ.get("SCHEMA_REGISTRY_URL")
+        """`auth`: (user, password) for HTTP basic authentication, or None."""
         if not url:
-            raise RegistryError("no schema registry URL: pass one or set SCHEMA_REGISTRY_URL "
-                                "(e.g. http://127.0.0.1:8081/apis/ccompat/v7)")
+            raise RegistryError("no schema registry URL: pass one (--registry-url or SCHEMA_REGISTRY_URL, "
+                                "e.g. http://127.0.0.1:8081/apis/ccompat/v7)")
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport,
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport, auth=auth,
                                   headers={"Accept": CONTENT_TYPE, "Content-Type": CONTENT_TYPE})
         self._by_id: dict[int, str] = {}
         self._ids: dict[tuple[str, str], int] = {}

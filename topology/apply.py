@@ -20,6 +20,7 @@ from typing import Mapping
 
 from schemas.errors import GplxError
 from topology.catalogue import Catalogue, TopicSpec
+from topology.connection import Connection
 
 
 class TopologyError(GplxError):
@@ -158,13 +159,14 @@ def diff(catalogue: Catalogue, observed: Mapping[str, ObservedTopic]) -> Plan:
 
 
 # --- I/O --------------------------------------------------------------------------------------------------------
-def connect(bootstrap_servers: str, *, timeout_ms: int = 10_000):
+def connect(bootstrap_servers: str | Connection, *, timeout_ms: int = 10_000):
     """A KafkaAdminClient, or TopologyError naming the address when the broker cannot be reached."""
     from kafka.admin import KafkaAdminClient  # imported here so the pure diff needs no Kafka client
     from kafka.errors import KafkaError
 
     try:
-        return KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="gplx-bus-topology",
+        return KafkaAdminClient(**Connection.of(bootstrap_servers).kafka_python_kwargs(),
+                                client_id="gplx-bus-topology",
                                 bootstrap_timeout_ms=timeout_ms, request_timeout_ms=max(timeout_ms, 30_000))
     except (KafkaError, OSError) as exc:
         raise TopologyError(

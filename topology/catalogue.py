@@ -17,13 +17,14 @@ Rules of thumb encoded here:
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
 from typing import Iterable, Iterator, Mapping
 
 from kafka.partitioner.default import murmur2
+
+from topology.connection import environment
 
 # --- topic base names (without prefix) --------------------------------------------------------------------------
 HEALTH_EXAM_RESULTS = "health.exam-results"
@@ -142,7 +143,7 @@ def load_current_provinces() -> tuple[Province, ...]:
 
 def default_replication_factor() -> int:
     """Replication factor from GPLX_REPLICATION_FACTOR (default 1: the single local broker)."""
-    raw = os.environ.get(REPLICATION_FACTOR_ENV, "1")
+    raw = environment().get(REPLICATION_FACTOR_ENV, "1")
     try:
         value = int(raw)
     except ValueError:

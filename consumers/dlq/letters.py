@@ -14,6 +14,7 @@ from kafka.errors import KafkaError
 from schemas import models
 from schemas.errors import DeserializationError, GplxError
 from schemas.serde import AvroDeserializer, SerializationContext
+from topology.connection import Connection
 
 
 class DlqError(GplxError):
@@ -59,13 +60,13 @@ class DeadLetterView:
                 "value_bytes": len(lt.original_value)}
 
 
-def consumer(bootstrap_servers: str, **client: object) -> KafkaConsumer:
+def consumer(conn: Connection | str) -> KafkaConsumer:
+    conn = Connection.of(conn)
     try:
-        return KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False,
-                             client_id="gplx-dlq", request_timeout_ms=10_000, bootstrap_timeout_ms=10_000,
-                             **client)
+        return KafkaConsumer(**conn.kafka_python_kwargs(), group_id=None, enable_auto_commit=False,
+                             client_id="gplx-dlq", request_timeout_ms=10_000, bootstrap_timeout_ms=10_000)
     except KafkaError as exc:
-        raise DlqError(f"cannot reach Kafka at {bootstrap_servers} ({type(exc).__name__}); is the broker up? "
+        raise DlqError(f"cannot reach Kafka at {conn} ({type(exc).__name__}); is the broker up? "
                        f"Set --bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS") from None
 
 

@@ -11,17 +11,18 @@ from typing import Any
 
 from schemas.errors import DeserializationError
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
+from topology.connection import Connection
 
 
 class TopicReader:
     """Decoded events per topic: `reader.catch_up(); reader.events["<topic>"]`."""
 
-    def __init__(self, bootstrap_servers: str, registry: SchemaRegistry, topics: list[str]) -> None:
+    def __init__(self, bootstrap_servers: str | Connection, registry: SchemaRegistry, topics: list[str]) -> None:
         from kafka import KafkaConsumer
         from kafka.structs import TopicPartition
 
         self._deserialize = AvroDeserializer(registry)
-        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
+        self._consumer = KafkaConsumer(**Connection.of(bootstrap_servers).kafka_python_kwargs(), group_id=None,
                                        enable_auto_commit=False, client_id="gplx-funnel")
         self._partitions = [TopicPartition(t, p) for t in topics
                             for p in sorted(self._consumer.partitions_for_topic(t) or ())]

@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 from consumers.lag.cases import CaseBook, book_metrics
 from schemas.errors import DeserializationError, RegistryError
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
+from topology.connection import Connection
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ class TopicMissing(Exception):
 class CaseSignals(Collector):
     """`start()` the reader thread, register as a prometheus collector, `stop()` at the end."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, registry: SchemaRegistry, *, interval: float = 5.0,
+    def __init__(self, bootstrap_servers: str | Connection, topic: str, registry: SchemaRegistry, *,
+                 interval: float = 5.0,
                  request_timeout_ms: int = 10_000, client_id: str = "gplx-lag-cases", step_seconds: float = 2.0):
         self.topic = topic
         self.book = CaseBook()
@@ -141,7 +143,7 @@ class CaseSignals(Collector):
     def _admin_client(self) -> KafkaAdminClient:
         if self._admin is None:
             self._admin = KafkaAdminClient(
-                bootstrap_servers=self._bootstrap, client_id=self._client_id,
+                **Connection.of(self._bootstrap).kafka_python_kwargs(), client_id=self._client_id,
                 request_timeout_ms=self._timeout_ms, bootstrap_timeout_ms=self._timeout_ms,
                 reconnect_backoff_max_ms=1000)
         return self._admin
@@ -150,7 +152,7 @@ class CaseSignals(Collector):
         if self._consumer is None or set(self._consumer.assignment()) != set(tps):
             if self._consumer is None:
                 self._consumer = KafkaConsumer(
-                    bootstrap_servers=self._bootstrap, client_id=self._client_id, group_id=None,
+                    **Connection.of(self._bootstrap).kafka_python_kwargs(), client_id=self._client_id, group_id=None,
                     enable_auto_commit=False, auto_offset_reset="earliest",
                     request_timeout_ms=self._timeout_ms + 1000, bootstrap_timeout_ms=self._timeout_ms,
                     reconnect_backoff_max_ms=1000, fetch_max_wait_ms=100)

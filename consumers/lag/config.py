@@ -11,11 +11,11 @@ name and the topic classes then all follow it.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 
 from consumers.lag.groups import default_group_pattern
+from topology.connection import DEFAULT_BOOTSTRAP, Connection, environment
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ OTHER_SLA_SECONDS = 900.0
 
 @dataclass(frozen=True)
 class LagConfig:
-    bootstrap_servers: str = "localhost:9092"
+    bootstrap_servers: str | Connection = DEFAULT_BOOTSTRAP  # a Connection for a secured cluster
     # Name prefix of our topics and groups (GPLX_TOPIC_PREFIX); "" in production.
     prefix: str = ""
     # Bounded label cardinality: only groups whose id matches are read and exported. None = our groups only.
@@ -68,14 +68,13 @@ class LagConfig:
         re.compile(self.group_pattern)
 
     @classmethod
-    def from_env(cls, **overrides) -> "LagConfig":
-        """Defaults, then KAFKA_BOOTSTRAP_SERVERS / GPLX_TOPIC_PREFIX / GPLX_LAG_GROUP_PATTERN, then explicit
-        overrides (CLI flags)."""
-        env = {}
-        for var, key in (("KAFKA_BOOTSTRAP_SERVERS", "bootstrap_servers"), ("GPLX_TOPIC_PREFIX", "prefix"),
-                         ("GPLX_LAG_GROUP_PATTERN", "group_pattern")):
-            if os.environ.get(var):
-                env[key] = os.environ[var]
+    def from_env(cls, environ=None, **overrides) -> "LagConfig":
+        """Defaults, then the connection (cluster, security, GPLX_TOPIC_PREFIX) and GPLX_LAG_GROUP_PATTERN from
+        `environ` (default: the process environment), then explicit overrides (CLI flags)."""
+        environ = environment() if environ is None else environ
+        connection = Connection.from_env(environ)
+        env = {"bootstrap_servers": connection, "prefix": connection.prefix,
+               "group_pattern": environ.get("GPLX_LAG_GROUP_PATTERN") or None}
         env.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**env)
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from kafka import KafkaAdminClient, KafkaConsumer, OffsetSpec, TopicPartition
 
 from consumers.lag.model import TP, GroupObservation, OffsetSnapshot
+from topology.connection import Connection
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ _NO_MEMBERS = {"Empty", "Dead"}
 class KafkaOffsetReader:
     """Reads one `OffsetSnapshot` per call. Not thread-safe; one per sampler."""
 
-    def __init__(self, bootstrap_servers: str, client_id: str = "gplx-lag-monitor",
+    def __init__(self, bootstrap_servers: str | Connection, client_id: str = "gplx-lag-monitor",
                  request_timeout_ms: int = 10_000, clock: Callable[[], float] = time.time) -> None:
         self._bootstrap = bootstrap_servers
         self._client_id = client_id
@@ -37,7 +38,7 @@ class KafkaOffsetReader:
     def _admin_client(self) -> KafkaAdminClient:
         if self._admin is None:  # lazily, so a monitor can be built while the broker is still away
             self._admin = KafkaAdminClient(
-                bootstrap_servers=self._bootstrap, client_id=self._client_id,
+                **Connection.of(self._bootstrap).kafka_python_kwargs(), client_id=self._client_id,
                 request_timeout_ms=self._timeout_ms, bootstrap_timeout_ms=self._timeout_ms,
                 reconnect_backoff_max_ms=1000,
             )
@@ -97,7 +98,8 @@ class KafkaOffsetReader:
         (retention) or not readable in time. Used only when the committed offset predates our samples."""
         if self._consumer is None:
             self._consumer = KafkaConsumer(
-                bootstrap_servers=self._bootstrap, client_id=f"{self._client_id}-ts", group_id=None,
+                **Connection.of(self._bootstrap).kafka_python_kwargs(), client_id=f"{self._client_id}-ts",
+                group_id=None,
                 enable_auto_commit=False, max_poll_records=1, request_timeout_ms=max(self._timeout_ms, 1000) + 1000,
                 fetch_max_wait_ms=100,
             )

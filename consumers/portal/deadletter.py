@@ -10,14 +10,14 @@ id. If the sink crashes after writing them but before committing, the copies it 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import socket
 import uuid
 
 from schemas import models
+from topology.connection import environment
 
 NAMESPACE = uuid.UUID("a4e3b9c2-6f0d-4d7b-8c1e-5a2f9b3d7e60")  # fixed forever: ids must survive upgrades
-SOURCE = {"system": "portal-sink", "instance": os.environ.get("GPLX_INSTANCE", socket.gethostname())}
+SOURCE = {"system": "portal-sink", "instance": environment().get("GPLX_INSTANCE", socket.gethostname())}
 
 
 def dead_letter(record, *, error_code: str, error_text: str, correlation_id: str | None,

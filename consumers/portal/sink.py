@@ -35,6 +35,7 @@ from schemas.errors import DeserializationError, RegistryUnavailable
 from schemas.registry import RegistryClient
 from schemas.serde import AvroDeserializer, AvroSerializer, SchemaRegistry, SerializationContext, key_bytes
 from topology.catalogue import CASES_EVENTS, DLQ, ISSUANCE_REQUESTS, PORTAL, Catalogue, consumer_group
+from topology.connection import Connection
 
 from consumers.portal import deadletter
 from consumers.portal.backoff import Backoff
@@ -60,7 +61,7 @@ class IssuanceSink:
     """Consumes IssuanceRequested (consumer group `portal`, the catalogue's reader of issuance.requests) and
     delivers each to the portal; see the module docstring for the guarantees."""
 
-    def __init__(self, bootstrap_servers: str, registry: str | SchemaRegistry, portal_url: str, *,
+    def __init__(self, bootstrap_servers: str | Connection, registry: str | SchemaRegistry, portal_url: str, *,
                  prefix: str = "", catalogue: Catalogue | None = None, group_id: str | None = None,
                  max_attempts: int = 6, backoff: Backoff | None = None, request_timeout_s: float = 10.0,
                  auto_register: bool = True, rng: random.Random | None = None,
@@ -76,7 +77,8 @@ class IssuanceSink:
         self.backoff = backoff or Backoff(base_s=0.5, max_s=30.0, jitter=0.5)
         self.stats = SinkStats()
         self._request_timeout_s = request_timeout_s
-        self._registry = RegistryClient(registry) if isinstance(registry, str) else registry
+        self._registry = RegistryClient(registry, auth=Connection.of(bootstrap_servers).registry_auth) \
+            if isinstance(registry, str) else registry
         self._deserializer = AvroDeserializer(self._registry)
         self._serializer = AvroSerializer(self._registry, auto_register=auto_register)
         self._rng = rng or random.Random()
@@ -116,13 +118,14 @@ class IssuanceSink:
 
         worst_s = self.max_attempts * self._request_timeout_s + self.backoff.worst_case(self.max_attempts) + 60
         consumer = KafkaConsumer(
-            self.topic, bootstrap_servers=self.bootstrap_servers, group_id=self.group_id,
+            self.topic, **Connection.of(self.bootstrap_servers).kafka_python_kwargs(), group_id=self.group_id,
             client_id="gplx-portal-sink", enable_auto_commit=False,
             auto_offset_reset="earliest",  # a new group must not skip issuances already waiting
             max_poll_records=1, max_poll_interval_ms=max(300_000, int(worst_s * 1000)),
             bootstrap_timeout_ms=self._connect_ms,
         )
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap_servers, client_id="gplx-portal-sink",
+        producer = KafkaProducer(**Connection.of(self.bootstrap_servers).kafka_python_kwargs(),
+                                 client_id="gplx-portal-sink",
                                  acks="all", enable_idempotence=True, bootstrap_timeout_ms=self._connect_ms,
                                  max_block_ms=self._connect_ms)
         client = PortalClient(self.portal_url, timeout_s=self._request_timeout_s, stop=stop)

@@ -28,6 +28,7 @@ from schemas.errors import DeserializationError
 from schemas.registry import RegistryClient
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
 from topology.catalogue import Catalogue, consumer_group, province_principal
+from topology.connection import Connection
 
 from consumers.subscriber import provinces, render
 from consumers.subscriber.outputs import Output
@@ -54,7 +55,8 @@ class ProvinceSubscriber:
         result = sub.run(max_events=10, idle_timeout_s=5)    # 02 Hà Giang -> reads cases.province.08
     """
 
-    def __init__(self, bootstrap_servers: str, registry: str | SchemaRegistry, province: str, *, output: Output,
+    def __init__(self, bootstrap_servers: str | Connection, registry: str | SchemaRegistry, province: str, *,
+                 output: Output,
                  prefix: str = "", from_beginning: bool = False, group_id: str | None = None,
                  catalogue: Catalogue | None = None, connect_timeout_s: float = 10.0) -> None:
         self.province = provinces.resolve(province)  # UnknownProvince (one line) before touching the network
@@ -64,7 +66,8 @@ class ProvinceSubscriber:
         self.bootstrap_servers = bootstrap_servers
         self.from_beginning = from_beginning
         self._output = output
-        self._registry = RegistryClient(registry) if isinstance(registry, str) else registry
+        self._registry = RegistryClient(registry, auth=Connection.of(bootstrap_servers).registry_auth) \
+            if isinstance(registry, str) else registry
         self._deserializer = AvroDeserializer(self._registry)
         self._connect_ms = int(connect_timeout_s * 1000)
 
@@ -78,7 +81,7 @@ class ProvinceSubscriber:
         stop = stop or threading.Event()
         result = SubscribeResult(self.province, self.topic, self.group_id)
         consumer = KafkaConsumer(
-            self.topic, bootstrap_servers=self.bootstrap_servers, group_id=self.group_id,
+            self.topic, **Connection.of(self.bootstrap_servers).kafka_python_kwargs(), group_id=self.group_id,
             client_id=f"gplx-subscriber-{self.province.code}",
             enable_auto_commit=False,  # we commit after the output is done (at-least-once)
             auto_offset_reset="earliest" if self.from_beginning else "latest",  # only without a committed offset

@@ -1,32 +1,25 @@
 """`gplx-bus adapters run`: answer identity checks, licence look-ups and refund requests until Ctrl-C.
 
-Thin on purpose: the adapters live in `producers.adapters`; this module reads options and the environment
-(KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL) and prints counters.
+Thin on purpose: the adapters live in `producers.adapters`; this module reads the options (connection options
+from `options`) and prints counters.
 """
 from __future__ import annotations
 
-import os
-import threading
+import time
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
 
+from gplx_bus.commands import options
+from gplx_bus.signals import stop_on_signals
 from producers.adapters import identity, police
 from producers.adapters.runner import DEFAULT_DATA_DIR, IDENTITY_DB, POLICE_DB, AdapterSet
 from topology.catalogue import Catalogue
 
 app = typer.Typer(no_args_is_help=True, help="Identity, police and payment adapters (request/answer).")
 console = Console(stderr=True)
-
-DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
-DEFAULT_REGISTRY = "http://127.0.0.1:8081/apis/ccompat/v7"
-
-
-def bus_endpoints() -> tuple[str, str]:
-    """(bootstrap servers, registry URL) from the environment, defaulting to `gplx-bus local up`'s ports."""
-    return (os.environ.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP),
-            os.environ.get("SCHEMA_REGISTRY_URL", DEFAULT_REGISTRY))
 
 
 @app.callback()
@@ -61,24 +54,29 @@ def run(
                                    f"(default DATA_DIR/{POLICE_DB}), fields above."),
     payment: bool = typer.Option(True, "--payment/--no-payment", help="Also answer refund requests."),
     payment_ledger: Path = typer.Option(None, "--payment-ledger", help="The gateway's ledger (JSON lines)."),
-    prefix: str = typer.Option("", "--prefix", help="Topic name prefix (e.g. a test environment)."),
+    bootstrap: Optional[str] = options.bootstrap_servers(),
+    client_config: Optional[str] = options.client_config(),
+    registry_url: Optional[str] = options.registry_url(),
+    registry_user: Optional[str] = options.registry_user(),
+    prefix: str = options.topic_prefix(),
 ) -> None:
-    bootstrap, registry = bus_endpoints()
-    adapters = AdapterSet(bootstrap, registry, catalogue=Catalogue.build(prefix=prefix), data_dir=data_dir,
+    conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
+    adapters = AdapterSet(conn, conn.registry_url, catalogue=Catalogue.build(prefix=conn.prefix), data_dir=data_dir,
                           identity_db=identity_db, police_db=police_db, payment_ledger=payment_ledger,
                           run_payment=payment)
     adapters.start()
-    console.print(f"adapters running on {bootstrap}: identity ({adapters.identity_db}), police "
+    console.print(f"adapters running on {conn}: identity ({adapters.identity_db}), police "
                   f"({adapters.police_db})" + (f", payment ({adapters.payment_ledger})" if payment else "")
                   + "; Ctrl-C to stop")
-    stop = threading.Event()
+    stop = stop_on_signals()  # SIGTERM or Ctrl-C: stop, then print the summary
+    shown = time.monotonic()
     try:
-        while not stop.wait(10):
-            console.print("  " + _counters(adapters))
+        while not stop.wait(0.2):  # short steps: see gplx_bus/signals.py
+            if time.monotonic() - shown >= 10:
+                console.print("  " + _counters(adapters))
+                shown = time.monotonic()
             if not all(r.running for r in adapters.responders.values()):
                 raise typer.Exit(1)
-    except KeyboardInterrupt:
-        pass
     finally:
         adapters.stop()
         console.print("stopped: " + _counters(adapters))

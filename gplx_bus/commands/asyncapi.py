@@ -6,17 +6,16 @@ the output. Check the result with `node deploy/asyncapi/validate.mjs FILE` (see 
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
+from typing import Optional
 
 import typer
 
+from gplx_bus.commands import options
 from topology.asyncapi import build_document, to_json, to_yaml
 from topology.catalogue import Catalogue
 
-DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
-DEFAULT_REGISTRY = "http://127.0.0.1:8081/apis/ccompat/v7"
 FORMATS = ("yaml", "json")
 
 
@@ -25,21 +24,20 @@ def command(
                                 dir_okay=False, metavar="FILE"),
     fmt: str = typer.Option(None, "--format", "-f", metavar="yaml|json",
                             help="Output format (default: json for a .json FILE, else yaml)."),
-    server: str = typer.Option(None, "--server", metavar="URL", envvar="KAFKA_BOOTSTRAP_SERVERS",
-                               help=f"Kafka bootstrap servers, host:port[,host:port] (default: "
-                                    f"$KAFKA_BOOTSTRAP_SERVERS, else {DEFAULT_BOOTSTRAP})."),
-    prefix: str = typer.Option("", help="Topic name prefix (as used by `gplx-bus topics apply`)."),
+    bootstrap: Optional[str] = options.bootstrap_servers("--server"),  # --server: its name before 0.2
+    registry_url: Optional[str] = options.registry_url(),
+    prefix: str = options.topic_prefix(),
 ) -> None:
     """Write the AsyncAPI 3.0 document of the bus: one channel per topic, one message per Avro event, the
     send/receive operations each principal's ACLs allow."""
     fmt = (fmt or ("json" if output is not None and output.suffix.lower() == ".json" else "yaml")).lower()
     if fmt not in FORMATS:
         raise typer.BadParameter(f"{fmt!r} is not one of: {', '.join(FORMATS)}", param_hint="--format")
-    registry = os.environ.get("SCHEMA_REGISTRY_URL") or DEFAULT_REGISTRY
+    conn = options.connection(bootstrap, None, registry_url, None, prefix)
     try:
-        document = build_document(Catalogue.build(prefix=prefix), server_url=server or DEFAULT_BOOTSTRAP,
-                                  registry_url=registry)
-    except ValueError as exc:  # bad --server, or a catalogue naming an event without a schema
+        document = build_document(Catalogue.build(prefix=conn.prefix), server_url=conn.bootstrap,
+                                  registry_url=conn.registry_url)
+    except ValueError as exc:  # bad --bootstrap-servers, or a catalogue naming an event without a schema
         typer.echo(f"gplx-bus: error: {exc}", err=True)
         raise typer.Exit(2)
     text = to_json(document) if fmt == "json" else to_yaml(document)

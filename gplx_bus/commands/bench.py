@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
+
+from gplx_bus.commands import options as connection_options
 
 console = Console(stderr=True)
 
@@ -37,11 +40,18 @@ def command(
     open_cases: int = typer.Option(None, "--open-cases", min=1, help="Open cases for the memory run (default 20000)."),
     latency_rate: float = typer.Option(None, "--latency-rate", min=1.0, help="Cases/s of the latency run (100)."),
     latency_seconds: float = typer.Option(None, "--latency-seconds", min=1.0, help="Length of the latency run (20)."),
+    bootstrap: Optional[str] = connection_options.bootstrap_servers(),
+    client_config: Optional[str] = connection_options.client_config(),
+    registry_url: Optional[str] = connection_options.registry_url(),
+    registry_user: Optional[str] = connection_options.registry_user(),
 ) -> None:
-    """Benchmark the bus: Kafka's own tools, raw client loops, the case processor, the producer SDK."""
+    """Benchmark the bus: Kafka's own tools, raw client loops, the case processor, the producer SDK. Starts a
+    local broker (and registry) unless --bootstrap-servers (and --registry-url) name a cluster."""
     bench = _bench_module()
+    conn = connection_options.connection(bootstrap, client_config, registry_url, registry_user, "")
     overrides = dict(cases=cases, record_size=record_size, json_path=json_path, open_cases=open_cases,
-                     latency_rate=latency_rate, latency_seconds=latency_seconds)
+                     latency_rate=latency_rate, latency_seconds=latency_seconds, bootstrap=bootstrap,
+                     registry_url=registry_url, connection=conn)
     if quick:
         options = bench.Options.quick_defaults(**overrides)
     else:

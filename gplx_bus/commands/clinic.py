@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from gplx_bus.commands.adapters import bus_endpoints
+from gplx_bus.commands import options
 from producers.adapters import clinic
 from producers.sdk import Publisher
 from topology.catalogue import Catalogue
@@ -36,7 +36,11 @@ def publish(
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the export, e.g. utf-8, cp1258 "
                                  "(Windows Vietnamese), cp1252; a UTF-16 file with a BOM is recognised."),
     rejects: Path = typer.Option(None, "--rejects", help="Write rejected rows and their reasons here."),
-    prefix: str = typer.Option("", "--prefix", help="Topic name prefix (e.g. a test environment)."),
+    bootstrap: Optional[str] = options.bootstrap_servers(),
+    client_config: Optional[str] = options.client_config(),
+    registry_url: Optional[str] = options.registry_url(),
+    registry_user: Optional[str] = options.registry_user(),
+    prefix: str = options.topic_prefix(),
 ) -> None:
     """Publish each row as a HealthCertificate; a bad row is reported and does not stop the others.
 
@@ -44,8 +48,9 @@ def publish(
     """
     fmt = clinic.detect_format(file, fmt.value if fmt else None)
     rows = clinic.load_rows(file, fmt, encoding)  # the file is checked before the bus is contacted
-    bootstrap, registry = bus_endpoints()
-    with Publisher(bootstrap, registry, catalogue=Catalogue.build(prefix=prefix), client_id="gplx-clinic-import",
+    conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
+    with Publisher(conn, conn.registry_url, catalogue=Catalogue.build(prefix=conn.prefix),
+                   client_id="gplx-clinic-import",
                    connect_timeout_s=10) as publisher:
         results = clinic.publish_rows(rows, publisher)
     for result in results:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import shutil
 import signal
 import sys
@@ -34,6 +33,7 @@ import uuid
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -41,7 +41,9 @@ from rich.live import Live
 from rich.text import Text
 
 from deploy.local.cluster import LocalCluster
+from gplx_bus.commands import options as connection_options
 from schemas.errors import GplxError
+from topology.connection import Connection
 
 console = Console()
 
@@ -53,17 +55,17 @@ _FINAL_EVENTS = ("CaseApproved", "CaseRejected", "CaseEscalated")
 
 
 @contextmanager
-def cluster_from_environment():
-    """Yield (bootstrap servers, registry URL, where): the environment's cluster or a local one started now."""
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if bootstrap:
-        yield bootstrap, os.environ.get("SCHEMA_REGISTRY_URL"), "cluster from KAFKA_BOOTSTRAP_SERVERS"
+def cluster_from_environment(conn: Connection, external: bool):
+    """Yield (connection, registry URL, where): the given cluster, or (not `external`) a local one started now."""
+    if external:
+        yield conn, conn.registry_url, f"cluster {conn}"
         return
     with console.status("starting the local Kafka broker and schema registry (first run fetches jars)..."):
         cluster = LocalCluster()
         endpoints = cluster.start()
     try:
-        yield (endpoints.bootstrap_servers, endpoints.schema_registry_url,
+        yield (Connection(bootstrap=endpoints.bootstrap_servers, registry_url=endpoints.schema_registry_url),
+               endpoints.schema_registry_url,
                f"local Kafka {endpoints.kafka_version} (ready in {endpoints.broker_start_seconds}s)")
     finally:
         with console.status("stopping the local stack..."):
@@ -110,15 +112,21 @@ def command(
     seed: int = typer.Option(1, "--seed", help="Same seed: same citizens and outcomes."),
     keep: bool = typer.Option(False, "--keep", help="Keep the run's topics and its work folder (logs, databases)."),
     timeout: float = typer.Option(240.0, "--timeout", min=10, help="Seconds the pipeline may take at most."),
+    bootstrap: Optional[str] = connection_options.bootstrap_servers(),
+    client_config: Optional[str] = connection_options.client_config(),
+    registry_url: Optional[str] = connection_options.registry_url(),
+    registry_user: Optional[str] = connection_options.registry_user(),
 ) -> None:
     """Run the main job: a simulated day through the whole bus, then the funnel per province. Starts what it
-    needs (the local broker unless KAFKA_BOOTSTRAP_SERVERS is set) and stops all of it."""
+    needs (the local broker unless --bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS is set) and stops all of it.
+    The topics get a fresh prefix of their own every run."""
     _quiet_libraries()
     signal.signal(signal.SIGTERM, _interrupt)  # a CI runner's SIGTERM unwinds like Ctrl-C: everything is stopped
     started = time.monotonic()
-    with cluster_from_environment() as (bootstrap, registry_url, where):
+    conn = connection_options.connection(bootstrap, client_config, registry_url, registry_user, "")
+    external = bootstrap is not None
+    with cluster_from_environment(conn, external) as (bootstrap, registry_url, where):
         console.print(f"[bold]gplx-bus demo[/] on {where}")
-        external = bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
         options = DemoOptions(provinces, applications, seed, keep, timeout, delete_topics=external and not keep)
         result = run_demo(options, bootstrap, registry_url)
     console.print(f"demo finished in {time.monotonic() - started:.1f}s (everything stopped)")
@@ -129,8 +137,9 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def run_demo(options: DemoOptions, bootstrap: str, registry_url: str) -> DemoResult:
-    """The whole pipeline on a running cluster; prints progress and the report, returns what happened."""
+def run_demo(options: DemoOptions, bootstrap: str | Connection, registry_url: str) -> DemoResult:
+    """The whole pipeline on a running cluster; prints progress and the report, returns what happened.
+    `bootstrap` is passed on to every client as given: a Connection carries the security settings."""
     from producers import simulator
 
     workdir = Path(tempfile.mkdtemp(prefix="gplx-demo-"))
@@ -143,7 +152,7 @@ def run_demo(options: DemoOptions, bootstrap: str, registry_url: str) -> DemoRes
             with _step("topics", result):
                 create_topics(bootstrap, catalogue)
             with _step("schemas", result):
-                register_schemas(registry_url, catalogue)
+                register_schemas(bootstrap, registry_url, catalogue)
             with _step("services", result):
                 simulator.write_databases(plan, workdir)
                 worker = stack.enter_context(processor_worker(bootstrap, registry_url, catalogue, workdir))
@@ -192,7 +201,7 @@ def create_topics(bootstrap: str, catalogue) -> None:
     console.print(f"  {len(done)} topics under prefix [cyan]{catalogue.prefix}[/]")
 
 
-def register_schemas(registry_url: str, catalogue) -> None:
+def register_schemas(bootstrap: str | Connection, registry_url: str, catalogue) -> None:
     """Register every event schema under each topic that carries it (what `gplx-bus schemas register` does)."""
     from schemas import compat, loader
     from schemas.registry import RegistryClient
@@ -200,7 +209,7 @@ def register_schemas(registry_url: str, catalogue) -> None:
 
     known = set(loader.event_names())
     subjects = [(subject_name(t.name, e), e) for t in catalogue for e in t.event_types if e in known]
-    with RegistryClient(registry_url) as client:
+    with RegistryClient(registry_url, auth=Connection.of(bootstrap).registry_auth) as client:
         for subject, event in subjects:
             client.register(subject, loader.event_schema_text(event))
             client.set_compatibility(subject, compat.LEVEL)
@@ -214,7 +223,7 @@ def processor_worker(bootstrap: str, registry_url: str, catalogue, workdir: Path
     the demo moves the clock itself once every fact is in."""
     from deploy.local.process import ManagedProcess
 
-    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SCHEMA_REGISTRY_URL": registry_url,
+    env = {**Connection.of(bootstrap).to_env(), "SCHEMA_REGISTRY_URL": registry_url,
            "GPLX_TOPIC_PREFIX": catalogue.prefix, "GPLX_STORE": DEMO_STORE, "GPLX_DATADIR": str(workdir / "worker"),
            "GPLX_TICK_SECONDS": "3600", "GPLX_INPUT_PARTITIONS": str(DEMO_INPUT_PARTITIONS),
            "GPLX_LOG_LEVEL": "info"}
@@ -266,7 +275,8 @@ def topic_reader(bootstrap: str, registry_url: str, catalogue):
 
     names = [catalogue.name(t) for t in (topics.PORTAL_APPLICATIONS, topics.CASES_EVENTS, topics.ISSUANCE_REQUESTS,
                                          topics.PAYMENT_REFUND_REQUESTS)]
-    with RegistryClient(registry_url) as registry, TopicReader(bootstrap, registry, names) as reader:
+    with RegistryClient(registry_url, auth=Connection.of(bootstrap).registry_auth) as registry, \
+            TopicReader(bootstrap, registry, names) as reader:
         yield reader
 
 

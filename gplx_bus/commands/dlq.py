@@ -22,6 +22,7 @@ from schemas.registry import RegistryClient
 from schemas.serde import AvroDeserializer
 from topology import catalogue as topics
 from topology.catalogue import Catalogue
+from topology.connection import Connection
 
 app = typer.Typer(help="Dead letters: list, show (original bytes decoded), replay once after a fix.",
                   no_args_is_help=True)
@@ -62,12 +63,12 @@ SinceOpt = typer.Option(None, "--since", help="First seen at or after: ISO time 
 UntilOpt = typer.Option(None, "--until", help="First seen before: ISO time or an age.")
 
 
-def _read(bootstrap: str, registry_url: str, prefix: str, which: Filter):
-    deserialize = AvroDeserializer(RegistryClient(registry_url))
-    dlq_topic = Catalogue.build(prefix=prefix, provinces=[]).name(topics.DLQ)
-    kafka = consumer(bootstrap)
+def _read(conn: Connection, which: Filter):
+    deserialize = AvroDeserializer(RegistryClient(conn.registry_url, auth=conn.registry_auth))
+    dlq_topic = Catalogue.build(prefix=conn.prefix, provinces=[]).name(topics.DLQ)
+    kafka = consumer(conn)
     try:
-        views, unreadable = read_letters(kafka, deserialize, dlq_topic, which, prefix=prefix)
+        views, unreadable = read_letters(kafka, deserialize, dlq_topic, which, prefix=conn.prefix)
     except KafkaError as exc:
         raise DlqError(f"reading {dlq_topic} failed: {type(exc).__name__}: {exc} (broker up? principal allowed "
                        f"to read the DLQ?)") from None
@@ -83,15 +84,18 @@ def list_(
     since: Optional[str] = SinceOpt,
     until: Optional[str] = UntilOpt,
     output: Output = typer.Option(Output.table, "--output", "-o", help="table or jsonl (one JSON object a line)."),
-    bootstrap: str = options.bootstrap_servers(),
-    registry_url: str = options.registry_url(),
+    bootstrap: Optional[str] = options.bootstrap_servers(),
+    client_config: Optional[str] = options.client_config(),
+    registry_url: Optional[str] = options.registry_url(),
+    registry_user: Optional[str] = options.registry_user(),
     prefix: str = options.topic_prefix(),
 ) -> None:
     """List dead letters (no payloads: ids, where from, why).
 
     Example: gplx-bus dlq list --topic portal.applications --code DOMAIN_INVALID --since 6h
     """
-    views, unreadable, _ = _read(bootstrap, registry_url, prefix, _filter(None, topic, code, since, until))
+    conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
+    views, unreadable, _ = _read(conn, _filter(None, topic, code, since, until))
     if output is Output.jsonl:
         for v in views:
             typer.echo(json.dumps(v.summary(), ensure_ascii=False))
@@ -110,8 +114,10 @@ def list_(
 @app.command()
 def show(
     letter_id: str = typer.Argument(..., help="Dead letter id (from `gplx-bus dlq list`)."),
-    bootstrap: str = options.bootstrap_servers(),
-    registry_url: str = options.registry_url(),
+    bootstrap: Optional[str] = options.bootstrap_servers(),
+    client_config: Optional[str] = options.client_config(),
+    registry_url: Optional[str] = options.registry_url(),
+    registry_user: Optional[str] = options.registry_user(),
     prefix: str = options.topic_prefix(),
 ) -> None:
     """One dead letter as JSON, with its original value decoded where the registry knows its schema (else hex and
@@ -119,7 +125,8 @@ def show(
 
     Example: gplx-bus dlq show 3f0c9a6e-1d2b-5c4e-9f70-0a1b2c3d4e5f
     """
-    views, _, deserialize = _read(bootstrap, registry_url, prefix, _filter([letter_id], None, None, None, None))
+    conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
+    views, _, deserialize = _read(conn, _filter([letter_id], None, None, None, None))
     if not views:
         raise DlqError(f"no dead letter with id {letter_id} (list them with `gplx-bus dlq list`)")
     v = views[-1]
@@ -138,8 +145,10 @@ def replay(
     since: Optional[str] = SinceOpt,
     until: Optional[str] = UntilOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be replayed; send nothing."),
-    bootstrap: str = options.bootstrap_servers(),
-    registry_url: str = options.registry_url(),
+    bootstrap: Optional[str] = options.bootstrap_servers(),
+    client_config: Optional[str] = options.client_config(),
+    registry_url: Optional[str] = options.registry_url(),
+    registry_user: Optional[str] = options.registry_user(),
     prefix: str = options.topic_prefix(),
 ) -> None:
     """Put dead letters back on their original topic and partition after their cause was fixed, once each:
@@ -151,12 +160,13 @@ def replay(
     if which == Filter():
         raise DlqError("name dead letter ids or a filter (--topic, --code, --since, --until); "
                        "`gplx-bus dlq list` shows them")
-    views, _, _ = _read(bootstrap, registry_url, prefix, which)
+    conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
+    views, _, _ = _read(conn, which)
     missing = which.ids - {v.letter.event_id for v in views}
     if missing:
         raise DlqError(f"no dead letter with id {', '.join(sorted(missing))} (see `gplx-bus dlq list`)")
-    kafka = consumer(bootstrap)
-    producer = None if dry_run else KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+    kafka = consumer(conn)
+    producer = None if dry_run else KafkaProducer(**conn.kafka_python_kwargs(), acks="all", enable_idempotence=True,
                                                   client_id="gplx-dlq-replay")
     try:
         outcomes = replay_letters(views, kafka, producer, dry_run=dry_run)

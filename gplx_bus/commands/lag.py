@@ -18,10 +18,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from gplx_bus.commands import options
-from gplx_bus.signals import stop_on_signals, wait_until_set
 from consumers.lag import LagConfig, LagMonitor, LagReport
 from consumers.lag.model import PartitionLag
+from gplx_bus.commands import options
+from gplx_bus.signals import stop_on_signals, wait_until_set
+from topology.connection import Connection
 
 app = typer.Typer(help="Consumer lag (messages, seconds, status) per group, topic and partition.",
                   no_args_is_help=False)
@@ -30,22 +31,17 @@ log = logging.getLogger("gplx_bus.lag")
 _STATUS_STYLE = {"OK": "green", "WARN": "yellow", "ERR": "red", "STOP": "bold red", "STALL": "bold red",
                  "REWIND": "magenta", "UNKNOWN": "dim"}
 
-BootstrapOpt = typer.Option(None, "--bootstrap-servers", "-b", envvar="KAFKA_BOOTSTRAP_SERVERS",
-                            help="host:port of the cluster (default localhost:9092).",
-                            callback=options.check_bootstrap)
 PatternOpt = typer.Option(None, "--group-pattern", envvar="GPLX_LAG_GROUP_PATTERN",
                           help="Regex of the group ids to watch (default: exactly our groups, from the catalogue: "
                                "the case processor, portal sink, adapters and province subscribers).")
-PrefixOpt = typer.Option(None, "--prefix", envvar="GPLX_TOPIC_PREFIX",
-                         help="Name prefix of our topics and groups (as for the processor; default none).")
 
 
-def _config(bootstrap: Optional[str], pattern: Optional[str], group: Optional[str] = None,
-            prefix: Optional[str] = None, **extra) -> LagConfig:
+def _config(conn: Connection, pattern: Optional[str], group: Optional[str] = None, **extra) -> LagConfig:
     if group:
         pattern = f"^{re.escape(group)}$"
     try:
-        return LagConfig.from_env(bootstrap_servers=bootstrap, group_pattern=pattern, prefix=prefix, **extra)
+        return LagConfig(bootstrap_servers=conn, prefix=conn.prefix, group_pattern=pattern,
+                         **{k: v for k, v in extra.items() if v is not None})
     except (ValueError, re.error) as exc:
         raise typer.BadParameter(str(exc)) from exc
 
@@ -63,20 +59,21 @@ def lag(
     watch: bool = typer.Option(False, "--watch", "-w", help="Refresh until interrupted."),
     interval: float = typer.Option(5.0, "--interval", "-i", min=0.2, help="Seconds between samples with --watch."),
     as_json: bool = typer.Option(False, "--json", help="JSON (one document per sample with --watch)."),
-    bootstrap: Optional[str] = BootstrapOpt,
     pattern: Optional[str] = PatternOpt,
-    prefix: Optional[str] = PrefixOpt,
     window: Optional[float] = typer.Option(None, "--window", help="Status window in seconds (default 600)."),
     stall_after: Optional[float] = typer.Option(None, "--stall-after", help="STOP/STALL after this many seconds "
                                                 "without progress (default 300)."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
+    bootstrap: Optional[str] = options.bootstrap_servers(),
+    client_config: Optional[str] = options.client_config(),
+    prefix: str = options.topic_prefix(),
 ) -> None:
     """Show committed offset, end offset, lag in messages and seconds, and status."""
     if ctx.invoked_subcommand is not None:
         return
     _setup_logging(verbose)
-    monitor = LagMonitor(_config(bootstrap, pattern, group, prefix, window_seconds=window,
-                                 stall_after_seconds=stall_after))
+    conn = options.connection(bootstrap, client_config, None, None, prefix)
+    monitor = LagMonitor(_config(conn, pattern, group, window_seconds=window, stall_after_seconds=stall_after))
     console = Console()
     try:
         if not watch:
@@ -142,27 +139,29 @@ def serve(
     addr: str = typer.Option("127.0.0.1", "--host", "--addr", help="Address to listen on (loopback by default: "
                              "the metrics name groups and provinces; use 0.0.0.0 only behind a firewall)."),
     interval: float = typer.Option(15.0, "--interval", "-i", min=0.2, help="Seconds between samples."),
-    bootstrap: Optional[str] = BootstrapOpt,
     pattern: Optional[str] = PatternOpt,
-    prefix: Optional[str] = PrefixOpt,
     window: Optional[float] = typer.Option(None, "--window", help="Status window in seconds (default 600)."),
     stall_after: Optional[float] = typer.Option(None, "--stall-after", help="STOP/STALL threshold (default 300)."),
-    registry_url: Optional[str] = typer.Option(None, "--schema-registry-url", envvar="SCHEMA_REGISTRY_URL",
-                                               help="Registry for decoding cases.events (case and decision metrics)."),
     cases: bool = typer.Option(True, "--cases/--no-cases", help="Also read cases.events for cases by state and "
                                "decisions by reason (needs the schema registry)."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
+    bootstrap: Optional[str] = options.bootstrap_servers(),
+    client_config: Optional[str] = options.client_config(),
+    registry_url: Optional[str] = options.registry_url("--schema-registry-url"),  # its name before 0.2
+    registry_user: Optional[str] = options.registry_user(),
+    prefix: str = options.topic_prefix(),
 ) -> None:
     """Serve lag metrics for Prometheus until interrupted; stays up (gplx_lag_exporter_up=0) without a broker."""
     from consumers.lag.exporter import LagExporter
 
     _setup_logging(verbose)
-    config = _config(bootstrap, pattern, prefix=prefix, window_seconds=window, stall_after_seconds=stall_after)
+    conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
+    config = _config(conn, pattern, window_seconds=window, stall_after_seconds=stall_after)
     extras, what = [], "no case metrics (--no-cases)"
-    if cases and not registry_url:
-        what = "no case metrics: set --schema-registry-url or SCHEMA_REGISTRY_URL"
+    if cases and not registry_url:  # the exporter needs no registry for lag: case metrics only where one is named
+        what = "no case metrics: set --registry-url or SCHEMA_REGISTRY_URL"
     elif cases:
-        signals = _case_signals(config, registry_url, interval)
+        signals = _case_signals(config, conn, interval)
         extras, what = [signals], f"cases from {signals.topic}"
     exporter = LagExporter(config, port=port, addr=addr, interval=interval, extra_collectors=extras)
     try:
@@ -188,12 +187,12 @@ def _groups_label(config: LagConfig) -> str:
     return f"/{config.group_pattern}/"
 
 
-def _case_signals(config: LagConfig, registry_url: str, interval: float):
+def _case_signals(config: LagConfig, conn: Connection, interval: float):
     from consumers.lag.cases_reader import CaseSignals
     from schemas.registry import RegistryClient
     from topology.catalogue import CASES_EVENTS
 
-    return CaseSignals(config.bootstrap_servers, config.prefix + CASES_EVENTS, RegistryClient(registry_url),
+    return CaseSignals(conn, config.prefix + CASES_EVENTS, RegistryClient(conn.registry_url, auth=conn.registry_auth),
                        interval=min(interval, 5.0), request_timeout_ms=config.request_timeout_ms)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Optional
 
 import typer
 
@@ -50,18 +51,21 @@ def sink(
     max_attempts: int = typer.Option(6, "--max-attempts", min=1, help="Attempts before the DLQ."),
     backoff_base: float = typer.Option(0.5, "--backoff-base", min=0.0, help="First retry delay, seconds."),
     backoff_max: float = typer.Option(30.0, "--backoff-max", min=0.0, help="Longest retry delay, seconds."),
-    bootstrap: str = options.bootstrap_servers(),
-    registry_url: str = options.registry_url(),
+    bootstrap: Optional[str] = options.bootstrap_servers(),
+    client_config: Optional[str] = options.client_config(),
+    registry_url: Optional[str] = options.registry_url(),
+    registry_user: Optional[str] = options.registry_user(),
     prefix: str = options.topic_prefix(),
     verbose: bool = options.verbose(),
 ) -> None:
     """Deliver IssuanceRequested to the portal until interrupted (at-least-once, Idempotency-Key = issuance id)."""
     _logging(verbose)
+    conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
     try:
         backoff = Backoff(base_s=backoff_base, max_s=max(backoff_max, backoff_base))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    issuance_sink = IssuanceSink(bootstrap, registry_url, portal_url, prefix=prefix, max_attempts=max_attempts,
+    issuance_sink = IssuanceSink(conn, conn.registry_url, portal_url, prefix=conn.prefix, max_attempts=max_attempts,
                                  backoff=backoff)
     stats = issuance_sink.run(stop_on_signals())
     typer.echo(f"delivered {stats.delivered}, dead-lettered {stats.dead_lettered}, "

@@ -5,19 +5,19 @@ come from the topic catalogue, so a subject exists exactly where an event can tr
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from gplx_bus.commands import options
 from schemas import compat, loader
 from schemas.registry import RegistryClient
 from schemas.serde import subject_name
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
-
-URL_HELP = "Schema registry base URL, e.g. http://127.0.0.1:8081/apis/ccompat/v7 (default: $SCHEMA_REGISTRY_URL)."
-
 
 def _subjects(prefix: str) -> list[tuple[str, str]]:
     """(subject, event full name) for every event on every catalogued topic."""
@@ -34,14 +34,16 @@ def _subjects(prefix: str) -> list[tuple[str, str]]:
 
 @app.command()
 def register(
-    url: str = typer.Option(None, "--url", envvar="SCHEMA_REGISTRY_URL", help=URL_HELP),
-    prefix: str = typer.Option("", help="Topic name prefix (as used by `gplx-bus topics apply`)."),
+    registry_url: Optional[str] = options.registry_url("--url"),  # --url: its name before 0.2
+    registry_user: Optional[str] = options.registry_user(),
+    prefix: str = options.topic_prefix(),
     level: str = typer.Option(compat.LEVEL, help="Compatibility level set on every subject."),
 ) -> None:
     """Register every event schema under each topic that carries it, and set the subject's compatibility."""
+    conn = options.connection(None, None, registry_url, registry_user, prefix)
     table = Table("subject", "schema id", "compatibility")
-    with RegistryClient(url) as client:
-        for subject, event in _subjects(prefix):
+    with RegistryClient(conn.registry_url, auth=conn.registry_auth) as client:
+        for subject, event in _subjects(conn.prefix):
             schema_id = client.register(subject, loader.event_schema_text(event))
             client.set_compatibility(subject, level)
             table.add_row(subject, str(schema_id), level)
@@ -52,8 +54,9 @@ def register(
 def check(
     registry: bool = typer.Option(False, "--registry", help="Also ask the registry whether each subject accepts "
                                                            "the current schema."),
-    url: str = typer.Option(None, "--url", envvar="SCHEMA_REGISTRY_URL", help=URL_HELP),
-    prefix: str = typer.Option("", help="Topic name prefix (with --registry)."),
+    registry_url: Optional[str] = options.registry_url("--url"),  # --url: its name before 0.2
+    registry_user: Optional[str] = options.registry_user(),
+    prefix: str = options.topic_prefix(),
     level: str = typer.Option("FULL", help="Level for the offline check against schemas/released."),
 ) -> None:
     """Check every schema against its last released version (offline), and with --registry against the registry."""
@@ -64,8 +67,9 @@ def check(
             "[green]ok[/]" if compat.released_schema(name) else "[yellow]never released[/]")
         console.print(f"{loader.short_name(name):<24} {status}")
     if registry:
-        with RegistryClient(url) as client:
-            for subject, event in _subjects(prefix):
+        conn = options.connection(None, None, registry_url, registry_user, prefix)
+        with RegistryClient(conn.registry_url, auth=conn.registry_auth) as client:
+            for subject, event in _subjects(conn.prefix):
                 ok, messages = client.check_compatibility(subject, loader.event_schema_text(event))
                 if not ok:
                     problems += [f"{subject}: {m}" for m in messages] or [f"{subject}: refused by the registry"]

@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from gplx_bus.commands.adapters import bus_endpoints
+from gplx_bus.commands import options
 from producers import simulator
 from producers.adapters.runner import DEFAULT_DATA_DIR
 from producers.sdk import COMPRESSION, Publisher
@@ -44,10 +45,15 @@ def command(
     start: str = typer.Option(None, "--start", help="End of the simulated day, ISO 8601 (default: now)."),
     data_dir: Path = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="Where the adapters' databases go."),
     expected: Path = typer.Option(None, "--expected", help="Write the expected outcome per application here."),
-    prefix: str = typer.Option("", "--prefix", help="Topic name prefix (e.g. a test environment)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan and write the databases; publish nothing."),
+    bootstrap: Optional[str] = options.bootstrap_servers(),
+    client_config: Optional[str] = options.client_config(),
+    registry_url: Optional[str] = options.registry_url(),
+    registry_user: Optional[str] = options.registry_user(),
+    prefix: str = options.topic_prefix(),
 ) -> None:
     """Simulate applications with the pilot's failure modes and publish them."""
+    conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
     try:
         moment = dt.datetime.fromisoformat(start) if start else None
     except ValueError:
@@ -67,8 +73,7 @@ def command(
                             encoding="utf-8")
     report = None
     if not dry_run:
-        bootstrap, registry = bus_endpoints()
-        with Publisher(bootstrap, registry, catalogue=Catalogue.build(prefix=prefix),
+        with Publisher(conn, conn.registry_url, catalogue=Catalogue.build(prefix=conn.prefix),
                        client_id="gplx-simulator") as publisher, Progress(
                 TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                 console=console) as progress:

@@ -34,8 +34,10 @@ def command(
     max_events: Optional[int] = typer.Option(None, "--max-events", "-n", min=1, help="Stop after N events."),
     idle_timeout: Optional[float] = typer.Option(None, "--idle-timeout", min=0.1,
                                                  help="Stop after S seconds without a new event."),
-    bootstrap: str = options.bootstrap_servers(),
-    registry_url: str = options.registry_url(),
+    bootstrap: Optional[str] = options.bootstrap_servers(),
+    client_config: Optional[str] = options.client_config(),
+    registry_url: Optional[str] = options.registry_url(),
+    registry_user: Optional[str] = options.registry_user(),
     prefix: str = options.topic_prefix(),
     verbose: bool = options.verbose(),
 ) -> None:
@@ -43,9 +45,10 @@ def command(
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING if verbose else logging.CRITICAL)
+    conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
     stop = threading.Event()
     sink = _output(output, webhook_url, stop)
-    subscriber = ProvinceSubscriber(bootstrap, registry_url, province, output=sink, prefix=prefix,
+    subscriber = ProvinceSubscriber(conn, conn.registry_url, province, output=sink, prefix=conn.prefix,
                                     from_beginning=from_beginning)
     typer.echo(f"Tỉnh/thành: {subscriber.province.describe()} — topic {subscriber.topic}, "
                f"nhóm {subscriber.group_id}", err=True)

@@ -1,32 +1,26 @@
 """`gplx-bus topics`: list the catalogue, and make the cluster match it.
 
-Thin on purpose: the catalogue and the diff live in `topology`; this module only reads the environment, prints.
+Thin on purpose: the catalogue and the diff live in `topology`; this module only reads the options, prints.
 """
 from __future__ import annotations
 
-import os
+from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from gplx_bus.commands import options
 from topology.apply import apply as apply_plan
 from topology.apply import connect, plan
 from topology.catalogue import Catalogue
 
 app = typer.Typer(no_args_is_help=True, help="List the topic catalogue and apply it to the cluster.")
 
-DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
-
-
-def _bootstrap() -> str:
-    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP)
-
-
 @app.command("list")
 def list_topics(
     acls: bool = typer.Option(False, "--acls", help="Show the ACL bindings instead of the topics."),
-    prefix: str = typer.Option("", "--prefix", help="Topic name prefix (e.g. for a test environment)."),
+    prefix: str = options.topic_prefix(),
 ) -> None:
     """Print every catalogued topic (or its ACLs); needs no broker."""
     catalogue = Catalogue.build(prefix=prefix)
@@ -48,15 +42,17 @@ def list_topics(
 @app.command("apply")
 def apply_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the diff, change nothing."),
-    prefix: str = typer.Option("", "--prefix", help="Topic name prefix (e.g. for a test environment)."),
+    bootstrap: Optional[str] = options.bootstrap_servers(),
+    client_config: Optional[str] = options.client_config(),
+    prefix: str = options.topic_prefix(),
 ) -> None:
     """Create missing topics, alter configs that differ, add partitions where safe; refuse unsafe changes."""
-    bootstrap = _bootstrap()
-    catalogue = Catalogue.build(prefix=prefix)
-    admin = connect(bootstrap)
+    conn = options.connection(bootstrap, client_config, None, None, prefix)
+    catalogue = Catalogue.build(prefix=conn.prefix)
+    admin = connect(conn)
     try:
         the_plan = plan(catalogue, admin)
-        print(f"cluster {bootstrap}:")
+        print(f"cluster {conn}:")
         for line in the_plan.lines():
             print("  " + line)
         if dry_run or the_plan.is_empty:

@@ -19,6 +19,7 @@ from producers.sdk import Publisher
 from schemas.errors import DeserializationError, RegistryUnavailable
 from schemas.models import Event
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
+from topology.connection import Connection
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ class ResponderStats:
 class Responder:
     """Consume `request_topic` in `group_id`, answer each request with `handle`, publish, then commit."""
 
-    def __init__(self, name: str, *, bootstrap_servers: str, registry: SchemaRegistry, publisher: Publisher,
+    def __init__(self, name: str, *, bootstrap_servers: str | Connection, registry: SchemaRegistry,
+                 publisher: Publisher,
                  request_topic: str, group_id: str, handle: Handler, request_type: type[Event],
                  on_published: Callable[[Event, list[Event]], None] | None = None,
                  connect_timeout_s: float = 10.0, retry_backoff_s: float = 2.0) -> None:
@@ -70,7 +72,7 @@ class Responder:
         timeout_ms = int(self._connect_timeout_s * 1000)
         try:
             self._consumer = KafkaConsumer(
-                self.request_topic, bootstrap_servers=self._bootstrap, group_id=self.group_id,
+                self.request_topic, **Connection.of(self._bootstrap).kafka_python_kwargs(), group_id=self.group_id,
                 client_id=f"gplx-{self.name}-adapter", enable_auto_commit=False, auto_offset_reset="earliest",
                 bootstrap_timeout_ms=timeout_ms, max_poll_records=200)
         except (KafkaError, OSError) as exc:

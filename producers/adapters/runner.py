@@ -22,6 +22,7 @@ from schemas.registry import RegistryClient
 from schemas.serde import SchemaRegistry
 from topology import catalogue as topics
 from topology.catalogue import Catalogue, consumer_group
+from topology.connection import Connection
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ PAYMENT_LEDGER = "payments.jsonl"
 class AdapterSet:
     """The identity, police and payment-refund adapters; `start()` connects all (or raises), `stop()` ends all."""
 
-    def __init__(self, bootstrap_servers: str, registry: str | SchemaRegistry, *,
+    def __init__(self, bootstrap_servers: str | Connection, registry: str | SchemaRegistry, *,
                  catalogue: Catalogue | None = None, data_dir: str | Path = DEFAULT_DATA_DIR,
                  identity_db: str | Path | None = None, police_db: str | Path | None = None,
                  payment_ledger: str | Path | None = None, run_identity: bool = True, run_police: bool = True,
@@ -57,7 +58,8 @@ class AdapterSet:
     def start(self) -> "AdapterSet":
         registry = self._registry_arg
         if isinstance(registry, str):
-            registry = RegistryClient(registry, timeout=self._timeout)
+            registry = RegistryClient(registry, timeout=self._timeout,
+                                      auth=Connection.of(self._bootstrap).registry_auth)
         self._registry = registry
         self._publisher = Publisher(self._bootstrap, registry, catalogue=self.catalogue,
                                     client_id="gplx-adapters", connect_timeout_s=self._timeout, linger_ms=0)

@@ -39,6 +39,7 @@ class Options:
     sdk_records: int = 100_000
     bootstrap: str | None = None
     registry_url: str | None = None
+    connection: object = None  # topology.connection.Connection: security settings for a cluster given
 
     @classmethod
     def quick_defaults(cls, **overrides) -> "Options":
@@ -57,13 +58,14 @@ def run(options: Options, log=print) -> dict:
     from schemas.registry import RegistryClient
 
     started = time.monotonic()
-    results: dict = {"options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(options).items()},
+    results: dict = {"options": {k: (v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
+                                 for k, v in vars(options).items()},  # a Path or a Connection (its bootstrap)
                      "started_at": dt.datetime.now(dt.timezone.utc).isoformat()}
     log("starting the bus..." if not (options.bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
         else "using the cluster in the environment")
-    bus = bus_env.open_bus(options.bootstrap, options.registry_url)
+    bus = bus_env.open_bus(options.bootstrap, options.registry_url, options.connection)
     workdir = processor_runs.fresh_workdir()
-    registry = RegistryClient(bus.registry_url)
+    registry = RegistryClient(bus.registry_url, auth=bus.connection.registry_auth)
     try:
         results["machine"] = {**bus_env.machine(), "kafka": bus.kafka_version, "bus": bus.mode,
                               "clients": bus_env.versions()}

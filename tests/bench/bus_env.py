@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from topology.connection import Connection
+
 PROVINCES = ("01", "79")  # the simulator's provinces; only their cases.province.<code> topics are created
 SEED = 20250901  # fixed: the same citizens, ids and events on every run
 START = dt.datetime(2025, 9, 1, 10, 0, tzinfo=dt.timezone.utc)  # a Monday: no deadline passes during the bench
@@ -30,6 +32,10 @@ class Bus:
     mode: str  # "local" (started by the bench) or "external"
     lib: Path  # Kafka jars (for ProducerPerformance / ConsumerPerformance)
     _cluster: object = None
+    connection: Connection | None = None  # how every client connects: bootstrap, registry, security settings
+
+    def __post_init__(self) -> None:
+        self.connection = (self.connection or Connection()).with_endpoints(self.bootstrap, self.registry_url)
 
     def broker_pids(self) -> list[int]:
         """Pids of the broker JVMs we started (empty for an external cluster)."""
@@ -43,8 +49,10 @@ class Bus:
             self._cluster = None
 
 
-def open_bus(bootstrap: str | None = None, registry_url: str | None = None) -> Bus:
-    """The cluster in the arguments or in KAFKA_BOOTSTRAP_SERVERS (and SCHEMA_REGISTRY_URL), else a local one."""
+def open_bus(bootstrap: str | None = None, registry_url: str | None = None,
+             connection: Connection | None = None) -> Bus:
+    """The cluster in the arguments or in KAFKA_BOOTSTRAP_SERVERS (and SCHEMA_REGISTRY_URL), else a local one;
+    `connection` (security settings) applies to a cluster given, not to one started here."""
     from deploy.local.cluster import LocalCluster
     from deploy.local.jars import ensure_kafka_jars
     from deploy.local.settings import kafka_version
@@ -53,7 +61,8 @@ def open_bus(bootstrap: str | None = None, registry_url: str | None = None) -> B
     registry_url = registry_url or os.environ.get("SCHEMA_REGISTRY_URL")
     lib = ensure_kafka_jars()
     if bootstrap and registry_url:
-        return Bus(bootstrap, registry_url, f"external (tools {kafka_version()})", "external", lib)
+        return Bus(bootstrap, registry_url, f"external (tools {kafka_version()})", "external", lib,
+                   connection=connection)
     for attempt in range(3):
         cluster = LocalCluster(with_registry=not registry_url, with_kafka=not bootstrap)
         try:
@@ -66,7 +75,7 @@ def open_bus(bootstrap: str | None = None, registry_url: str | None = None) -> B
                 raise
     return Bus(bootstrap or endpoints.bootstrap_servers, registry_url or endpoints.schema_registry_url,
                kafka_version() if not bootstrap else f"external (tools {kafka_version()})",
-               "local" if not bootstrap else "external", lib, cluster)
+               "local" if not bootstrap else "external", lib, cluster, connection if bootstrap else None)
 
 
 def machine() -> dict:
@@ -116,7 +125,7 @@ def create_catalogue(bus: Bus, prefix: str):
     from producers.testing import create_topics
 
     catalogue = catalogue_for(prefix)
-    create_topics(bus.bootstrap, catalogue)
+    create_topics(bus.connection, catalogue)
     return catalogue
 
 
@@ -125,7 +134,7 @@ def create_plain_topics(bus: Bus, names: list[str], partitions: int = INPUT_PART
 
     from topology import apply
 
-    admin = apply.connect(bus.bootstrap)
+    admin = apply.connect(bus.connection)
     try:
         admin.create_topics([NewTopic(n, partitions, 1) for n in names])
         deadline = time.monotonic() + 15
@@ -143,7 +152,7 @@ def delete_topics(bus: Bus, prefix: str) -> None:
     from topology import apply
 
     try:
-        admin = apply.connect(bus.bootstrap)
+        admin = apply.connect(bus.connection)
     except Exception:  # noqa: BLE001
         return
     try:
@@ -249,7 +258,7 @@ def workload(registry, catalogue, cases: int, *, seed: int = SEED, payments: boo
 def confluent_producer(bus: Bus, **extra):
     from confluent_kafka import Producer
 
-    config = {"bootstrap.servers": bus.bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 10,
+    config = {**bus.connection.confluent_config(), "acks": "all", "enable.idempotence": True, "linger.ms": 10,
               "batch.size": 64 * 1024, "partitioner": "murmur2_random", "queue.buffering.max.messages": 1_000_000}
     config.update(extra)
     return Producer(config)

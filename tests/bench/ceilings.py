@@ -52,6 +52,11 @@ def parse_consumer_performance(text: str) -> dict:
             "rebalance_ms": float(row.get("rebalance.time.ms", 0) or 0)}
 
 
+def _client_config(bus: bus_env.Bus, kind: str) -> list[str]:
+    """Kafka's perf tools read the same client properties file (security settings) as our clients."""
+    return [f"--{kind}.config", bus.connection.client_config] if bus.connection.client_config else []
+
+
 def ceiling_a(bus: bus_env.Bus, records: int, record_size: int, log=print) -> dict:
     topic = f"bench{uuid.uuid4().hex[:6]}.ceiling-a"
     bus_env.create_plain_topics(bus, [topic])
@@ -59,10 +64,12 @@ def ceiling_a(bus: bus_env.Bus, records: int, record_size: int, log=print) -> di
         produced = parse_producer_performance(_java(bus, "ProducerPerformance", [
             "--topic", topic, "--num-records", str(records), "--record-size", str(record_size),
             "--throughput", "-1", "--producer-props", f"bootstrap.servers={bus.bootstrap}", "acks=all",
-            "linger.ms=10", f"batch.size={64 * 1024}", "compression.type=none"], timeout=300))
+            "linger.ms=10", f"batch.size={64 * 1024}", "compression.type=none", *_client_config(bus, "producer")],
+            timeout=300))
         consumed = parse_consumer_performance(_java(bus, "ConsumerPerformance", [
             "--bootstrap-server", bus.bootstrap, "--topic", topic, "--messages", str(records),
-            "--timeout", "60000", "--group", f"bench-{uuid.uuid4().hex[:6]}"], timeout=300))
+            "--timeout", "60000", "--group", f"bench-{uuid.uuid4().hex[:6]}", *_client_config(bus, "consumer")],
+            timeout=300))
     finally:
         bus_env.delete_topics(bus, topic)
     log(f"  ceiling A: produce {produced['records_per_s']:.0f} rec/s ({produced['MB_per_s']} MB/s, "
@@ -103,9 +110,9 @@ def _aiokafka_loop(bus, src: str, dst: str, count: int) -> float:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     async def run() -> float:
-        consumer = AIOKafkaConsumer(src, bootstrap_servers=bus.bootstrap, group_id=f"bench-{uuid.uuid4().hex[:6]}",
+        consumer = AIOKafkaConsumer(src, **bus.connection.aiokafka_kwargs(), group_id=f"bench-{uuid.uuid4().hex[:6]}",
                                     auto_offset_reset="earliest", enable_auto_commit=True)
-        producer = AIOKafkaProducer(bootstrap_servers=bus.bootstrap, acks="all", linger_ms=10)
+        producer = AIOKafkaProducer(**bus.connection.aiokafka_kwargs(), acks="all", linger_ms=10)
         await consumer.start()
         await producer.start()
         try:
@@ -130,9 +137,9 @@ def _aiokafka_loop(bus, src: str, dst: str, count: int) -> float:
 def _kafka_python_loop(bus, src: str, dst: str, count: int) -> float:
     from kafka import KafkaConsumer, KafkaProducer
 
-    consumer = KafkaConsumer(src, bootstrap_servers=bus.bootstrap, group_id=f"bench-{uuid.uuid4().hex[:6]}",
+    consumer = KafkaConsumer(src, **bus.connection.kafka_python_kwargs(), group_id=f"bench-{uuid.uuid4().hex[:6]}",
                              auto_offset_reset="earliest", enable_auto_commit=True)
-    producer = KafkaProducer(bootstrap_servers=bus.bootstrap, acks="all", linger_ms=10, batch_size=64 * 1024)
+    producer = KafkaProducer(**bus.connection.kafka_python_kwargs(), acks="all", linger_ms=10, batch_size=64 * 1024)
     try:
         moved, started = 0, None
         while moved < count:
@@ -152,9 +159,9 @@ def _kafka_python_loop(bus, src: str, dst: str, count: int) -> float:
 def _confluent_loop(bus, src: str, dst: str, count: int) -> float:
     from confluent_kafka import Consumer, Producer
 
-    consumer = Consumer({"bootstrap.servers": bus.bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:6]}",
+    consumer = Consumer({**bus.connection.confluent_config(), "group.id": f"bench-{uuid.uuid4().hex[:6]}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": True})
-    producer = Producer({"bootstrap.servers": bus.bootstrap, "acks": "all", "linger.ms": 10,
+    producer = Producer({**bus.connection.confluent_config(), "acks": "all", "linger.ms": 10,
                          "queue.buffering.max.messages": 1_000_000})
     consumer.subscribe([src])
     try:

@@ -39,8 +39,8 @@ class Worker:
     def start(self) -> "Worker":
         from deploy.local.process import ManagedProcess
 
-        env = {"KAFKA_BOOTSTRAP_SERVERS": self.bus.bootstrap, "SCHEMA_REGISTRY_URL": self.bus.registry_url,
-               "GPLX_TOPIC_PREFIX": self.prefix, "GPLX_STORE": "rocksdb://", "GPLX_DATADIR": str(self.datadir),
+        env = {**self.bus.connection.to_env(), "GPLX_TOPIC_PREFIX": self.prefix,
+               "GPLX_STORE": "rocksdb://", "GPLX_DATADIR": str(self.datadir),
                "GPLX_TICK_SECONDS": "3600", "GPLX_INPUT_PARTITIONS": str(bus_env.INPUT_PARTITIONS),
                "GPLX_LOG_LEVEL": "warning", "PYTHONPATH": str(REPO)}
         cmd = [sys.executable, "-m", "topology.processor"]
@@ -134,7 +134,7 @@ class CaseWatcher:
         from topology import catalogue as topics
 
         self.topic = catalogue.name(topics.CASES_EVENTS)
-        self.consumer = KafkaConsumer(bootstrap_servers=bus.bootstrap, group_id=None, enable_auto_commit=False,
+        self.consumer = KafkaConsumer(**bus.connection.kafka_python_kwargs(), group_id=None, enable_auto_commit=False,
                                       auto_offset_reset="earliest")
         parts = self.consumer.partitions_for_topic(self.topic) or set()
         self.consumer.assign([TopicPartition(self.topic, p) for p in parts])
@@ -193,7 +193,7 @@ def inputs_consumed(bus: bus_env.Bus, catalogue, prefix: str) -> bool:
     from topology.processor.app import INPUTS
 
     group = prefix + CASE_PROCESSOR_APP_ID
-    admin = KafkaAdminClient(bootstrap_servers=bus.bootstrap)
+    admin = KafkaAdminClient(**bus.connection.kafka_python_kwargs())
     try:
         committed = {tp: om.offset for tp, om in admin.list_group_offsets([group]).get(group, {}).items()}
         tps = [TopicPartition(catalogue.name(b), p) for b in INPUTS for p in range(bus_env.INPUT_PARTITIONS)]
@@ -300,7 +300,7 @@ def _wait_group_stable(bus, prefix: str, members: int, procs: list, timeout_s: f
     while time.monotonic() < deadline:
         if not all(p.alive() for p in procs):
             raise RuntimeError(f"a worker exited: {[p.log_tail() for p in procs if not p.alive()]}")
-        if group_settled(bus.bootstrap, group, members):
+        if group_settled(bus.connection, group, members):
             return
         time.sleep(0.2)  # pacing between polls of the group's state
     raise RuntimeError(f"group {group} not stable with {members} members after {timeout_s:.0f}s")

@@ -31,7 +31,7 @@ def sdk_throughput(bus: bus_env.Bus, registry, events: list, records: list[bus_e
         # warm-up outside the timed part: connections, and for every topic and event type its registry look-up
         # and its topic metadata (a first send to a topic waits for its metadata: ~0.3 s of 1.3 s if left in)
         first_of_each = {(base, type(event).__name__): event for base, event in reversed(events)}
-        with Publisher(bus.bootstrap, registry, catalogue=catalogue, client_id="bench-sdk") as publisher:
+        with Publisher(bus.connection, registry, catalogue=catalogue, client_id="bench-sdk") as publisher:
             for event in [*first_of_each.values(), *(event for _, event in events[:50])]:
                 publisher.send(event)
             publisher.flush()
@@ -44,7 +44,7 @@ def sdk_throughput(bus: bus_env.Bus, registry, events: list, records: list[bus_e
 
         topic = prefix + "raw-kafka-python"
         bus_env.create_plain_topics(bus, [topic, prefix + "raw-confluent"])
-        producer = KafkaProducer(bootstrap_servers=bus.bootstrap, acks="all", enable_idempotence=True,
+        producer = KafkaProducer(**bus.connection.kafka_python_kwargs(), acks="all", enable_idempotence=True,
                                  linger_ms=10, batch_size=64 * 1024, compression_type=COMPRESSION)
         try:
             for r in records[:50]:

@@ -117,3 +117,24 @@ def test_lag_serve_exits_promptly_on_sigterm_with_the_broker_down():
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.integration
+def test_adapters_run_prints_its_summary_on_sigterm(kafka_bootstrap, schema_registry_url, tmp_path):
+    proc = subprocess.Popen([*GPLX, "adapters", "run", "-b", kafka_bootstrap, "--registry-url", schema_registry_url,
+                             "--prefix", f"probe{os.getpid()}.", "--data-dir", str(tmp_path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        line = ""
+        while "adapters running" not in line and time.monotonic() < deadline and proc.poll() is None:
+            line = proc.stderr.readline()
+        assert "adapters running" in line
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        _, rest = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "stopped: " in rest, rest
+        assert time.monotonic() - started < 15.0
+    finally:
+        proc.kill()
+        proc.wait()

@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from faust import Worker
 
+from topology.connection import environment
 from topology.processor.app import create_app
 from topology.processor.settings import ProcessorSettings
 
 
-def main() -> None:
-    settings = ProcessorSettings.from_env()
+def main(settings: ProcessorSettings | None = None) -> None:
+    """Run a worker with `settings` (the CLI builds them), by default those of the process environment."""
+    settings = settings or ProcessorSettings.from_env(environment())
     settings.datadir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
-    level = os.environ.get("GPLX_LOG_LEVEL", "info")
+    level = environment().get("GPLX_LOG_LEVEL", "info")
     logging.getLogger("gplx").setLevel(level.upper())
     for noisy in ("aiokafka", "kafka"):  # their debug records cost ~5% CPU when built and dropped
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -56,6 +56,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=settings.connection.faust_broker_credentials(),
         store=store.url_for(settings.store),  # rocksdb:// -> the worker-wide memory budget (see store.py)
         datadir=str(settings.datadir),
         topic_partitions=settings.input_partitions,
@@ -70,7 +71,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         web_enabled=False,
         table_standby_replicas=0,
     )
-    registry = RegistryClient(settings.registry_url)
+    registry = RegistryClient(settings.registry_url, auth=settings.connection.registry_auth)
     serialize = AvroSerializer(registry)
     deserialize = AvroDeserializer(registry)
     base_of = {catalogue.name(base): base for base in INPUTS}

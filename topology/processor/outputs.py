@@ -7,7 +7,6 @@ the portal, the payment gateway and the provinces recognise it. And since each k
 """
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -15,9 +14,10 @@ from typing import Any
 
 from schemas import models
 from topology import catalogue as topics
+from topology.connection import environment
 
 NAMESPACE = uuid.UUID("5b0f6a2e-8f1c-4c0e-9a53-6f1d2b7c9e01")  # fixed forever: ids must survive upgrades
-SOURCE = {"system": "case-processor", "instance": os.environ.get("GPLX_INSTANCE", "gplx-case-processor")}
+SOURCE = {"system": "case-processor", "instance": environment().get("GPLX_INSTANCE", "gplx-case-processor")}
 
 CASE_STREAM = (topics.CASES_EVENTS, "province")  # "province" = the case's current-province topic
 
