@@ -20,8 +20,7 @@ from deploy.local.errors import LauncherError
 from deploy.local.kafka import KafkaNode, NodeSpec, wait_until_ready
 from deploy.local.ports import free_port, require_free
 from deploy.local.process import ManagedProcess, cmdline, pid_alive, stop_pid
-from deploy.local.security import (ADMIN_USER, SecureFiles, client_kwargs, new_password, upsert_scram_users,
-                                   user_name, wait_scram_users)
+from deploy.local.security import ADMIN_USER, SecureFiles, new_password, upsert_scram_users, user_name, wait_scram_users
 from deploy.local.settings import kafka_version
 from deploy.local.tools import require_java
 
@@ -119,10 +118,6 @@ class LocalCluster:
             secure_dir=str(self.secure.root) if self.secure else None,
         )
         return self.endpoints
-
-    def admin_kwargs(self) -> dict:
-        """kafka-python settings of the admin login ({} on a plain stack)."""
-        return client_kwargs(self.secure.client_config(ADMIN_USER)) if self.secure else {}
 
     def _start_kafka(self, lib: Path) -> float:
         if self.secure:
