@@ -339,3 +339,44 @@ def test_secured_start_time_vs_plain(secured):
     print(f"\nstart-up (cluster.start(), one node): plain {plain_seconds:.1f}s, secured {secured.start_seconds:.1f}s "
           f"(CA + certificate, format with --add-scram, SASL_SSL readiness, {len(PRINCIPALS)} SCRAM users)")
     assert secured.endpoints.security_protocol == "SASL_SSL"
+
+
+# -- the CLI's own secured stack -------------------------------------------------------------------------------
+def test_local_up_secure_status_down(tmp_path):
+    """`gplx-bus local up --secure` then `status` names the mode and the files; `down` removes the secrets."""
+    from deploy.local.ports import free_port
+    from deploy.local.settings import gplx_home
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "jars").symlink_to(gplx_home() / "jars")  # the cached jars, not a new download
+    env = {**os.environ, "GPLX_HOME": str(home)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "gplx_bus.cli", "local", *args], capture_output=True,
+                              text=True, timeout=300, env=env)
+
+    up = cli("up", "--secure", "--no-registry", "--kafka-port", str(free_port()))
+    try:
+        assert up.returncode == 0, up.stderr
+        status = cli("status")
+        printed = status.stdout + status.stderr
+        secure = home / "run" / "local" / "data" / "secure"
+        assert status.returncode == 0 and "(SASL_SSL)" in printed
+        assert str(secure / "clients" / "admin.properties") in "".join(printed.split())  # rich wraps long paths
+        users = {p.name.removesuffix(".properties") for p in (secure / "clients").glob("*.properties")
+                 if not p.name.endswith(".kcat.properties")}
+        assert users == {"admin"} | {user_name(a.principal) for a in Catalogue.build(prefix="").acls()}
+        assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in (secure / "clients").iterdir())
+        assert _no_password_in(up.stdout + up.stderr + printed, secure)
+    finally:
+        down = cli("down")
+    assert down.returncode == 0, down.stderr
+    assert not (home / "run" / "local" / "data").exists()
+
+
+def _no_password_in(output: str, secure: Path) -> bool:
+    """No password of the run appears in what the commands printed."""
+    import json
+
+    return not any(pw in output for pw in json.loads((secure / "credentials.json").read_text()).values())
