@@ -270,6 +270,21 @@ def _settled_observe(admin, must_include: list[AclBinding], timeout: float = 15.
     return seen
 
 
+@pytest.mark.parametrize("args, words", [
+    (["acls", "apply"], ["no admin login", "--command-config", "local up --secure"]),
+    (["acls", "apply", "--command-config", "/nonexistent/admin.properties"], ["cannot read client config"]),
+    (["users", "add", "User:x"], ["no secrets folder", "--secrets-dir"]),
+    (["users", "add", "Group:x", "--secrets-dir", "/tmp"], ["not a user principal", "User:<name>"]),
+])
+def test_acls_and_users_without_a_login_say_what_to_do(tmp_path, args, words):
+    """No secured local stack, no usable file: one line naming the problem and the fix, no traceback."""
+    result = subprocess.run([sys.executable, "-m", "gplx_bus.cli", *args], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "GPLX_HOME": str(tmp_path)})
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("gplx-bus: error:") and all(word in line for word in words), line
+
+
 # -- users and client config files ----------------------------------------------------------------------------
 def test_users_add_and_rotate(applied, tmp_path):
     secrets = tmp_path / "secrets"
