@@ -13,12 +13,14 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from deploy.local import jars
 from deploy.local.errors import LauncherError
 from deploy.local.kafka import KafkaNode, NodeSpec, wait_until_ready
 from deploy.local.ports import free_port, require_free
 from deploy.local.process import ManagedProcess, cmdline, pid_alive, stop_pid
+from deploy.local.security import ADMIN_USER, SecureFiles, new_password, upsert_scram_users, user_name, wait_scram_users
 from deploy.local.settings import kafka_version
 from deploy.local.tools import require_java
 
@@ -37,6 +39,15 @@ class Endpoints:
     pids: list[int] = field(default_factory=list)
     broker_start_seconds: float = 0.0
     registry_start_seconds: float = 0.0
+    #: "PLAINTEXT", or "SASL_SSL" for a secured stack (`secure_dir` then holds the CA and the client configs)
+    security_protocol: str = "PLAINTEXT"
+    secure_dir: str | None = None
+
+    def client_config(self, user: str = ADMIN_USER) -> Path:
+        """The Kafka client properties file of a SCRAM user of a secured stack."""
+        if self.secure_dir is None:
+            raise LauncherError("this local stack is not secured (start it with `gplx-bus local up --secure`)")
+        return SecureFiles(Path(self.secure_dir)).client_config(user)
 
 
 class LocalCluster:
@@ -53,7 +64,11 @@ class LocalCluster:
         version: str | None = None,
         tie_to_parent: bool = True,
         ready_timeout: float = 90.0,
+        secure: bool = False,
+        principals: Iterable[str] = (),
     ):
+        """`secure`: SASL_SSL + SCRAM-SHA-512, TLS from a generated CA, StandardAuthorizer (see `security`).
+        `principals` (secure only): users ("User:portal") given SCRAM credentials and a client config each."""
         if nodes not in (1, 3):
             raise LauncherError(f"a local cluster has 1 or 3 nodes, not {nodes}")
         self.node_count = nodes
@@ -70,6 +85,8 @@ class LocalCluster:
         self.nodes: list[KafkaNode] = []
         self.registry: ManagedProcess | None = None
         self.endpoints: Endpoints | None = None
+        self.secure = SecureFiles(self.data_dir / "secure") if secure else None
+        self.principals = [user_name(p) for p in principals]
 
     def __enter__(self) -> Endpoints:
         return self.start()
@@ -97,22 +114,28 @@ class LocalCluster:
             pids=self.pids(),
             broker_start_seconds=round(broker_seconds, 2),
             registry_start_seconds=round(registry_seconds, 2),
+            security_protocol="SASL_SSL" if self.secure else "PLAINTEXT",
+            secure_dir=str(self.secure.root) if self.secure else None,
         )
         return self.endpoints
 
     def _start_kafka(self, lib: Path) -> float:
+        if self.secure:
+            self.secure.create()
         for attempt in range(_PORT_RETRIES):
             self.nodes = [self._node(i, lib) for i in range(1, self.node_count + 1)]
             voters = ",".join(node.spec.voter for node in self.nodes)
             cluster_id = _kafka_cluster_id()
             for node in self.nodes:
-                node.format(cluster_id, voters, replication=min(3, self.node_count))
+                node.format(cluster_id, voters, replication=min(3, self.node_count), secure=self.secure)
             started = time.monotonic()
             for node in self.nodes:
                 node.start()
             try:
                 wait_until_ready(self.nodes[0].bootstrap, self.node_count, self.ready_timeout,
-                                 alive=lambda: all(n.alive() for n in self.nodes))
+                                 alive=lambda: all(n.alive() for n in self.nodes), client=self._admin_login())
+                if self.secure:
+                    self._create_users()
                 return time.monotonic() - started
             except LauncherError as exc:
                 reasons = [n.failure_reason() for n in self.nodes if not n.alive()]
@@ -124,6 +147,30 @@ class LocalCluster:
                 raise LauncherError(f"Kafka {self.version} did not start: {reasons[0] if reasons else exc}; "
                                     f"log: {self.nodes[0].spec.data_dir / 'broker.log'}") from None
         raise AssertionError("unreachable")
+
+    def _admin_login(self) -> dict:
+        """The admin's login before its client config exists (written once the bootstrap address is known)."""
+        if not self.secure:
+            return {}
+        return {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "ssl_cafile": str(self.secure.ca),
+                "sasl_plain_username": ADMIN_USER, "sasl_plain_password": self.secure.password(ADMIN_USER)}
+
+    def _create_users(self) -> None:
+        """Client configs for admin and every principal; SCRAM credentials for the principals (admin's came at
+        format time). Passwords are random, kept 0600 in the run's folder, never printed."""
+        from kafka import KafkaAdminClient
+
+        bootstrap = ",".join(node.bootstrap for node in self.nodes)
+        self.secure.save_password(ADMIN_USER, self.secure.password(ADMIN_USER), bootstrap)
+        passwords = {user: new_password() for user in self.principals if user != ADMIN_USER}
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="gplx-launcher", **self._admin_login())
+        try:
+            upsert_scram_users(admin, passwords)
+            wait_scram_users(admin, list(passwords))
+        finally:
+            admin.close()
+        for user, password in passwords.items():
+            self.secure.save_password(user, password, bootstrap)
 
     def _node(self, node_id: int, lib: Path) -> KafkaNode:
         if self.fixed_broker_port is not None:
@@ -163,7 +210,7 @@ class LocalCluster:
         for node in self.nodes:
             node.start()
         return wait_until_ready(self.nodes[0].bootstrap, self.node_count, self.ready_timeout,
-                                alive=lambda: all(n.alive() for n in self.nodes))
+                                alive=lambda: all(n.alive() for n in self.nodes), client=self._admin_login())
 
     # -- stop and inspect --------------------------------------------------------------------------------------
     def pids(self) -> list[int]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from deploy.local.errors import LauncherError
 from deploy.local.process import ManagedProcess
+from deploy.local.security import ADMIN_USER, SecureFiles, write_private
 from deploy.local.settings import kafka_heap_opts
 
 _LOG4J1 = """\
@@ -49,17 +50,23 @@ class NodeSpec:
         return f"{self.node_id}@127.0.0.1:{self.controller_port}"
 
 
-def server_properties(node: NodeSpec, voters: str, replication: int) -> str:
-    """Broker config; replication of internal topics follows the size of the quorum."""
-    return "\n".join([
-        "process.roles=broker,controller",
-        f"node.id={node.node_id}",
-        f"controller.quorum.voters={voters}",
+def server_properties(node: NodeSpec, voters: str, replication: int, secure: SecureFiles | None = None) -> str:
+    """Broker config; replication of internal topics follows the size of the quorum.
+
+    Plain: one PLAINTEXT client listener. Secure: SASL_SSL + SCRAM, TLS and the authorizer (see `security`).
+    """
+    listeners = secure.server_properties(node.broker_port, node.controller_port) if secure else [
         f"listeners=PLAINTEXT://127.0.0.1:{node.broker_port},CONTROLLER://127.0.0.1:{node.controller_port}",
         f"advertised.listeners=PLAINTEXT://127.0.0.1:{node.broker_port}",
         "controller.listener.names=CONTROLLER",
         "inter.broker.listener.name=PLAINTEXT",
         "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+    ]
+    return "\n".join([
+        "process.roles=broker,controller",
+        f"node.id={node.node_id}",
+        f"controller.quorum.voters={voters}",
+        *listeners,
         f"log.dirs={node.data_dir / 'logs'}",
         "num.partitions=1",
         f"default.replication.factor={replication}",
@@ -105,19 +112,22 @@ class KafkaNode:
         return ["java", *kafka_heap_opts(), "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
                 f"-Dgplx.run={self.marker}", *logging, "-cp", f"{self.lib_dir}/*", main_class, *args]
 
-    def format(self, cluster_id: str, voters: str, replication: int) -> None:
+    def format(self, cluster_id: str, voters: str, replication: int, secure: SecureFiles | None = None) -> None:
         self.spec.data_dir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(server_properties(self.spec, voters, replication))
+        # 0600: in secure mode it holds the admin's password (inter-broker login)
+        write_private(self.config_path, server_properties(self.spec, voters, replication, secure))
         (self.spec.data_dir / "log4j.properties").write_text(_LOG4J1)
         (self.spec.data_dir / "log4j2.properties").write_text(_LOG4J2)
         result = subprocess.run(
             self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_path),
-                       "--ignore-formatted"),
+                       "--ignore-formatted", *(secure.format_args() if secure else [])),
             capture_output=True, text=True, timeout=120,
         )
         if result.returncode != 0:
-            raise LauncherError(f"formatting KRaft storage of node {self.spec.node_id} failed: "
-                                f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+            reason = str((result.stderr or result.stdout).strip().splitlines()[-1:])
+            if secure:  # the tool may echo its --add-scram argument
+                reason = reason.replace(secure.password(ADMIN_USER), "***")
+            raise LauncherError(f"formatting KRaft storage of node {self.spec.node_id} failed: {reason}")
 
     def start(self) -> None:
         self.process = ManagedProcess(
@@ -142,8 +152,11 @@ class KafkaNode:
         return errors[-1][:300] if errors else f"see {self.process.log_path if self.process else 'log'}"
 
 
-def wait_until_ready(bootstrap: str, expected_brokers: int, timeout: float, alive) -> float:
-    """Poll a metadata request until `expected_brokers` brokers are listed. Returns the seconds it took."""
+def wait_until_ready(bootstrap: str, expected_brokers: int, timeout: float, alive, client: dict | None = None) -> float:
+    """Poll a metadata request until `expected_brokers` brokers are listed. Returns the seconds it took.
+
+    `client`: extra kafka-python settings (the admin's SASL_SSL login on a secured stack).
+    """
     from kafka import KafkaAdminClient  # imported here: the launcher's CLI help must not pay for it
     from kafka.errors import KafkaError
 
@@ -155,7 +168,7 @@ def wait_until_ready(bootstrap: str, expected_brokers: int, timeout: float, aliv
             raise LauncherError("broker process exited during start-up")
         try:
             admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000,
-                                     bootstrap_timeout_ms=3000, client_id="gplx-launcher")
+                                     bootstrap_timeout_ms=3000, client_id="gplx-launcher", **(client or {}))
             try:
                 brokers = admin.describe_cluster().get("brokers", [])
             finally:

@@ -10,6 +10,8 @@ _COMMANDS = [
     ("demo", "demo", None),
     ("local", "local", "Start, stop and inspect the local Kafka broker and schema registry."),
     ("topics", "topics", "The topic catalogue: list it, apply it to the cluster."),
+    ("acls", "acls", "The catalogue's ACLs: apply them to a cluster with an authorizer."),
+    ("users", "users", "SCRAM users of a secured cluster: add them, rotate their passwords."),
     ("processor", "processor", "The case processor (faust): assemble, decide and route renewal cases."),
     ("simulate", "simulate", None),
     ("clinic", "clinic", "Clinics: publish health certificates from a hospital system's export."),

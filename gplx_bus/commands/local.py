@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -21,6 +22,8 @@ def up(
     registry_port: int = typer.Option(8081, help="Schema registry port on 127.0.0.1."),
     nodes: int = typer.Option(1, help="1, or 3 for a quorum of three on this host."),
     no_registry: bool = typer.Option(False, "--no-registry", help="Start the broker only."),
+    secure: bool = typer.Option(False, "--secure", help="SASL_SSL + SCRAM-SHA-512, TLS from a generated CA, ACLs "
+                                "enforced; one SCRAM user and client config per catalogue principal."),
 ) -> None:
     """Start the local stack in the background; it keeps running until `gplx-bus local down`."""
     home = gplx_home()
@@ -29,7 +32,8 @@ def up(
         raise LauncherError(f"a local stack is already running at {running.bootstrap_servers}; "
                             "stop it with `gplx-bus local down`")
     cluster = LocalCluster(nodes=nodes, with_registry=not no_registry, data_dir=home / "run" / "local" / "data",
-                           broker_port=kafka_port, registry_port=registry_port, tie_to_parent=False)
+                           broker_port=kafka_port, registry_port=registry_port, tie_to_parent=False,
+                           secure=secure, principals=_catalogue_principals() if secure else ())
     cluster.owns_data_dir = True  # `local down` deletes it
     with console.status("starting Kafka and the schema registry..."):
         endpoints = cluster.start()
@@ -41,6 +45,24 @@ def up(
                       f"(ready in {endpoints.registry_start_seconds}s)")
     console.print(f"   export KAFKA_BOOTSTRAP_SERVERS={endpoints.bootstrap_servers}"
                   + (f" SCHEMA_REGISTRY_URL={endpoints.schema_registry_url}" if endpoints.schema_registry_url else ""))
+    if endpoints.secure_dir:
+        _print_secure(endpoints)
+        console.print("   no ACLs yet (everything but admin is refused): `gplx-bus acls apply`")
+
+
+def _catalogue_principals() -> list[str]:
+    """Every principal the (unprefixed) catalogue's ACLs name: each gets a SCRAM user and a client config."""
+    from topology.catalogue import Catalogue
+
+    return sorted({a.principal for a in Catalogue.build(prefix="").acls()})
+
+
+def _print_secure(endpoints) -> None:
+    clients = Path(endpoints.secure_dir) / "clients"
+    console.print(f"   secured: SASL_SSL + SCRAM-SHA-512, ACLs enforced; CA {Path(endpoints.secure_dir) / 'ca.pem'}")
+    console.print(f"   client configs (0600, one per principal): {clients}/<user>.properties "
+                  f"(Kafka tools: --command-config), <user>.kcat.properties (kcat -F)")
+    console.print(f"   admin: {endpoints.client_config()}")
 
 
 @app.command()
@@ -61,8 +83,11 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     if not endpoints:
         console.print("not running (start it with `gplx-bus local up`)")
     elif alive:
-        console.print(f"[green]running[/] Kafka {endpoints.kafka_version} at {endpoints.bootstrap_servers}, "
-                      f"registry at {endpoints.schema_registry_url}, pids {endpoints.pids}")
+        console.print(f"[green]running[/] Kafka {endpoints.kafka_version} at {endpoints.bootstrap_servers} "
+                      f"({endpoints.security_protocol}), registry at {endpoints.schema_registry_url}, "
+                      f"pids {endpoints.pids}")
+        if endpoints.secure_dir:
+            _print_secure(endpoints)
     else:
         console.print(f"[red]broken[/]: some processes of the stack died (pids {endpoints.pids}); "
                       "run `gplx-bus local down` then `up`")

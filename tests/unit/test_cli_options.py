@@ -39,6 +39,9 @@ EXPECTED = {
     "lag": KAFKA | {"prefix"},
     "lag serve": KAFKA | REGISTRY | {"prefix"},
     "bench": KAFKA | REGISTRY,  # private topics under a prefix of its own
+    "acls apply": KAFKA | {"prefix"},
+    "users add": KAFKA,
+    "users rotate": KAFKA,
     "dlq list": KAFKA | REGISTRY | {"prefix"},
     "dlq show": KAFKA | REGISTRY | {"prefix"},
     "dlq replay": KAFKA | REGISTRY | {"prefix"},
