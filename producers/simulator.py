@@ -17,7 +17,9 @@ Realism, roughly:
   (pre-2025 B2 10 years, C/D/E/FC 5 years: *old-law values, unconfirmed for the mapping*);
 - health certificates mostly signed before the application (15% arrive after it), 5% amended (EDIT), 2% revoked
   and replaced (REVOKE then a new ADD);
-- each application has at most one failure mode, drawn with the configured rates (`DEFAULT_RATES`).
+- each application has at most one failure mode, drawn with the configured rates (`DEFAULT_RATES`); besides the
+  pilot's failures, the cases a citizen must be able to trust the bus with: a fee under- or overpaid, a residence
+  written with an old province code, a pre-2025 class (A2, or B1 as a car licence) to exchange.
 """
 from __future__ import annotations
 
@@ -63,6 +65,11 @@ EXPECTED: dict[str | None, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "licence_not_found": ("ESCALATED", ("LICENCE_NOT_FOUND",), ()),
     "clinic_not_integrated": ("AWAITING", ("EXAM_MISSING",), ()),
     "payment_failed": ("AWAITING", ("PAYMENT_FAILED",), ()),
+    # Cases a citizen can trust the bus with (issue 10): each must come out right, not in the DLQ.
+    "underpaid": ("AWAITING", ("PAYMENT_INSUFFICIENT",), ()),  # 100,000 of 135,000: waits for the rest
+    "overpaid": ("APPROVED", (), ("OVERPAID",)),  # 1,350,000: approved, the excess refunded
+    "old_province_code": ("APPROVED", (), ()),  # residence written with a pre-July-2025 code
+    "old_class": ("APPROVED", (), ()),  # a pre-2025 A2 (-> A, no exam) or B1 car licence (-> B, exam)
 }
 FAILURE_MODES = tuple(m for m in EXPECTED if m is not None)
 
@@ -71,7 +78,13 @@ DEFAULT_RATES: dict[str, float] = {
     "phone_not_tied": 0.05, "identity_mismatch": 0.03, "name_differs": 0.02, "clinic_not_integrated": 0.06,
     "unfit": 0.01, "payment_failed": 0.04, "licence_revoked": 0.01, "zero_points": 0.01,
     "unresolved_violation": 0.03, "licence_expired": 0.03, "licence_not_found": 0.02,
+    "underpaid": 0.02, "overpaid": 0.02, "old_province_code": 0.03, "old_class": 0.03,
 }
+#: What the citizen pays in the payment modes (the fee quoted is RENEWAL_FEE_VND).
+UNDERPAID_VND, OVERPAID_VND = 100_000, 1_350_000
+#: Pre-2025 classes of the old_class mode -> the class the clinic examines for (the 2025 class it renews into;
+#: None: no certificate needed). Old B1 is a car licence (-> B, health group 2), old A2 a motorbike one (-> A).
+OLD_CLASS_EXAM = {"A2": None, "B1": "B"}
 
 # ---- classes ---------------------------------------------------------------------------------------------------
 CLASS_MIX = (("B2", 33), ("A1", 22), ("B", 9), ("C", 9), ("A", 6), ("D", 5), ("FC", 4), ("B1", 3), ("C1", 3),
@@ -250,8 +263,13 @@ def _application(plan: Plan, world: _World, rng: random.Random, seed: int, i: in
     name = _name(rng, sex)
     phone = "0" + rng.choice("35789") + f"{rng.randint(0, 99_999_999):08d}"
 
-    cls = _class_for(rng, failure)
-    issued_on, expires_on = _licence_dates(rng, cls, applied_on, expired=failure == "licence_expired")
+    if failure == "old_class":
+        cls, issued_on, expires_on = _old_class(rng, applied_on)
+        exam_class = OLD_CLASS_EXAM[cls]
+    else:
+        cls = _class_for(rng, failure)
+        issued_on, expires_on = _licence_dates(rng, cls, applied_on, expired=failure == "licence_expired")
+        exam_class = cls
     licence_number = f"{rng.choice(local)}{rng.randint(0, 9_999_999_999):010d}"
     application_id = f"APP-{seed}-{i:06d}"
     src_portal = models.Source(system="portal", instance="dichvucong.gov.vn")
@@ -262,17 +280,20 @@ def _application(plan: Plan, world: _World, rng: random.Random, seed: int, i: in
         application_id=application_id, cccd=cccd,
         full_name=_without_diacritics(name) if failure == "name_differs" else name,
         date_of_birth=born, phone=phone, licence_number=licence_number, classes=[cls],
-        residence_province=residence, residence_ward=ward, delivery_method="POST" if post else "PICKUP",
+        residence_province=_old_code(rng, world, residence) if failure == "old_province_code" else residence,
+        residence_ward=ward, delivery_method="POST" if post else "PICKUP",
         postal_address=f"Số {rng.randint(1, 300)}, {ward}, {reference.current_provinces()[residence]}" if post
         else None, fee_quoted_vnd=RENEWAL_FEE_VND)
     plan.events.append(ScheduledEvent(applied_at, application))
 
-    if reference.licence_classes()[cls].needs_health_certificate and failure != "clinic_not_integrated":
-        _certificates(plan, rng, seed, i, cccd, cls, local, applied_at, fit=failure != "unfit")
+    if (exam_class and reference.licence_classes()[exam_class].needs_health_certificate
+            and failure != "clinic_not_integrated"):
+        _certificates(plan, rng, seed, i, cccd, exam_class, local, applied_at, fit=failure != "unfit")
 
     paid_at = min(applied_at + dt.timedelta(minutes=rng.randint(1, 20)), plan.start)
     tx = payment.payment_transaction(
-        application_id=application_id, cccd=cccd, amount_vnd=RENEWAL_FEE_VND, occurred_at=paid_at,
+        application_id=application_id, cccd=cccd, occurred_at=paid_at,
+        amount_vnd={"underpaid": UNDERPAID_VND, "overpaid": OVERPAID_VND}.get(failure, RENEWAL_FEE_VND),
         failure_reason="Ngân hàng từ chối giao dịch (insufficient funds)" if failure == "payment_failed" else None)
     plan.payments.append(tx)
     plan.events.append(ScheduledEvent(paid_at, tx))
@@ -292,8 +313,23 @@ def _application(plan: Plan, world: _World, rng: random.Random, seed: int, i: in
             "point_balance": 0 if failure == "zero_points" else rng.choice((12, 12, 12, 12, 10, 9, 6)),
         })
     outcome, reasons, warnings = EXPECTED[failure]
+    refund = outcome == "REJECTED" or failure == "overpaid"  # a rejection refunds the fee; an overpayment its excess
     plan.expected.append(ExpectedOutcome(application_id, cccd, residence, (cls,), failure, outcome, reasons,
-                                         warnings, refund_expected=outcome == "REJECTED"))
+                                         warnings, refund_expected=refund))
+
+
+def _old_code(rng: random.Random, world: _World, residence: str) -> str:
+    """A pre-July-2025 code of a province merged into `residence` (itself where nothing merged into it)."""
+    others = [o for o in world.old_codes_of(residence) if o != residence]
+    return rng.choice(others) if others else residence
+
+
+def _old_class(rng: random.Random, applied_on: dt.date) -> tuple[str, dt.date, dt.date | None]:
+    """A class printed before 2025 (A2, or B1 = a car licence then): issued before 2025; old A2 never expires, the
+    old B1 card still valid (its age-based end lies ahead)."""
+    cls = rng.choice(sorted(OLD_CLASS_EXAM))
+    issued = dt.date(2024, 12, 31) - dt.timedelta(days=rng.randint(30, 20 * 365))
+    return cls, issued, None if cls == "A2" else applied_on + dt.timedelta(days=rng.randint(180, 3000))
 
 
 def _cccd(rng: random.Random, old_code: str, sex: int, born: dt.date, used: set[str]) -> str:

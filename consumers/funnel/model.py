@@ -48,6 +48,14 @@ class Case:
     issuance_ids: set[str] = field(default_factory=set)
     refund_ids: set[str] = field(default_factory=set)
     delivered: bool = False
+    old_code: bool = False  # the residence was typed with a pre-July-2025 province code (routed to `province`)
+
+    @property
+    def exchanged(self) -> bool:
+        """Approved with a pre-2025 class exchanged for a 2025 one (old A2 -> A, old B1 car licence -> B, ...)."""
+        decision = self.decision if self.outcome == "APPROVED" else None
+        new = tuple(getattr(decision, "new_classes", None) or ())
+        return bool(new) and set(new) != set(decision.classes)
 
     @property
     def decision(self):
@@ -97,6 +105,19 @@ class Funnel:
         """Reason code -> cases with that outcome listing it (a case with two reasons counts under both)."""
         return Counter(r for c in self._of(province) if c.outcome == outcome for r in c.reasons)
 
+    def warnings(self, province: str | None = None) -> Counter:
+        """Warning code -> approved cases carrying it (name differs from the CCCD record, overpaid, ...)."""
+        return Counter(w for c in self._of(province) if c.outcome == "APPROVED"
+                       for w in (getattr(c.decision, "warnings", ()) or ()))
+
+    def old_codes(self, province: str | None = None) -> int:
+        """Applications typed with an old province code (routed to the current province, not dead-lettered)."""
+        return sum(1 for c in self._of(province) if c.old_code)
+
+    def exchanged(self, province: str | None = None) -> int:
+        """Approvals that exchanged a pre-2025 class for a 2025 one."""
+        return sum(1 for c in self._of(province) if c.exchanged)
+
     def refunds(self, province: str | None = None) -> int:
         return sum(1 for c in self._of(province) if c.refund_ids)
 
@@ -107,18 +128,14 @@ class Funnel:
         return [c for c in self.cases.values() if province is None or c.province == province]
 
 
-def current_province(code: str) -> str:
-    """A residence code as the processor routes it: old (pre-July-2025) codes map to the current province."""
-    return code if reference.is_current_province_code(code) else reference.current_code_for(code)
-
-
 def compute(applications: Iterable[Any], case_events: Iterable[Any], issuances: Iterable[Any] = (),
             refunds: Iterable[Any] = (), portal_ids: Iterable[str] = (), *, portal_received: int = 0) -> Funnel:
     """Build the funnel from decoded events (any order; duplicates, i.e. re-deliveries, are harmless)."""
     cases: dict[str, Case] = {}
     for app in applications:
         if type(app).__name__ == "ApplicationSubmitted" and app.application_id not in cases:
-            cases[app.application_id] = Case(app.application_id, current_province(app.residence_province))
+            routed = reference.current_code_of(app.residence_province)
+            cases[app.application_id] = Case(app.application_id, routed, old_code=routed != app.residence_province)
     by_case: dict[str, Case] = {}
     finals: dict[str, list] = defaultdict(list)
     for event in case_events:

@@ -37,6 +37,8 @@ def funnel_table(funnel: Funnel) -> Table:
             ("rejected", "Từ chối", lambda h, c: outcomes[h]["REJECTED"]),
             ("escalated", "Chuyển tỉnh xử lý", lambda h, c: outcomes[h]["ESCALATED"]),
             ("refund requested", "Hoàn lệ phí", lambda h, c: funnel.refunds(c)),
+            ("old province code", "Mã tỉnh cũ", lambda h, c: funnel.old_codes(c)),
+            ("old class exchanged", "Đổi hạng cũ", lambda h, c: funnel.exchanged(c)),
             ("undecided", "Chưa có quyết định", lambda h, c: outcomes[h]["UNDECIDED"])):
         table.add_row(english, vietnamese, *(str(value(h, c)) for h, c in columns))
     table.caption = "; ".join(f"{code} {province_name(code)}" for code in provinces)
@@ -46,14 +48,17 @@ def funnel_table(funnel: Funnel) -> Table:
 
 def reasons_table(funnel: Funnel) -> Table:
     provinces = funnel.provinces()
-    table = Table(title="Rejections and escalations by reason (Lý do từ chối / chuyển tỉnh)", title_justify="left")
+    table = Table(title="Rejections and escalations by reason, approvals by warning (Lý do từ chối / chuyển tỉnh / "
+                        "lưu ý khi duyệt)", title_justify="left")
     table.add_column("outcome")
     table.add_column("reason (lý do)")
     for code in provinces:
         table.add_column(code, justify="right")
     table.add_column("all", justify="right")
-    for outcome in ("REJECTED", "ESCALATED"):
-        for code_, total in sorted(funnel.reasons(outcome).items(), key=lambda kv: (-kv[1], kv[0])):
-            per = [str(funnel.reasons(outcome, p)[code_]) for p in provinces]
-            table.add_row(outcome.lower(), f"{code_}\n{reason_label(code_)}", *per, str(total))
+    rows = [(outcome.lower(), lambda p, o=outcome: funnel.reasons(o, p)) for outcome in ("REJECTED", "ESCALATED")]
+    rows.append(("approved, warning", lambda p: funnel.warnings(p)))
+    for label, count in rows:
+        for code_, total in sorted(count(None).items(), key=lambda kv: (-kv[1], kv[0])):
+            table.add_row(label, f"{code_}\n{reason_label(code_)}", *(str(count(p)[code_]) for p in provinces),
+                          str(total))
     return table

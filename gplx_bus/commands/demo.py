@@ -478,7 +478,7 @@ def report(watch: Watch, plan):
             console.print(f"  ... and {len(problems) - 30} more")
     else:
         console.print(f"[green]reconciled:[/] all {len(plan.expected)} applications decided as planned; every "
-                      "approval delivered once, every paid rejection refunded once")
+                      "approval delivered once, every paid rejection and overpayment refunded once")
     return funnel, problems
 
 

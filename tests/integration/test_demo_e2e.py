@@ -5,7 +5,7 @@ What must hold:
 - every simulated application ends approved, rejected or escalated, with exactly one decision;
 - the portal got every approval exactly once: distinct issuance ids == approvals == the stand-in's distinct
   issuances, and the stand-in never counted a repeat as a new issuance;
-- refunds == the rejected cases whose fee was paid, one refund each;
+- refunds == the rejected cases whose fee was paid plus the approved ones that paid too much, one refund each;
 - the funnel's counts equal what the topics hold.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 
 from gplx_bus.commands.demo import DemoOptions, run_demo
 from producers.testing import read_to_end
+from schemas import reference
 from schemas.registry import RegistryClient
 from topology import catalogue as topics
 from topology.processor.outputs import case_id_for
@@ -33,7 +34,9 @@ def read_all(bootstrap: str, registry_url: str, topic: str) -> list:
 @pytest.fixture(scope="module")
 def demo(kafka_bootstrap, schema_registry_url):
     """One demo run with 60 applications; its topics stay on the cluster for the checks below."""
-    result = run_demo(DemoOptions(provinces="01,79,48", applications=60, seed=11, timeout_s=180,
+    # seed 2: every failure mode of issue 10 is in the 60 (underpaid, overpaid, old province code, old class,
+    # name differs), besides the pilot's
+    result = run_demo(DemoOptions(provinces="01,79,48", applications=60, seed=2, timeout_s=180,
                                   delete_topics=False), kafka_bootstrap, schema_registry_url)
 
     def topic(base: str) -> list:
@@ -79,16 +82,22 @@ def test_each_approval_is_issued_once_and_delivered_once_at_the_portal(demo):
     assert result.sink_stats.dead_lettered == 0 and not result.sink_stats.errors
 
 
-def test_refunds_are_exactly_the_paid_rejections(demo):
+def test_refunds_are_exactly_the_paid_rejections_and_the_overpayments(demo):
     result, topic = demo
     finals = finals_by_case(topic(topics.CASES_EVENTS))
-    rejected = {case for case, d in finals.items() if type(next(iter(d.values()))).__name__ == "CaseRejected"}
-    paid = {case_id_for(t.application_id) for t in topic(topics.PAYMENT_TRANSACTIONS) if t.status == "PAID"}
-    refunds = defaultdict(set)
+    decided = {case: next(iter(d.values())) for case, d in finals.items()}
+    rejected = {case for case, e in decided.items() if type(e).__name__ == "CaseRejected"}
+    overpaid = {case for case, e in decided.items() if "OVERPAID" in (getattr(e, "warnings", None) or ())}
+    paid = {case_id_for(t.application_id): t.amount_vnd for t in topic(topics.PAYMENT_TRANSACTIONS)
+            if t.status == "PAID"}
+    refunds = defaultdict(dict)
     for r in topic(topics.PAYMENT_REFUND_REQUESTS):
-        refunds[r.case_id].add(r.refund_id)
-    assert set(refunds) == rejected & paid
+        refunds[r.case_id][r.refund_id] = r.amount_vnd
+    assert set(refunds) == (rejected & set(paid)) | overpaid
+    assert overpaid == {case_id_for(e.application_id) for e in result.plan.expected if e.failure == "overpaid"}
     assert all(len(ids) == 1 for ids in refunds.values())
+    for case in overpaid:  # the excess only: the fee quoted stays paid
+        assert list(refunds[case].values()) == [paid[case] - 135_000]
     assert len(refunds) == sum(e.refund_expected for e in result.plan.expected)
 
 
@@ -107,7 +116,15 @@ def test_the_funnel_counts_are_what_the_topics_hold(demo):
         assert funnel.reasons(wanted) == Counter(
             r for e in finals if outcome[type(e).__name__] == wanted for r in e.reasons)
     assert funnel.refunds() == len({r.case_id for r in topic(topics.PAYMENT_REFUND_REQUESTS)})
-    by_province = Counter(a.residence_province for a in applications)
+    by_province = Counter(reference.current_code_of(a.residence_province) for a in applications)  # old codes routed
+    modes = Counter(e.failure for e in result.plan.expected)
+    assert modes["old_class"] and modes["old_province_code"] and modes["underpaid"] and modes["overpaid"]
+    assert funnel.old_codes() == sum(not reference.is_current_province_code(a.residence_province)
+                                     for a in applications) > 0
+    assert funnel.exchanged() == sum(
+        1 for e in finals if type(e).__name__ == "CaseApproved" and set(e.new_classes) != set(e.classes)) \
+        >= modes["old_class"]  # every old A2 / old B1 was exchanged (some planned B2, A1 ... are too)
+    assert funnel.warnings()["OVERPAID"] == modes["overpaid"]
     assert {p: funnel.stage_counts(p)["applications"] for p in funnel.provinces()} == by_province
     # the stages only ever narrow
     counts = list(stages.values())

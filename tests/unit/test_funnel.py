@@ -150,6 +150,8 @@ def bus_as_planned(plan: simulator.Plan) -> Bus:
             bus.case_events.append(build("approved", case, T0).event)
             bus.issuances.append(build("issuance", case, T0).event)
             bus.portal.add(bus.issuances[-1].issuance_id)
+            if e.refund_expected:  # the excess of an overpayment
+                bus.refunds.append(build(REFUND, case, T0).event)
         else:
             bus.case_events.append(build(outcome.lower(), case, T0).event)
             if e.refund_expected:
@@ -204,3 +206,14 @@ def test_the_tables_render_without_personal_data(plan):
     text = console.export_text()
     assert "Hà Nội" in text and "Khớp CCCD" in text and "Số điện thoại không gắn với CCCD" in text
     assert not any(e.cccd in text for e in plan.expected)
+
+
+def test_old_province_codes_and_exchanged_classes_are_counted():
+    typed = application("HS-old", "74", 1).model_copy(update={"classes": ["A2"]})  # old Bình Dương -> 79
+    exchanged = case_of(typed.model_copy(update={"residence_province": "79"}))  # the processor routes it
+    exchanged.update(new_classes=["A"], restrictions=[])
+    plain = application("HS-new", "79", 2)
+    events = [build(kind, case, T0).event for case in (exchanged, case_of(plain)) for kind in ("opened", "approved")]
+    funnel = compute([typed, plain], events)
+    assert (funnel.old_codes(), funnel.old_codes("79"), funnel.exchanged()) == (1, 1, 1)
+    assert [c.province for c in funnel.cases.values()] == ["79", "79"]

@@ -78,14 +78,28 @@ def test_failure_modes_shape_the_databases_and_events(plan):
             expires = dt.date.fromisoformat(police[e.cccd]["classes"][0]["expires_on"])
             assert expires < app.occurred_at.date()
         assert pays[e.cccd].status == ("FAILED" if e.failure == "payment_failed" else "PAID")
+        paid = {"underpaid": sim.UNDERPAID_VND, "overpaid": sim.OVERPAID_VND}.get(e.failure, sim.RENEWAL_FEE_VND)
+        assert pays[e.cccd].amount_vnd == paid and app.fee_quoted_vnd == sim.RENEWAL_FEE_VND
         if e.failure is None and reference.licence_classes()[e.classes[0]].needs_health_certificate:
             assert certs[e.cccd] >= 1
-        assert e.refund_expected == (e.outcome == "REJECTED")
+        if e.failure == "old_province_code":  # written with an old code, routed to the current province
+            merged = {o for o, p in reference.provinces().items() if p.new_code == e.province and o != e.province}
+            assert app.residence_province in (merged or {e.province})  # Hà Nội (01) absorbed no other code
+        else:
+            assert app.residence_province == e.province
+        if e.failure == "old_class":  # printed before 2025; the old B1 car licence is examined for B
+            [held] = police[e.cccd]["classes"]
+            assert held["licence_class"] in ("A2", "B1") and held["issued_on"] < "2025-01-01"
+            exams = {c.licence_class for s in plan.events if isinstance(s.event, models.HealthCertificate)
+                     and s.event.cccd == e.cccd for c in s.event.conclusions}
+            assert exams == ({"B"} if held["licence_class"] == "B1" else set())
+        assert e.refund_expected == (e.outcome == "REJECTED" or e.failure == "overpaid")
 
 
 def test_licence_dates_follow_class_validity(plan):
+    old_class = {e.cccd for e in plan.expected if e.failure == "old_class"}  # their dates: test above
     for record in plan.police_records:
-        for c in record["classes"]:
+        for c in record["classes"] if record["cccd"] not in old_class else ():
             issued = dt.date.fromisoformat(c["issued_on"])
             years = sim.OLD_VALIDITY_YEARS.get(c["licence_class"]) if c["licence_class"] in sim.EXPIRING \
                 else reference.licence_classes()[c["licence_class"]].validity_years
