@@ -209,7 +209,8 @@ def workload(registry, catalogue, cases: int, *, seed: int = SEED, payments: boo
     from topology.processor import assembler
     from topology.rules import load_rule_set
 
-    rates = simulator.parse_failure_rates("clinic_not_integrated=0,payment_failed=0")
+    waits = [mode for mode, (outcome, _, _) in simulator.EXPECTED.items() if mode and outcome == "AWAITING"]
+    rates = simulator.parse_failure_rates(",".join(f"{mode}=0" for mode in waits))
     plan = simulator.make_plan(PROVINCES, cases, seed, start=START, failure_rates=rates)
     workdir = Path(workdir or tempfile.mkdtemp(prefix="gplx-bench-db-"))
     paths = simulator.write_databases(plan, workdir)
