@@ -130,7 +130,7 @@ def decide(facts: CaseFacts, rules: RuleSet, now: datetime) -> Decision:
     submitted_on = _local_date(app.submitted_at)
     in_force = rules.in_force(submitted_on)
     plan = renewals(facts, rules)
-    findings, test_required = _findings(facts, plan, rules, submitted_on, now)
+    findings, test_required = _findings(facts, plan, rules, submitted_on)
 
     by_effect: dict[Effect, tuple[str, ...]] = {}  # one pass over the rules: decide runs on every input
     for code, rule in in_force.items():
@@ -179,8 +179,8 @@ def _unique(items) -> tuple[str, ...]:
 
 
 # --- the checks: which reason codes the facts show --------------------------------------------------------------
-def _findings(facts: CaseFacts, plan: tuple[Renewal, ...], rules: RuleSet, submitted_on: date,
-              now: datetime | None = None) -> tuple[set[Reason], str | None]:
+def _findings(facts: CaseFacts, plan: tuple[Renewal, ...], rules: RuleSet,
+              submitted_on: date) -> tuple[set[Reason], str | None]:
     found: set[Reason] = set()
     test_required = None
     if facts.withdrawn:
@@ -220,7 +220,7 @@ def _findings(facts: CaseFacts, plan: tuple[Renewal, ...], rules: RuleSet, submi
                 test_required = "FULL" if "FULL" in (test, test_required) else test
 
     for cls in exam_classes(plan, rules):
-        exam = exam_finding(cls, facts.certificates, rules, facts.application.submitted_at, now)
+        exam = exam_finding(cls, facts.certificates, rules, facts.application.submitted_at)
         if exam is not None:
             found.add(exam)
 
@@ -259,15 +259,16 @@ def fee_paid(payments: tuple[Payment, ...]) -> int:
 
 
 def exam_finding(cls: str, certificates: tuple[HealthCertificate, ...], rules: RuleSet,
-                  submitted_at: datetime, now: datetime | None = None) -> Reason | None:
+                  submitted_at: datetime) -> Reason | None:
     """None if the latest valid certificate covering `cls` says fit; otherwise UNFIT, EXAM_EXPIRED, EXAM_WRONG_CLASS
     (certificates arrived, none covers the class: the citizen needs an exam for the right class) or EXAM_MISSING
     (none, or only revoked ones: a revoked certificate does not exist for the law).
 
-    A certificate signed after `now` (the moment judged, beyond the allowed clock skew) is ignored: it cannot be
-    genuine, and as the latest it would override real conclusions. The processor already dead-letters such a
-    certificate on arrival (SIGNED_IN_FUTURE); this is the second guard, for any other caller."""
-    current = [c for c in certificates if not c.revoked and not _signed_after(c, now, rules)]
+    A certificate signed in the future never gets here: the processor dead-letters it on arrival (SIGNED_IN_FUTURE,
+    judged against the record's own timestamp). Not judged again here against the case's clock: that clock is the
+    latest fact's time, and a genuine certificate signed after the application may be read before the
+    application is (topics are read in parallel); ignoring it then would make the decision depend on order."""
+    current = [c for c in certificates if not c.revoked]
     covering = [(c, v) for c in current if (v := _verdict(c, cls, rules)) is not None]
     if not covering:
         return Reason.EXAM_WRONG_CLASS if current else Reason.EXAM_MISSING
@@ -276,10 +277,6 @@ def exam_finding(cls: str, certificates: tuple[HealthCertificate, ...], rules: R
         return Reason.EXAM_EXPIRED
     _, fit = max(valid, key=lambda cv: (cv[0].signed_at, cv[0].number))  # the latest conclusion wins
     return None if fit else Reason.UNFIT
-
-
-def _signed_after(cert: HealthCertificate, moment: datetime | None, rules: RuleSet) -> bool:
-    return moment is not None and cert.signed_at > moment + rules.certificate_clock_skew
 
 
 def _verdict(cert: HealthCertificate, cls: str, rules: RuleSet) -> bool | None:

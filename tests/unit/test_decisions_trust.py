@@ -19,6 +19,7 @@ from tests.case_scenarios import T0, Script
 from tests.unit.test_assembler import run
 from topology.decision import Application, CaseFacts, HealthCertificate, IdentityResult, LicenceStatus, Outcome, \
     Payment, decide, exam_finding
+from topology.processor import assembler
 from topology.processor.assembler import refuse_signed_in_future
 from topology.rules import Reason, load_rule_set
 
@@ -177,32 +178,17 @@ def test_only_certificates_are_judged_and_the_code_is_a_dead_letter_code():
     assert RULES.certificate_clock_skew == dt.timedelta(minutes=5)  # from topology/data/rules-2025.json
 
 
-SUBMITTED = dt.datetime(2025, 3, 3, 9, 0)
-JUDGED = SUBMITTED + dt.timedelta(hours=1)
-UNFIT = HealthCertificate("00001/GKSKLX/79001/25", dt.datetime(2025, 2, 1, 8), {"B": False}, 2)
-
-
-def _fit_at(signed: dt.datetime) -> HealthCertificate:
-    return HealthCertificate("00002/GKSKLX/79001/99", signed, {"B": True}, 2)
-
-
-@pytest.mark.parametrize("certificates, now, expected", [
-    ((UNFIT, _fit_at(dt.datetime(2099, 1, 1))), JUDGED, Reason.UNFIT),  # the forgery never wins
-    ((_fit_at(dt.datetime(2099, 1, 1)),), JUDGED, Reason.EXAM_MISSING),  # nor counts as an exam
-    ((UNFIT, _fit_at(JUDGED + dt.timedelta(minutes=3))), JUDGED, None),  # within the skew: genuine, latest
-    ((UNFIT, _fit_at(JUDGED + dt.timedelta(minutes=6))), JUDGED, Reason.UNFIT),
-    ((UNFIT, _fit_at(dt.datetime(2099, 1, 1))), dt.datetime(2099, 1, 2), None),  # by then it is the past
-])
-def test_exam_finding_ignores_a_certificate_signed_after_the_moment_it_judges(certificates, now, expected):
-    assert exam_finding("B", certificates, RULES, SUBMITTED, now) is expected
-
-
-def test_a_future_fit_certificate_does_not_override_a_genuine_unfit_one():
-    facts = CaseFacts(
-        application=Application("app-1", "001090000001", "01", ("B",), SUBMITTED, "010123456789"),
-        identity=IdentityResult(match=True, phone_tied=True),
-        licence=LicenceStatus(found=True, classes={"B": dt.date(2026, 6, 1)}),
-        certificates=(UNFIT, _fit_at(dt.datetime(2099, 1, 1))), payments=(Payment("PAID", 135_000),))
-    decision = decide(facts, RULES, JUDGED)
-    assert (decision.outcome, decision.reasons) == (Outcome.REJECTED, ("UNFIT",))
-    assert decide(replace(facts, certificates=(UNFIT,)), RULES, JUDGED) == decision
+def test_a_certificate_signed_after_the_application_counts_whatever_order_the_topics_are_read_in():
+    """The guard is the arrival check above, not the case's clock: a genuine certificate signed two hours after the
+    application, read before it (topics are read in parallel), still decides the case (it once waited for a tick)."""
+    script = Script("cert-after-application", 7001)
+    events = script.events()
+    [(base, cert)] = [(b, e) for b, e in events if type(e).__name__ == "HealthCertificate"]
+    application = next(e for _, e in events if type(e).__name__ == "ApplicationSubmitted")
+    later = application.occurred_at + dt.timedelta(hours=2)
+    cert = cert.model_copy(update={"signed_at": later, "occurred_at": later})
+    state = None
+    for offset, (topic, event) in enumerate([(base, cert)] + [(b, e) for b, e in events if b != base]):
+        step = assembler.handle(state, event, topic, offset, RULES)
+        state = step.state
+    assert state["case"]["final"] and state["case"]["status"] == "APPROVED"
