@@ -1,4 +1,4 @@
-"""Personal data outside Kafka: what may be shown of a CCCD, and files only their owner can read.
+"""Personal data outside Kafka: exceptions logged without their message, files only their owner can read.
 
 CCCD numbers, names, phones and health data are personal data (Law 91/2025/QH15); health data is sensitive. Log
 lines never carry them whole (README, "Personal data"), and files holding them are created 0600.
@@ -6,6 +6,7 @@ lines never carry them whole (README, "Personal data"), and files holding them a
 from __future__ import annotations
 
 import os
+import traceback
 from pathlib import Path
 from typing import IO
 
@@ -13,12 +14,13 @@ from typing import IO
 PRIVATE_FILE_MODE = 0o600
 
 
-def mask_cccd(cccd: str) -> str:
-    """A CCCD as it may appear in a log line or a report: the first 3 digits (the province of birth) and the last
-    3, e.g. "001085012345" -> "001***345". Enough to tell two citizens apart in a short list, not to identify one.
-    Anything too short to keep 6 digits of is masked whole."""
-    text = str(cccd)
-    return f"{text[:3]}***{text[-3:]}" if len(text) > 6 else "***"
+def failure_summary(exc: BaseException, frames: int = 4) -> str:
+    """An exception for a log line, without its message: its type and where it was raised, innermost first.
+    A message may quote the input it failed on (a CCCD, a name: `KeyError('001085012345')`); the type and the
+    place are what finds the bug, and the full text goes where personal data may be (the DLQ)."""
+    stack = traceback.extract_tb(exc.__traceback__)[-frames:]
+    where = " <- ".join(f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in reversed(stack))
+    return f"{type(exc).__name__} at {where}" if where else type(exc).__name__
 
 
 def open_private(path: str | Path, mode: str = "w", *, encoding: str | None = "utf-8", newline: str | None = None

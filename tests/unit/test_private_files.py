@@ -1,4 +1,4 @@
-"""Files holding personal data are created 0600, whatever the umask; CCCDs are masked where they must be shown."""
+"""Files holding personal data are created 0600, whatever the umask; a logged exception leaves its message out."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from producers import simulator as sim
 from producers.adapters import clinic
 from producers.adapters.localdb import write_records
-from schemas.privacy import mask_cccd, open_private, write_private
+from schemas.privacy import failure_summary, open_private, write_private
 from tests.unit.test_producers_clinic import SAMPLE, FakePublisher
 
 
@@ -25,11 +25,6 @@ def permissive_umask():
 
 def mode(path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
-
-
-def test_mask_cccd_keeps_three_digits_each_side():
-    assert mask_cccd("001085012345") == "001***345"
-    assert mask_cccd("0010") == "***"  # too short to show anything of it
 
 
 def test_open_private_creates_0600_and_narrows_an_existing_file(tmp_path):
@@ -81,3 +76,15 @@ def test_simulate_expected_file_and_databases_are_0600(tmp_path):
     assert mode(expected) == 0o600
     assert sorted(p.name for p in data.iterdir()) == ["identity.jsonl", "payments.jsonl", "police.jsonl"]
     assert all(mode(p) == 0o600 for p in data.iterdir())
+
+
+def test_failure_summary_names_the_bug_not_the_input():
+    def lookup(records, cccd):
+        return records[cccd]
+
+    try:
+        lookup({}, "001085012345")
+    except KeyError as exc:
+        summary = failure_summary(exc)
+    assert summary.startswith("KeyError at test_private_files.py:") and " in lookup <- " in summary
+    assert "001085012345" not in summary
