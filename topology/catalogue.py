@@ -106,8 +106,8 @@ CLOCK_RETENTION = Retention(1, "a tick matters only until the processor reads it
 #: The audit stream: every decision must stay explainable while it can still be contested. A citizen may complain
 #: within 90 days of a decision (Law on Complaints 2011, Art. 9) and sue within 1 year (Law on Administrative
 #: Procedure 2015, Art. 116); audits look at the previous year. Two years covers both with the case's own weeks.
-#: A contested case is exported into its complaint file; the licence itself lives in the police database, so the
-#: bus need not be the archive beyond that.
+#: A case still contested after that must be exported into its complaint file (no tool yet); the licence itself
+#: lives in the police database, so the bus need not be the archive beyond that.
 AUDIT_RETENTION = Retention(730, "complaints within 90 days and lawsuits within 1 year of a decision "
                                  "(Law on Complaints Art. 9, Law on Administrative Procedure Art. 116), "
                                  "and the yearly audit of the previous year")
