@@ -74,20 +74,59 @@ def province_principal(code: str) -> str:
     return f"User:province-{code}"
 
 
-# --- retention (milliseconds) -----------------------------------------------------------------------------------
+# --- retention: storage limitation --------------------------------------------------------------------------------
+# Every topic is keyed by a CCCD and most carry names, phones, addresses or health data: personal data under Law
+# 91/2025/QH15 (Decree 13/2023 before it), which allows keeping it only as long as the purpose needs. So no topic
+# keeps anything forever; each period below is the longest need of the topic's readers, with that need written
+# next to it (it is also each topic's `retention_why`, and the README's "Personal data" table).
 _DAY_MS = 24 * 60 * 60 * 1000
-#: Source topics are kept a little over a year: health certificates are valid 12 months and the design asks
-#: that a whole year of events can be replayed to rebuild the case tables.
-_SOURCE_RETENTION_MS = 400 * _DAY_MS
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long a topic keeps records (`retention.ms`), and why that long (the purpose that needs it)."""
+
+    days: int
+    why: str
+
+    @property
+    def ms(self) -> int:
+        return self.days * _DAY_MS
+
+
+#: A health certificate is valid 12 months and usually arrives before the application, which may come up to a
+#: year later: a replay of the inputs over that year must rebuild the case table. A month of margin; after 400
+#: days no source record can change a decision any more.
+SOURCE_RETENTION = Retention(400, "a health certificate is valid 12 months and is joined to an application "
+                                  "that may come a year later; replaying a year of inputs rebuilds the cases")
 #: Requests to identity/police are re-asked on timeout, so a week covers any adapter outage.
-_REQUEST_RETENTION_MS = 7 * _DAY_MS
-#: Downstream hand-offs (issuance, refunds, DLQ) must survive a long outage of the receiving system.
-_HANDOFF_RETENTION_MS = 30 * _DAY_MS
-_REFUND_RETENTION_MS = 90 * _DAY_MS
+REQUEST_RETENTION = Retention(7, "an unanswered request is asked again; a week covers an adapter outage")
+#: Clock ticks matter only until the processor has read them (minutes); a day covers a worker outage.
+CLOCK_RETENTION = Retention(1, "a tick matters only until the processor reads it; a day covers a worker outage")
+#: The audit stream: every decision must stay explainable while it can still be contested. A citizen may complain
+#: within 90 days of a decision (Law on Complaints 2011, Art. 9) and sue within 1 year (Law on Administrative
+#: Procedure 2015, Art. 116); audits look at the previous year. Two years covers both with the case's own weeks.
+#: A case still contested after that must be exported into its complaint file (no tool yet); the licence itself
+#: lives in the police database, so the bus need not be the archive beyond that.
+AUDIT_RETENTION = Retention(730, "complaints within 90 days and lawsuits within 1 year of a decision "
+                                 "(Law on Complaints Art. 9, Law on Administrative Procedure Art. 116), "
+                                 "and the yearly audit of the previous year")
+#: A province works its escalated cases by hand within weeks; 180 days covers that plus the 90-day complaint
+#: window. The history stays in cases.events, and the province keeps its own records of what it handled.
+PROVINCE_RETENTION = Retention(180, "the province's manual handling of escalated cases plus the 90-day "
+                                    "complaint window; the full history is in cases.events")
+#: Issuance requests must survive a long outage of the portal (the sink retries; delivery is idempotent).
+HANDOFF_RETENTION = Retention(30, "an issuance must survive a long outage of the portal")
+#: Refunds: the gateway's monthly reconciliation and a disputed refund must still find the request.
+REFUND_RETENTION = Retention(90, "the payment gateway's monthly reconciliation and disputed refunds")
+#: Dead letters hold the original bytes (all of an input's personal data, health data included) and are read by
+#: the operator alone: short. Two weeks to triage and replay, even across the Tết holiday (up to 9 days off).
+DLQ_RETENTION = Retention(14, "triage and replay by the operator, even across the Tết holiday; "
+                              "holds the original bytes of poison input")
 
 
-def _delete(retention_ms: int) -> dict[str, str]:
-    return {"cleanup.policy": "delete", "retention.ms": str(retention_ms)}
+def _delete(retention: Retention) -> dict[str, str]:
+    return {"cleanup.policy": "delete", "retention.ms": str(retention.ms)}
 
 
 # --- data classes -----------------------------------------------------------------------------------------------
@@ -120,6 +159,9 @@ class TopicSpec:
     key: str = "cccd"
     co_partition_group: str | None = None
     description: str = ""
+    #: The personal data its records hold ("" if none), and why its retention is as long as it is.
+    personal_data: str = ""
+    retention_why: str = ""
 
 
 @dataclass(frozen=True)
@@ -197,69 +239,84 @@ class Catalogue:
         base = {"min.insync.replicas": str(min_insync_for(rf))}
         p = prefix
 
-        def spec(name: str, count: int, configs: dict[str, str], events: Iterable[str], writers: Iterable[str],
-                 readers: Iterable[str], description: str, group: str | None = None) -> TopicSpec:
+        def spec(name: str, count: int, retention: Retention, events: Iterable[str], writers: Iterable[str],
+                 readers: Iterable[str], description: str, group: str | None = None, *, personal: str,
+                 configs: Mapping[str, str] | None = None) -> TopicSpec:
             if group is None:
                 count = overrides.pop(name, count)
             elif name in overrides:
                 raise ValueError(f"{name} is co-partitioned: change input_partitions, not its own count")
             return TopicSpec(
                 name=p + name, partitions=count, replication_factor=rf,
-                configs=MappingProxyType({**base, **configs}), event_types=tuple(events),
-                writers=frozenset(writers), readers=frozenset(readers), co_partition_group=group,
-                description=description,
+                configs=MappingProxyType({**base, **_delete(retention), **(configs or {})}),
+                event_types=tuple(events), writers=frozenset(writers), readers=frozenset(readers),
+                co_partition_group=group, description=description, personal_data=personal,
+                retention_why=retention.why,
             )
 
         inputs = CASE_INPUTS_GROUP
-        src = _delete(_SOURCE_RETENTION_MS)
+        src = SOURCE_RETENTION
         topics = [
             spec(HEALTH_EXAM_RESULTS, input_partitions, src, ["vn.gplx.clinics.HealthCertificate"],
-                 [CLINIC], [CASE_PROCESSOR], "Health certificates from clinics (ADD/EDIT/REVOKE).", inputs),
+                 [CLINIC], [CASE_PROCESSOR], "Health certificates from clinics (ADD/EDIT/REVOKE).", inputs,
+                 personal="CCCD; health data: health group, doctor's conclusions (sensitive)"),
             spec(PORTAL_APPLICATIONS, input_partitions, src,
                  ["vn.gplx.portal.ApplicationSubmitted", "vn.gplx.portal.ApplicationWithdrawn"],
-                 [PORTAL], [CASE_PROCESSOR], "Renewal applications from the national portal.", inputs),
+                 [PORTAL], [CASE_PROCESSOR], "Renewal applications from the national portal.", inputs,
+                 personal="CCCD, full name, date of birth, phone, licence number, address"),
             spec(PAYMENT_TRANSACTIONS, input_partitions, src, ["vn.gplx.payment.PaymentTransaction"],
-                 [PAYMENT], [CASE_PROCESSOR], "Fee paid / failed / refunded, from the payment gateway.", inputs),
+                 [PAYMENT], [CASE_PROCESSOR], "Fee paid / failed / refunded, from the payment gateway.", inputs,
+                 personal="CCCD, payments"),
             spec(IDENTITY_RESULTS, input_partitions, src, ["vn.gplx.identity.IdentityCheckResult"],
-                 [IDENTITY], [CASE_PROCESSOR], "Answers of the population database (VNeID).", inputs),
+                 [IDENTITY], [CASE_PROCESSOR], "Answers of the population database (VNeID).", inputs,
+                 personal="CCCD, full name, date of birth, sex from the CCCD record"),
             spec(POLICE_LICENCE_STATUS, input_partitions, src, ["vn.gplx.police.LicenceStatus"],
-                 [POLICE], [CASE_PROCESSOR], "Answers of the police licence and violation database.", inputs),
+                 [POLICE], [CASE_PROCESSOR], "Answers of the police licence and violation database.", inputs,
+                 personal="CCCD, licence number and classes, revocation, violations, points"),
             # The processor's own clock: ticks keyed by cccd move a case past its 2- and 5-working-day deadlines
             # through the same stream as its facts (a table may only be changed from the stream).
-            spec(CASES_CLOCK, input_partitions, _delete(_DAY_MS), ["vn.gplx.processor.ClockTick"],
-                 [CASE_PROCESSOR], [CASE_PROCESSOR], "Clock ticks for cases whose deadline passed.", inputs),
+            spec(CASES_CLOCK, input_partitions, CLOCK_RETENTION, ["vn.gplx.processor.ClockTick"],
+                 [CASE_PROCESSOR], [CASE_PROCESSOR], "Clock ticks for cases whose deadline passed.", inputs,
+                 personal="CCCD"),
             # Input records a producer put on another partition than expected_partition(cccd) (librdkafka's default
             # partitioner is CRC32, not murmur2): the processor forwards them here, same key, value bytes and
             # headers, to the partition of their citizen, and reads them back with the other inputs. Kept as long
             # as the sources: a replay of the inputs must find them too.
             spec(CASES_REROUTED, input_partitions, src, _CASE_INPUT_EVENTS, [CASE_PROCESSOR], [CASE_PROCESSOR],
                  "Input records that arrived on the wrong partition, forwarded to their citizen's partition "
-                 "by the case processor.", inputs),
-            spec(IDENTITY_REQUESTS, 6, _delete(_REQUEST_RETENTION_MS), ["vn.gplx.identity.IdentityCheckRequested"],
-                 [CASE_PROCESSOR], [IDENTITY], "Identity checks the case processor asks for."),
-            spec(POLICE_REQUESTS, 6, _delete(_REQUEST_RETENTION_MS), ["vn.gplx.police.LicenceLookupRequested"],
-                 [CASE_PROCESSOR], [POLICE], "Licence look-ups the case processor asks for."),
-            # The audit stream is never deleted: every decision must stay explainable.
+                 "by the case processor.", inputs,
+                 personal="any input's: CCCD, name, phone, health data"),
+            spec(IDENTITY_REQUESTS, 6, REQUEST_RETENTION, ["vn.gplx.identity.IdentityCheckRequested"],
+                 [CASE_PROCESSOR], [IDENTITY], "Identity checks the case processor asks for.",
+                 personal="CCCD, full name, date of birth, phone"),
+            spec(POLICE_REQUESTS, 6, REQUEST_RETENTION, ["vn.gplx.police.LicenceLookupRequested"],
+                 [CASE_PROCESSOR], [POLICE], "Licence look-ups the case processor asks for.",
+                 personal="CCCD, licence number"),
+            # The audit stream: every decision stays explainable while it can be contested (AUDIT_RETENTION).
             # The portal's issuance sink (consumers/portal, running as User:portal) writes IssuanceDeliveryFailed
             # here and to the province topic, and dead-letters what it cannot deliver.
-            spec(CASES_EVENTS, 12, {"cleanup.policy": "delete", "retention.ms": "-1"}, _CASE_EVENTS,
-                 [CASE_PROCESSOR, PORTAL], [LAG_EXPORTER], "Every case event: the full audit stream."),
-            spec(ISSUANCE_REQUESTS, 6, _delete(_HANDOFF_RETENTION_MS), ["vn.gplx.cases.IssuanceRequested"],
-                 [CASE_PROCESSOR], [PORTAL], "Approved cases for the national portal to print and publish."),
-            spec(PAYMENT_REFUND_REQUESTS, 3, _delete(_REFUND_RETENTION_MS), ["vn.gplx.payment.RefundRequested"],
-                 [CASE_PROCESSOR], [PAYMENT], "Refunds owed for paid cases that were rejected or withdrawn."),
-            spec(DLQ, 3, _delete(_HANDOFF_RETENTION_MS), ["vn.gplx.dlq.DeadLetter"],
-                 [CASE_PROCESSOR, PORTAL], [SRE], "Poison input with the reason and the original bytes."),
+            spec(CASES_EVENTS, 12, AUDIT_RETENTION, _CASE_EVENTS,
+                 [CASE_PROCESSOR, PORTAL], [LAG_EXPORTER], "Every case event: the full audit stream.",
+                 personal="CCCD, province, classes, decision reasons (UNFIT etc. reveal health data)"),
+            spec(ISSUANCE_REQUESTS, 6, HANDOFF_RETENTION, ["vn.gplx.cases.IssuanceRequested"],
+                 [CASE_PROCESSOR], [PORTAL], "Approved cases for the national portal to print and publish.",
+                 personal="CCCD, full name, date of birth, sex, licence number, postal address"),
+            spec(PAYMENT_REFUND_REQUESTS, 3, REFUND_RETENTION, ["vn.gplx.payment.RefundRequested"],
+                 [CASE_PROCESSOR], [PAYMENT], "Refunds owed for paid cases that were rejected or withdrawn.",
+                 personal="CCCD, payments, decision reasons"),
+            spec(DLQ, 3, DLQ_RETENTION, ["vn.gplx.dlq.DeadLetter"],
+                 [CASE_PROCESSOR, PORTAL], [SRE], "Poison input with the reason and the original bytes.",
+                 personal="any input's, in the original bytes: CCCD, name, phone, health data"),
         ]
         for province in provs:
             # Compacted: the province's work queue is the latest state of each citizen's case; the full history
-            # is in cases.events. delete too, so a closed case eventually leaves the topic.
+            # is in cases.events. delete too, so a closed case leaves the topic after PROVINCE_RETENTION.
             topics.append(spec(
-                CASES_PROVINCE_PREFIX + province.code, 3,
-                {"cleanup.policy": "compact,delete", "retention.ms": str(_SOURCE_RETENTION_MS),
-                 "min.compaction.lag.ms": str(_DAY_MS)},
+                CASES_PROVINCE_PREFIX + province.code, 3, PROVINCE_RETENTION,
                 _CASE_EVENTS, [CASE_PROCESSOR, PORTAL], [province_principal(province.code)],
                 f"Cases of {province.name} (province code {province.code}).",
+                personal="CCCD, classes, decision reasons (as cases.events)",
+                configs={"cleanup.policy": "compact,delete", "min.compaction.lag.ms": str(_DAY_MS)},
             ))
         if overrides:
             raise ValueError(f"unknown topic(s) in partitions override: {', '.join(sorted(overrides))}")

@@ -6,9 +6,8 @@ the processor is at-least-once and re-sends an output with the *same* event id a
 re-deliveries for 400 cases in the SIGKILL test). A counter of records would count those, about a quarter too many
 in that test. Keyed by case, a re-delivery changes nothing, the state survives reading the stream in any
 partition interleaving, and both "how many cases are awaiting documents now" and "how many were rejected for UNFIT"
-come out exact. The cost is one small entry per case ever opened (`cases.events` is never deleted): a 16-byte
-UUID key and a shared tuple, about 150 bytes, so ~150 MB per million cases. Fine for years of renewals at today's
-volumes; past that, drop closed cases older than a horizon (not done).
+come out exact. The cost is one small entry per case opened within the retention of `cases.events` (730 days):
+a 16-byte UUID key and a shared tuple, about 150 bytes, so ~150 MB per million cases.
 
 States, in the order a case moves through them; a lower-ranked event arriving late (a re-delivered CaseOpened after
 the decision) never moves a case back:

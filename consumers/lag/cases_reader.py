@@ -1,9 +1,10 @@
 """The exporter's small consumer of `cases.events`: feeds a `CaseBook` and serves its numbers as Prometheus metrics.
 
 Why no consumer group (group_id=None, partitions assigned, read from the beginning at every start): the numbers are
-a function of the whole audit stream (it is never deleted), so reading it all gives the same counters after every
-restart and on every replica; a restart shows a short gap, never a counter reset that `rate()` would turn into a
-spike. Nothing is committed, so the exporter moves nobody's offsets, needs no group ACL, and no group of ours sits
+a function of the audit stream as retained (730 days, `topology.catalogue.AUDIT_RETENTION`), so reading it all
+gives the same counters after every restart and on every replica; a restart shows a short gap. Only a restart
+after old segments were deleted starts the counters lower: `rate()` takes that for one counter reset (README,
+"Personal data"). Nothing is committed, so the exporter moves nobody's offsets, needs no group ACL, and no group of ours sits
 in the lag table at STOP whenever the exporter is down. The price is a replay at start (decoding without pydantic
 validation, `AvroDeserializer.decode`); until the first replay reaches the end offsets the case series are
 absent rather than climbing from zero.

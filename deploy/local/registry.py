@@ -183,8 +183,10 @@ def registry_command(jar: Path, port: int, data_dir: Path) -> tuple[list[str], d
         "-XX:TieredStopAtLevel=1",
         "-XX:+ExitOnOutOfMemoryError",
         f"-Djava.io.tmpdir={tmp_dir}",
-        # Listen on loopback only. 3.0.x has no separate management interface; for 3.1+ builds
-        # (health on a management port, default 9000) move it to a free loopback port.
+        # Listen on loopback only: 3.0.9 does not enforce basic auth (fixed in 3.0.12), so anyone
+        # reaching the port could delete the schemas every consumer needs (README, Security notes).
+        # 3.0.x has no separate management interface; for 3.1+ builds (health on a management port,
+        # default 9000) move it to a free loopback port.
         "-Dquarkus.http.host=127.0.0.1",
         f"-Dquarkus.http.port={port}",
         "-Dquarkus.management.host=127.0.0.1",

@@ -100,6 +100,7 @@ class DemoResult:
     sink_stats: object = None
     ticks: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    workdir: Path | None = None  # the run's folder (logs, databases; 0700), gone at the end unless `keep`
 
     @property
     def ok(self) -> bool:
@@ -142,10 +143,10 @@ def run_demo(options: DemoOptions, bootstrap: str | Connection, registry_url: st
     `bootstrap` is passed on to every client as given: a Connection carries the security settings."""
     from producers import simulator
 
-    workdir = Path(tempfile.mkdtemp(prefix="gplx-demo-"))
+    workdir = Path(tempfile.mkdtemp(prefix="gplx-demo-"))  # 0700: its databases hold personal data
     catalogue = build_catalogue(options.provinces)
     plan = simulator.make_plan(options.provinces, options.applications, options.seed)
-    result = DemoResult(prefix=catalogue.prefix, catalogue=catalogue, plan=plan)
+    result = DemoResult(prefix=catalogue.prefix, catalogue=catalogue, plan=plan, workdir=workdir)
     deadline = time.monotonic() + options.timeout_s
     try:
         with ExitStack() as stack:

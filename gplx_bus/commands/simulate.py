@@ -20,6 +20,7 @@ from gplx_bus.commands import options
 from producers import simulator
 from producers.adapters.runner import DEFAULT_DATA_DIR
 from producers.sdk import COMPRESSION, Publisher
+from schemas.privacy import write_private
 from topology.catalogue import Catalogue
 
 console = Console(stderr=True)
@@ -69,8 +70,8 @@ def command(
             f"events; at most 24 hours: use --rate {len(plan.events) / MAX_RUN_SECONDS:.2g} or more, or 0")
     paths = simulator.write_databases(plan, data_dir)
     if expected is not None:
-        expected.write_text("".join(json.dumps(e.as_dict(), ensure_ascii=False) + "\n" for e in plan.expected),
-                            encoding="utf-8")
+        # one line per citizen with CCCD and outcome: personal data, owner only
+        write_private(expected, "".join(json.dumps(e.as_dict(), ensure_ascii=False) + "\n" for e in plan.expected))
     report = None
     if not dry_run:
         with Publisher(conn, conn.registry_url, catalogue=Catalogue.build(prefix=conn.prefix),

@@ -35,6 +35,7 @@ from producers.errors import PublishError
 from producers.ids import derived_id
 from producers.sdk import DeliveryResult, Publisher
 from schemas import models
+from schemas.privacy import open_private
 from schemas.validation import explain
 
 log = logging.getLogger(__name__)
@@ -296,13 +297,13 @@ def write_rejects(path: str | Path, results: Iterable[RowResult], fmt: str) -> i
         columns = list(COLUMNS)
         for r in rejected:
             columns += [k for k in r.raw if k not in columns]
-        with path.open("w", encoding="utf-8", newline="") as out:
+        with open_private(path, "w", newline="") as out:  # rejected rows are health data: owner only
             writer = csv.DictWriter(out, fieldnames=columns + [REJECT_REASON], extrasaction="ignore")
             writer.writeheader()
             for r in rejected:
                 writer.writerow({**r.raw, REJECT_REASON: r.reason})
     else:
-        with path.open("w", encoding="utf-8") as out:
+        with open_private(path, "w") as out:
             for r in rejected:
                 out.write(json.dumps({**r.raw, REJECT_REASON: r.reason}, ensure_ascii=False) + "\n")
     return len(rejected)

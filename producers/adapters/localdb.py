@@ -74,6 +74,7 @@ def write_records(path: str | Path, records: Iterable[dict[str, Any]], *, key: s
         merged.update(db._records)
     for record in records:
         merged[str(record[key])] = record
+    # mkstemp creates the file 0600, and the rename keeps that: the records are personal data (CCCD, names).
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         for record in merged.values():

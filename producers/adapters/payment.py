@@ -23,6 +23,7 @@ from typing import Any
 
 from producers.ids import derived_id
 from schemas import models
+from schemas.privacy import open_private
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,8 @@ class PaymentLedger:
             if self.path is not None:
                 self._catch_up()
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as out:  # one write per line: appends do not interleave
+                # one write per line: appends do not interleave; 0600: the ledger names citizens by CCCD
+                with open_private(self.path, "a") as out:
                     out.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
                     self._read_upto = out.tell()
             self._apply(entry)

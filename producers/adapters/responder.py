@@ -18,6 +18,7 @@ from producers.errors import BrokerUnavailable, PublishError
 from producers.sdk import Publisher
 from schemas.errors import DeserializationError, RegistryUnavailable
 from schemas.models import Event
+from schemas.privacy import failure_summary
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
 from topology.connection import Connection
 
@@ -105,7 +106,7 @@ class Responder:
                         break
                     self._process(consumer, tp, records)
         except Exception as exc:  # noqa: BLE001 - a dying adapter must say why, then stop
-            log.exception("%s adapter stopped on an unexpected error", self.name)
+            log.error("%s adapter stopped on an unexpected error: %s", self.name, failure_summary(exc))
             self.stats.errors.append(f"{type(exc).__name__}: {exc}")
         finally:
             consumer.close()
@@ -156,9 +157,10 @@ class Responder:
             return None, []
         try:
             answers = self._handle(request)
-        except Exception:  # noqa: BLE001 - one bad request must not stop the adapter
-            log.exception("%s adapter could not answer %s[%d]@%d", self.name, record.topic, record.partition,
-                          record.offset)
+        except Exception as exc:  # noqa: BLE001 - one bad request must not stop the adapter
+            # type and place only: the message may quote the request's personal data
+            log.error("%s adapter could not answer %s[%d]@%d: %s", self.name, record.topic, record.partition,
+                      record.offset, failure_summary(exc))
             self.stats.skipped += 1
             return None, []
         return request, answers

@@ -6,14 +6,26 @@ What must hold:
 - the portal got every approval exactly once: distinct issuance ids == approvals == the stand-in's distinct
   issuances, and the stand-in never counted a repeat as a new issuance;
 - refunds == the rejected cases whose fee was paid plus the approved ones that paid too much, one refund each;
-- the funnel's counts equal what the topics hold.
+- the funnel's counts equal what the topics hold;
+- no component's log (the worker's log file at info, every Python logger at INFO, the console, stderr) holds a
+  CCCD, full name, phone or licence number the simulator published, nor health details; the run's files with
+  personal data are 0600.
 """
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import logging
+import re
+import shutil
+import stat
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 
 import pytest
 
+from gplx_bus.commands import demo as demo_command
 from gplx_bus.commands.demo import DemoOptions, run_demo
 from producers.testing import read_to_end
 from schemas import reference
@@ -31,18 +43,58 @@ def read_all(bootstrap: str, registry_url: str, topic: str) -> list:
         return [event for _, event in read_to_end(bootstrap, registry, topic)]
 
 
+@dataclass
+class Logs:
+    """Everything the run's components wrote: Python logging of the in-process ones (adapters, sink, stand-in
+    portal, simulator, demo), the console and stderr, and the worker's log file."""
+
+    in_process: str = ""
+    console: str = ""
+    stderr: str = ""
+    worker: str = ""
+
+    def all(self) -> str:
+        return "\n".join((self.in_process, self.console, self.stderr, self.worker))
+
+
+@contextlib.contextmanager
+def captured_logs(logs: Logs):
+    """Every logger at INFO into one buffer (as an operator running the services at INFO would see them), the
+    demo's console and stderr into others; put back as they were afterwards."""
+    buffer, stderr = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        with demo_command.console.capture() as console, contextlib.redirect_stderr(stderr):
+            yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        logs.in_process, logs.console, logs.stderr = buffer.getvalue(), console.get(), stderr.getvalue()
+
+
 @pytest.fixture(scope="module")
 def demo(kafka_bootstrap, schema_registry_url):
-    """One demo run with 60 applications; its topics stay on the cluster for the checks below."""
+    """One demo run with 60 applications; its topics stay on the cluster for the checks below, its run folder
+    (kept for the log and file checks) is deleted after them."""
     # seed 2: every failure mode of issue 10 is in the 60 (underpaid, overpaid, old province code, old class,
     # name differs), besides the pilot's
-    result = run_demo(DemoOptions(provinces="01,79,48", applications=60, seed=2, timeout_s=180,
-                                  delete_topics=False), kafka_bootstrap, schema_registry_url)
+    logs = Logs()
+    with captured_logs(logs):
+        result = run_demo(DemoOptions(provinces="01,79,48", applications=60, seed=2, timeout_s=180,
+                                      delete_topics=False, keep=True), kafka_bootstrap, schema_registry_url)
+    result.logs = logs
+    logs.worker = (result.workdir / "processor.log").read_text(encoding="utf-8", errors="replace")
 
     def topic(base: str) -> list:
         return read_all(kafka_bootstrap, schema_registry_url, result.catalogue.name(base))
 
-    return result, topic
+    yield result, topic
+    shutil.rmtree(result.workdir, ignore_errors=True)
 
 
 def finals_by_case(case_events) -> dict[str, dict[str, object]]:
@@ -129,3 +181,57 @@ def test_the_funnel_counts_are_what_the_topics_hold(demo):
     # the stages only ever narrow
     counts = list(stages.values())
     assert counts == sorted(counts, reverse=True)
+
+
+def personal_data(plan) -> tuple[set[str], set[str]]:
+    """(numbers, texts) the simulator published about its citizens: CCCDs, phones and licence numbers; full names
+    and doctors' names, each also as Python and JSON would escape it."""
+    numbers, names = set(), set()
+    for record in plan.identity_records:
+        numbers.add(record["cccd"])
+        numbers.update(record.get("phones") or ())
+        names.add(record["full_name"])
+    for record in plan.police_records:
+        numbers.add(record["licence_number"])
+    for scheduled in plan.events:
+        event = scheduled.event
+        numbers.add(event.cccd)
+        for field_name in ("phone", "licence_number"):
+            if getattr(event, field_name, None):
+                numbers.add(getattr(event, field_name))
+        for field_name in ("full_name", "doctor"):
+            if getattr(event, field_name, None):
+                names.add(getattr(event, field_name))
+    texts = names | {json.dumps(n)[1:-1] for n in names} | {ascii(n)[1:-1] for n in names}
+    return numbers, texts
+
+
+#: How health details would look in a log line (field names of the certificate; a verdict printed from the model).
+HEALTH_MARKERS = ("health_group", "conclusions", "fit=True", "fit=False", "'fit':", '"fit":')
+
+
+def test_no_log_line_of_any_component_holds_personal_data(demo):
+    result, _ = demo
+    logs = result.logs
+    # the capture really caught the components at INFO (else "no hit" would prove nothing)
+    assert "adapter consuming" in logs.in_process and "database" in logs.in_process
+    assert "portal sink:" in logs.in_process and "stand-in portal accepted issuance" in logs.in_process
+    assert "INFO" in logs.worker and "reconciled" in logs.console
+    numbers, texts = personal_data(result.plan)
+    assert len(numbers) > 180 and len(texts) > 60
+    for where, text in vars(logs).items():
+        digit_runs = set(re.findall(r"\d+", text))
+        assert not numbers & digit_runs, f"{where} log: {sorted(numbers & digit_runs)[:5]}"
+        named = [t for t in texts if t in text]
+        assert not named, f"{where} log names {named[:5]}"
+        health = [m for m in HEALTH_MARKERS if m in text]
+        assert not health, f"{where} log shows health details: {health}"
+
+
+def test_the_run_folders_files_with_personal_data_are_0600(demo):
+    result, _ = demo
+    workdir = result.workdir
+    assert stat.S_IMODE(workdir.stat().st_mode) == 0o700
+    private = [workdir / name for name in ("identity.jsonl", "police.jsonl", "payments.jsonl")]
+    for path in private:
+        assert path.stat().st_size > 0 and stat.S_IMODE(path.stat().st_mode) == 0o600, path

@@ -128,3 +128,4 @@ def test_clinic_publish_cli_reports_the_bad_row_and_publishes_the_good_ones(
     assert out[-1] == f"6 rows: 5 accepted, 1 rejected (written to {rejects})"
     assert topic_size(kafka_bootstrap, catalogue.name(topics.HEALTH_EXAM_RESULTS)) == 5
     assert "00177/GKSKLX" in rejects.read_text(encoding="utf-8")
+    assert rejects.stat().st_mode & 0o777 == 0o600  # health data: owner only

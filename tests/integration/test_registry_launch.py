@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from deploy.local.registry import (
     ensure_registry_built,
     registry_command,
 )
+from tests.network import accepts, non_loopback_addresses
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -162,3 +164,20 @@ def test_registry_builds_starts_and_checks_compatibility(tmp_path):
     finally:
         _stop(proc)
     assert proc.returncode is not None
+
+
+def test_the_launched_registry_and_broker_listen_on_loopback_only(bus):
+    """Apicurio 3.0.9 does not enforce basic auth: whoever reaches its port may delete schemas. The launcher binds
+    it (and the broker) to 127.0.0.1, so from the machine's other addresses the ports refuse."""
+    if os.environ.get("SCHEMA_REGISTRY_URL"):
+        pytest.skip("the registry in SCHEMA_REGISTRY_URL was not started by our launcher")
+    addresses = non_loopback_addresses()
+    if not addresses:
+        pytest.skip("this machine has no non-loopback address")
+    ports = {"registry": urlsplit(bus.schema_registry_url).port}
+    if bus.mode == "local":  # else the broker is not ours either
+        ports["broker"] = int(bus.bootstrap_servers.rsplit(":", 1)[1])
+    for name, port in ports.items():
+        assert accepts("127.0.0.1", port), f"{name} is not listening on 127.0.0.1:{port}"
+        reachable = [a for a in addresses if accepts(a, port)]
+        assert not reachable, f"{name} port {port} is reachable on {reachable}"

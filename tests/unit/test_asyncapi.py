@@ -72,7 +72,7 @@ def test_every_topic_is_a_channel_with_its_binding(catalogue, doc):
         assert config["min.insync.replicas"] == 2
     assert by_address["cases.province.01"]["bindings"]["kafka"]["topicConfiguration"]["cleanup.policy"] == [
         "compact", "delete"]
-    assert by_address["cases.events"]["bindings"]["kafka"]["topicConfiguration"]["retention.ms"] == -1
+    assert by_address["cases.events"]["bindings"]["kafka"]["topicConfiguration"]["retention.ms"] == 730 * 86_400_000
     assert by_address["health.exam-results"]["x-co-partition-group"] == "case-inputs"
     assert "x-co-partition-group" not in by_address["dlq"]
     assert "murmur2_random" in by_address["health.exam-results"]["x-partitioner"]

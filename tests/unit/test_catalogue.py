@@ -1,6 +1,8 @@
 """The topic catalogue and the pure diff that applies it: no broker needed."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from topology import catalogue as cat
@@ -103,7 +105,41 @@ def test_every_topic_has_retention_or_compaction(catalogue):
         assert "cleanup.policy" in t.configs
         if "compact" not in t.configs["cleanup.policy"]:
             assert "retention.ms" in t.configs
-    assert catalogue.topic(cat.CASES_EVENTS).configs["retention.ms"] == "-1"  # the audit stream is kept
+    assert catalogue.topic(cat.CASES_EVENTS).configs["retention.ms"] == str(730 * DAY_MS)  # the audit stream
+
+
+DAY_MS = 24 * 60 * 60 * 1000
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_no_topic_keeps_personal_data_forever_and_each_says_why(catalogue):
+    """Storage limitation (Law 91/2025/QH15): every topic is keyed by a CCCD, so every topic holds personal data,
+    says which, deletes it after a finite time (-1 is forever; a compact-only topic keeps each key's latest record
+    forever) and says why that long."""
+    for t in catalogue:
+        assert t.personal_data, f"{t.name}: which personal data it holds is not said"
+        assert "delete" in t.configs["cleanup.policy"].split(","), f"{t.name} never deletes"
+        retention_ms = int(t.configs["retention.ms"])
+        assert 0 < retention_ms <= 730 * DAY_MS, f"{t.name}: retention.ms={retention_ms}"
+        assert retention_ms % DAY_MS == 0 and len(t.retention_why) > 20, f"{t.name}: no reason for its retention"
+    assert catalogue.topic(cat.DLQ).configs["retention.ms"] == str(14 * DAY_MS)  # original bytes: short
+
+
+def test_the_readme_tables_every_topics_personal_data_and_retention(catalogue):
+    """The README's "Personal data" table names each topic with the catalogue's retention, so the two agree."""
+    section = README.read_text(encoding="utf-8").split("## Personal data", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 4:
+            rows[cells[0].strip("`")] = cells
+    for t in catalogue:
+        base = t.name.removeprefix(catalogue.prefix)
+        base = "cases.province.<code>" if base.startswith(cat.CASES_PROVINCE_PREFIX) else base
+        assert base in rows, f"{base} is not in the README's Personal data table"
+        days = int(t.configs["retention.ms"]) // DAY_MS
+        assert rows[base][2] == f"{days} day{'s' * (days != 1)}", f"{base}: README says {rows[base][2]!r}, the catalogue {days} days"
+        assert rows[base][1] and rows[base][3], f"{base}: the README does not say what it holds or why"
 
 
 def _topic_acls(catalogue, principal):

@@ -32,6 +32,7 @@ import faust
 
 from schemas import models
 from schemas.errors import DeserializationError, RegistryUnavailable
+from schemas.privacy import failure_summary
 from schemas.registry import RegistryClient
 from schemas.serde import AvroDeserializer, AvroSerializer, SerializationContext
 from topology import catalogue as topics
@@ -171,7 +172,9 @@ def create_app(settings: ProcessorSettings) -> faust.App:
             try:
                 step = assembler.handle(citizens.get(message.key), item, topic, message.offset, rules)
             except Exception as exc:  # noqa: BLE001 - a bug on one input must not stop every case behind it
-                log.exception("processing failed at %s[%s]@%s", message.topic, message.partition, message.offset)
+                # Not log.exception: the message may quote the input (personal data); it goes to the DLQ.
+                log.error("processing failed at %s[%s]@%s: %s", message.topic, message.partition, message.offset,
+                          failure_summary(exc))
                 await dead_letter(message, "PROCESSING_FAILED", f"{type(exc).__name__}: {exc}")
                 continue
             for output in step.outputs:
