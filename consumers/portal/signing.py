@@ -92,7 +92,7 @@ def verify(headers: Mapping[str, str], body: bytes, keys: Mapping[str, bytes], *
     timestamp = (headers.get(TIMESTAMP) or "").strip()
     if not timestamp:
         return f"missing {TIMESTAMP}"
-    if not timestamp.isascii() or not timestamp.isdigit():
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         return f"{TIMESTAMP} is not unix seconds"
     skew = int(timestamp) - int(time.time() if now is None else now)
     if abs(skew) > max_skew_s:

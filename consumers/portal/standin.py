@@ -12,21 +12,27 @@ key id, a timestamp within 5 minutes and the HMAC of its exact body is refused w
 counted in `unauthorized` (never in `received`). Its keys are given (`keys={key id: secret}`) or, if not, one is
 generated and offered as `portal.credentials` for the sink of the same test or demo.
 
+With `tls=(cert_file, key_file)` it speaks HTTPS (`write_tls_files` makes a throw-away CA and a certificate for
+127.0.0.1/localhost signed by it; the sink then verifies the portal against that CA: `--portal-ca`).
+
 It records each issuance once per `Idempotency-Key`, like the real portal is required to: a repeated POST gets
 200 and the same body as the first (201), and counts in `received` but not in `distinct`.
 
-HTTP API: POST /issuances (signed; header Idempotency-Key, JSON body with the same issuance_id); GET /issuances (counts);
-GET /health; POST /_control with {"refuse_next": k} | {"refuse_for_s": s} | {"down_for_s": s} | {"reset": true}
+HTTP API: POST /issuances (signed; header Idempotency-Key, JSON body with the same issuance_id);
+GET /issuances (counts); GET /health; POST /_control with {"refuse_next": k} | {"refuse_for_s": s} | {"down_for_s": s} | {"reset": true}
 (for a stand-in running in another process: `gplx-bus portal standin --port P`).
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
+import ssl
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Mapping
 
 from consumers.portal.signing import PortalCredentials, verify
@@ -40,8 +46,15 @@ class StandinPortal:
     """The stand-in portal; `with StandinPortal() as portal: ... portal.url ...` (port 0 picks a free port)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, keys: Mapping[str, bytes] | None = None,
-                 credentials: PortalCredentials | None = None) -> None:
+                 credentials: PortalCredentials | None = None,
+                 tls: tuple[str | Path, str | Path] | None = None) -> None:
         self.host, self.port = host, port
+        self._tls_context: ssl.SSLContext | None = None
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self._tls_context = context
         if keys is None:
             self.credentials = credentials or PortalCredentials.generate()
             keys = {self.credentials.key_id: self.credentials.secret}
@@ -58,7 +71,7 @@ class StandinPortal:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self._tls_context else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> "StandinPortal":
         self.come_up()
@@ -80,7 +93,11 @@ class StandinPortal:
         with self._lock:
             if self._server is not None:
                 return
-            server = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
+            if self._tls_context is None:
+                server = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
+            else:
+                server = _TLSServer((self.host, self.port), _handler_for(self))
+                server.ssl_context = self._tls_context
             server.daemon_threads = True
             self.port = server.server_address[1]  # the real port when 0 was asked for
             self._server = server
@@ -215,6 +232,45 @@ class StandinPortal:
             # From another thread: shutdown() must not run on the thread serving this very request.
             threading.Thread(target=self.down_for, args=(float(command["down_for_s"]),), daemon=True).start()
         return self.stats()
+
+
+class _TLSServer(ThreadingHTTPServer):
+    """HTTPS: the TLS handshake runs on the request's own thread (a slow or plain-HTTP client never holds up the
+    accept loop); a failed handshake is one DEBUG line, not a traceback on stderr."""
+
+    daemon_threads = True
+    ssl_context: ssl.SSLContext
+
+    def get_request(self):
+        sock, address = self.socket.accept()
+        return self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+    def finish_request(self, request, client_address) -> None:
+        request.settimeout(10)
+        request.do_handshake()
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+        log.debug("stand-in portal: request from %s failed: %s", client_address[0], sys.exc_info()[1])
+
+
+def write_tls_files(folder: str | Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> dict[str, Path]:
+    """A throw-away CA and a server certificate for `hosts` signed by it, as PEM files in `folder` (keys 0600):
+    {"ca": ca.pem, "cert": portal.pem, "key": portal.key}. Give "cert"/"key" to the stand-in, "ca" to the sink."""
+    from deploy.local import tls
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ca = tls.generate_ca("gplx-bus stand-in portal CA")
+    server = tls.issue_server_cert(ca, hosts=tuple(dict.fromkeys(hosts)), common_name="gplx-standin-portal")
+    paths = {"ca": folder / "ca.pem", "cert": folder / "portal.pem", "key": folder / "portal.key"}
+    paths["ca"].write_bytes(ca.cert_pem)
+    paths["cert"].write_bytes(server.cert_pem + ca.cert_pem)
+    fd = os.open(paths["key"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(server.key_pem)
+    return paths
 
 
 def _now_iso() -> str:

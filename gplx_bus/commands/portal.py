@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import sys
 from pathlib import Path
 from typing import Optional
@@ -10,12 +11,14 @@ from typing import Optional
 import typer
 
 from consumers.portal import Backoff, IssuanceSink, StandinPortal
+from consumers.portal.standin import write_tls_files
 from consumers.portal.signing import DEFAULT_KEY_ID, SecretFileError, read_secret_file, write_secret_file
 from gplx_bus.commands import options
 from gplx_bus.signals import stop_on_signals, wait_until_set
 
 SECRET_FILE_ENV = "GPLX_PORTAL_SECRET_FILE"
 KEY_ID_ENV = "GPLX_PORTAL_KEY_ID"
+CA_ENV = "GPLX_PORTAL_CA"
 
 
 def _secret_file_option():
@@ -52,6 +55,10 @@ def standin(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
     secret_file: Optional[Path] = _secret_file_option(),
     key_id: str = _key_id_option(),
+    tls_dir: Optional[Path] = typer.Option(None, "--tls-dir", metavar="DIR",
+                                           help="Speak HTTPS with portal.pem/portal.key from DIR; if absent, a new "
+                                                "CA and a certificate for --host, 127.0.0.1 and localhost are "
+                                                "written there (give DIR/ca.pem to `portal sink --portal-ca`)."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run the stand-in portal until interrupted. POST /issuances must be signed with the secret of
@@ -67,10 +74,21 @@ def standin(
         write_secret_file(secret_file)
         typer.echo(f"wrote a new portal secret to {secret_file} (0600)", err=True)
     credentials = _credentials(secret_file, key_id)
+    tls = None
+    if tls_dir is not None:
+        cert, key = tls_dir / "portal.pem", tls_dir / "portal.key"
+        if not (cert.exists() and key.exists()):
+            write_tls_files(tls_dir, (host, "127.0.0.1", "localhost"))
+            typer.echo(f"wrote a new CA ({tls_dir / 'ca.pem'}) and portal certificate for {host} to {tls_dir}",
+                       err=True)
+        tls = (cert, key)
     stop = stop_on_signals()
     try:
         portal = StandinPortal(host, port, keys={credentials.key_id: credentials.secret},
-                               credentials=credentials).start()
+                               credentials=credentials, tls=tls).start()
+    except ssl.SSLError as exc:
+        typer.echo(f"gplx-bus: error: cannot use the TLS files in {tls_dir}: {exc}", err=True)
+        raise typer.Exit(2)
     except OSError as exc:
         typer.echo(f"gplx-bus: error: cannot listen on {host}:{port}: {exc.strerror or exc}; choose another "
                    f"--port (0 picks a free one) or stop what holds it", err=True)
@@ -93,6 +111,9 @@ def sink(
     backoff_max: float = typer.Option(30.0, "--backoff-max", min=0.0, help="Longest retry delay, seconds."),
     secret_file: Optional[Path] = _secret_file_option(),
     key_id: str = _key_id_option(),
+    portal_ca: Optional[Path] = typer.Option(None, "--portal-ca", envvar=CA_ENV, metavar="FILE",
+                                             help="PEM CA the portal's HTTPS certificate must chain to (default: "
+                                                  "the system's CAs)."),
     bootstrap: Optional[str] = options.bootstrap_servers(),
     client_config: Optional[str] = options.client_config(),
     registry_url: Optional[str] = options.registry_url(),
@@ -107,13 +128,21 @@ def sink(
                    f"(or {SECRET_FILE_ENV})", err=True)
         raise typer.Exit(2)
     credentials = _credentials(secret_file, key_id)
+    verify: object = True
+    if portal_ca is not None:
+        try:
+            verify = ssl.create_default_context(cafile=str(portal_ca))
+        except (OSError, ssl.SSLError) as exc:
+            typer.echo(f"gplx-bus: error: cannot use --portal-ca {portal_ca}: {getattr(exc, 'strerror', None) or exc}",
+                       err=True)
+            raise typer.Exit(2)
     conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
     try:
         backoff = Backoff(base_s=backoff_base, max_s=max(backoff_max, backoff_base))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     issuance_sink = IssuanceSink(conn, conn.registry_url, portal_url, prefix=conn.prefix, max_attempts=max_attempts,
-                                 backoff=backoff, credentials=credentials)
+                                 backoff=backoff, credentials=credentials, portal_verify=verify)
     stats = issuance_sink.run(stop_on_signals())
     typer.echo(f"delivered {stats.delivered}, dead-lettered {stats.dead_lettered}, "
                f"failed attempts {stats.failed_attempts}", err=True)

@@ -118,6 +118,7 @@ def test_malformed_headers_are_refused():
     assert "not 'Bearer" in signing.verify({**headers, "Authorization": "Basic c2luazpw"}, BODY, KEYS, now=NOW)
     assert "not unix seconds" in signing.verify({**headers, "X-GPLX-Timestamp": "2026-11-30T12:00:00Z"}, BODY,
                                                 KEYS, now=NOW)
+    assert "not unix seconds" in signing.verify({**headers, "X-GPLX-Timestamp": "9" * 5000}, BODY, KEYS, now=NOW)
     assert "signature does not match" in signing.verify({**headers, "X-GPLX-Signature": "ü" * 64}, BODY, KEYS,
                                                         now=NOW)
 
@@ -371,3 +372,25 @@ def test_webhook_output_retries_with_event_id_as_key_then_gives_up():
                           transport=httpx.MockTransport(lambda r: httpx.Response(500)))
     with pytest.raises(WebhookFailed):
         never.emit(render.view(event))
+
+
+# ---- HTTPS to the stand-in, verified against its generated CA ----
+
+def test_client_over_https_verifies_the_standin_against_its_ca(tmp_path):
+    import ssl
+
+    from consumers.portal.standin import write_tls_files
+
+    files = write_tls_files(tmp_path)
+    assert stat.S_IMODE(files["key"].stat().st_mode) == 0o600
+    with StandinPortal(tls=(files["cert"], files["key"])) as portal:
+        assert portal.url.startswith("https://127.0.0.1:")
+        trusted = PortalClient(portal.url, credentials=portal.credentials, timeout_s=5,
+                               verify=ssl.create_default_context(cafile=str(files["ca"])))
+        assert trusted.deliver(issuance(1)).delivered and portal.distinct == 1
+        untrusted = PortalClient(portal.url, credentials=portal.credentials, timeout_s=5).deliver(issuance(2))
+        assert not untrusted.delivered and "ConnectError" in untrusted.error  # system CAs do not know it
+        with pytest.raises(httpx.HTTPError):  # plain HTTP to the TLS port: refused, and the portal lives on
+            httpx.post(portal.url.replace("https", "http") + "/issuances", json={}, timeout=5)
+        assert trusted.deliver(issuance(3)).delivered and portal.distinct == 2
+        trusted.close()
