@@ -19,8 +19,9 @@ It records each issuance once per `Idempotency-Key`, like the real portal is req
 200 and the same body as the first (201), and counts in `received` but not in `distinct`.
 
 HTTP API: POST /issuances (signed; header Idempotency-Key, JSON body with the same issuance_id);
-GET /issuances (counts); GET /health; POST /_control with {"refuse_next": k} | {"refuse_for_s": s} | {"down_for_s": s} | {"reset": true}
-(for a stand-in running in another process: `gplx-bus portal standin --port P`).
+GET /issuances (counts); GET /health; POST /_control (not authenticated: a test tool) with {"refuse_next": k} |
+{"refuse_for_s": s} | {"down_for_s": s} | {"reset": true} (for a stand-in running in another process:
+`gplx-bus portal standin --port P`).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import json
 import logging
 import os
 import ssl
+import sys
 import threading
 import time
 import uuid
@@ -251,7 +253,6 @@ class _TLSServer(ThreadingHTTPServer):
         super().finish_request(request, client_address)
 
     def handle_error(self, request, client_address) -> None:
-        import sys
         log.debug("stand-in portal: request from %s failed: %s", client_address[0], sys.exc_info()[1])
 
 

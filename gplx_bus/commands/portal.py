@@ -7,6 +7,7 @@ import ssl
 import sys
 from pathlib import Path
 from typing import Optional
+from urllib.parse import urlsplit
 
 import typer
 
@@ -71,7 +72,12 @@ def standin(
                    f"(or {SECRET_FILE_ENV}); a missing file is created with a new secret", err=True)
         raise typer.Exit(2)
     if not secret_file.exists():
-        write_secret_file(secret_file)
+        try:
+            write_secret_file(secret_file)
+        except OSError as exc:
+            typer.echo(f"gplx-bus: error: cannot write a new portal secret to {secret_file}: {exc.strerror or exc}",
+                       err=True)
+            raise typer.Exit(2)
         typer.echo(f"wrote a new portal secret to {secret_file} (0600)", err=True)
     credentials = _credentials(secret_file, key_id)
     tls = None
@@ -136,6 +142,11 @@ def sink(
             typer.echo(f"gplx-bus: error: cannot use --portal-ca {portal_ca}: {getattr(exc, 'strerror', None) or exc}",
                        err=True)
             raise typer.Exit(2)
+    host = urlsplit(portal_url).hostname or ""
+    if urlsplit(portal_url).scheme == "http" and host not in ("127.0.0.1", "localhost", "::1"):
+        logging.getLogger(__name__).warning(
+            "the portal URL is plain http to %s: the signature proves the sender, but the issuances (names, CCCD, "
+            "addresses) travel unencrypted; use https", host)
     conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
     try:
         backoff = Backoff(base_s=backoff_base, max_s=max(backoff_max, backoff_base))
