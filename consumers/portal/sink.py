@@ -8,7 +8,10 @@ Promises, and how they are kept:
   the copies that at-least-once delivery makes are recognised by the portal;
 - survives a portal outage: failed attempts are retried with jittered exponential backoff, up to `max_attempts`;
   then the request goes to the DLQ and the case shows IssuanceDeliveryFailed. A 4xx other than 408/425/429 is not
-  retried (the portal will never take that request) and is dead-lettered at once.
+  retried (the portal will never take that request) and is dead-lettered at once;
+- is who it says it is: with `credentials` every POST carries the bearer key id, a timestamp and the HMAC-SHA256
+  of its exact body (`consumers.portal.signing`). A 401 (wrong secret, unknown key id, clock more than 5 minutes
+  off) is such a 4xx: dead-lettered at once with the portal's one-line reason, then `gplx-bus dlq replay` once fixed.
 
 One record at a time (max_poll_records=1): the portal call dominates, and committing per record keeps "what was
 delivered" and "what is committed" the same thing. max.poll.interval is sized to the longest retry sequence, so a
@@ -40,6 +43,7 @@ from topology.connection import Connection
 from consumers.portal import deadletter
 from consumers.portal.backoff import Backoff
 from consumers.portal.client import PortalClient
+from consumers.portal.signing import PortalCredentials
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +69,8 @@ class IssuanceSink:
                  prefix: str = "", catalogue: Catalogue | None = None, group_id: str | None = None,
                  max_attempts: int = 6, backoff: Backoff | None = None, request_timeout_s: float = 10.0,
                  auto_register: bool = True, rng: random.Random | None = None,
-                 connect_timeout_s: float = 10.0) -> None:
+                 connect_timeout_s: float = 10.0, credentials: PortalCredentials | None = None,
+                 portal_verify: object = True) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.catalogue = catalogue or Catalogue.build(prefix=prefix)
@@ -77,6 +82,8 @@ class IssuanceSink:
         self.backoff = backoff or Backoff(base_s=0.5, max_s=30.0, jitter=0.5)
         self.stats = SinkStats()
         self._request_timeout_s = request_timeout_s
+        self._credentials = credentials  # its repr hides the secret
+        self._portal_verify = portal_verify  # httpx's verify: True, a CA file or an SSLContext
         self._registry = RegistryClient(registry, auth=Connection.of(bootstrap_servers).registry_auth) \
             if isinstance(registry, str) else registry
         self._deserializer = AvroDeserializer(self._registry)
@@ -128,9 +135,11 @@ class IssuanceSink:
                                  client_id="gplx-portal-sink",
                                  acks="all", enable_idempotence=True, bootstrap_timeout_ms=self._connect_ms,
                                  max_block_ms=self._connect_ms)
-        client = PortalClient(self.portal_url, timeout_s=self._request_timeout_s, stop=stop)
-        log.info("portal sink: %s (group %s) -> %s, %d attempts", self.topic, self.group_id, self.portal_url,
-                 self.max_attempts)
+        client = PortalClient(self.portal_url, timeout_s=self._request_timeout_s, stop=stop,
+                              credentials=self._credentials, verify=self._portal_verify)
+        log.info("portal sink: %s (group %s) -> %s, %d attempts, %s", self.topic, self.group_id, self.portal_url,
+                 self.max_attempts, f"signed as key id {self._credentials.key_id}" if self._credentials
+                 else "UNSIGNED (no portal secret)")
         try:
             while not stop.is_set():
                 for records in consumer.poll(timeout_ms=500).values():

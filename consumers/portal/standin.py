@@ -7,22 +7,37 @@ speaks real HTTP and can misbehave on command:
 - `refuse_next(k)` / `refuse_for(seconds)`: answer 503 (with Retry-After) to the next k requests / for a while;
 - `go_down()` / `come_up()` / `down_for(seconds)`: close the port entirely (connection refused), then reopen it.
 
+It authenticates like the real portal must (`consumers.portal.signing`): a POST /issuances without a valid bearer
+key id, a timestamp within 5 minutes and the HMAC of its exact body is refused with 401 and a one-line reason,
+counted in `unauthorized` (never in `received`). Its keys are given (`keys={key id: secret}`) or, if not, one is
+generated and offered as `portal.credentials` for the sink of the same test or demo.
+
+With `tls=(cert_file, key_file)` it speaks HTTPS (`write_tls_files` makes a throw-away CA and a certificate for
+127.0.0.1/localhost signed by it; the sink then verifies the portal against that CA: `--portal-ca`).
+
 It records each issuance once per `Idempotency-Key`, like the real portal is required to: a repeated POST gets
 200 and the same body as the first (201), and counts in `received` but not in `distinct`.
 
-HTTP API: POST /issuances (header Idempotency-Key, JSON body with the same issuance_id); GET /issuances (counts);
-GET /health; POST /_control with {"refuse_next": k} | {"refuse_for_s": s} | {"down_for_s": s} | {"reset": true}
-(for a stand-in running in another process: `gplx-bus portal standin --port P`).
+HTTP API: POST /issuances (signed; header Idempotency-Key, JSON body with the same issuance_id);
+GET /issuances (counts); GET /health; POST /_control (not authenticated: a test tool) with {"refuse_next": k} |
+{"refuse_for_s": s} | {"down_for_s": s} | {"reset": true} (for a stand-in running in another process:
+`gplx-bus portal standin --port P`).
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
+import ssl
+import sys
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping
+
+from consumers.portal.signing import PortalCredentials, verify
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +47,22 @@ _RECEIPTS = uuid.UUID("0d6c1f8e-3b51-4a7f-9d0e-2c4b6a8e1f35")  # receipt ids der
 class StandinPortal:
     """The stand-in portal; `with StandinPortal() as portal: ... portal.url ...` (port 0 picks a free port)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, keys: Mapping[str, bytes] | None = None,
+                 credentials: PortalCredentials | None = None,
+                 tls: tuple[str | Path, str | Path] | None = None) -> None:
         self.host, self.port = host, port
+        self._tls_context: ssl.SSLContext | None = None
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self._tls_context = context
+        if keys is None:
+            self.credentials = credentials or PortalCredentials.generate()
+            keys = {self.credentials.key_id: self.credentials.secret}
+        else:
+            self.credentials = credentials
+        self._keys = dict(keys)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -44,7 +73,7 @@ class StandinPortal:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self._tls_context else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> "StandinPortal":
         self.come_up()
@@ -66,7 +95,11 @@ class StandinPortal:
         with self._lock:
             if self._server is not None:
                 return
-            server = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
+            if self._tls_context is None:
+                server = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
+            else:
+                server = _TLSServer((self.host, self.port), _handler_for(self))
+                server.ssl_context = self._tls_context
             server.daemon_threads = True
             self.port = server.server_address[1]  # the real port when 0 was asked for
             self._server = server
@@ -116,7 +149,8 @@ class StandinPortal:
         with self._lock:
             self._replies: dict[str, dict[str, Any]] = {}
             self._bodies: dict[str, dict[str, Any]] = {}
-            self._received = self._refused = 0
+            self._received = self._refused = self._unauthorized = 0
+            self._unauthorized_reasons: dict[str, int] = {}
             self._refuse_left = 0
             self._refuse_until = 0.0
 
@@ -134,7 +168,18 @@ class StandinPortal:
 
     @property
     def refused(self) -> int:
+        """Issuance requests answered 503 (the portal's temporary trouble, see refuse_next/refuse_for)."""
         return self._refused
+
+    @property
+    def unauthorized(self) -> int:
+        """Issuance requests refused with 401 (unsigned, altered, unknown or wrong key, stale): never issued."""
+        return self._unauthorized
+
+    def unauthorized_reasons(self) -> dict[str, int]:
+        """Reason -> how many 401s gave it."""
+        with self._lock:
+            return dict(self._unauthorized_reasons)
 
     def issuances(self) -> dict[str, dict[str, Any]]:
         """Idempotency-Key -> the body first received under it."""
@@ -144,9 +189,19 @@ class StandinPortal:
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {"received": self._received, "distinct": len(self._replies), "refused": self._refused,
-                    "up": self._server is not None}
+                    "unauthorized": self._unauthorized, "up": self._server is not None}
 
     # ---- request handling (called by the handler threads) ----
+
+    def _authenticate(self, headers, body: bytes) -> str | None:
+        """None if the request is signed by a known key, else why not (counted)."""
+        reason = verify(headers, body, self._keys)
+        if reason is not None:
+            with self._lock:
+                self._unauthorized += 1
+                self._unauthorized_reasons[reason] = self._unauthorized_reasons.get(reason, 0) + 1
+            log.warning("stand-in portal refused an issuance request: %s", reason)
+        return reason
 
     def _should_refuse(self) -> bool:
         with self._lock:
@@ -181,6 +236,44 @@ class StandinPortal:
         return self.stats()
 
 
+class _TLSServer(ThreadingHTTPServer):
+    """HTTPS: the TLS handshake runs on the request's own thread (a slow or plain-HTTP client never holds up the
+    accept loop); a failed handshake is one DEBUG line, not a traceback on stderr."""
+
+    daemon_threads = True
+    ssl_context: ssl.SSLContext
+
+    def get_request(self):
+        sock, address = self.socket.accept()
+        return self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+    def finish_request(self, request, client_address) -> None:
+        request.settimeout(10)
+        request.do_handshake()
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request, client_address) -> None:
+        log.debug("stand-in portal: request from %s failed: %s", client_address[0], sys.exc_info()[1])
+
+
+def write_tls_files(folder: str | Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> dict[str, Path]:
+    """A throw-away CA and a server certificate for `hosts` signed by it, as PEM files in `folder` (keys 0600):
+    {"ca": ca.pem, "cert": portal.pem, "key": portal.key}. Give "cert"/"key" to the stand-in, "ca" to the sink."""
+    from deploy.local import tls
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ca = tls.generate_ca("gplx-bus stand-in portal CA")
+    server = tls.issue_server_cert(ca, hosts=tuple(dict.fromkeys(hosts)), common_name="gplx-standin-portal")
+    paths = {"ca": folder / "ca.pem", "cert": folder / "portal.pem", "key": folder / "portal.key"}
+    paths["ca"].write_bytes(ca.cert_pem)
+    paths["cert"].write_bytes(server.cert_pem + ca.cert_pem)
+    fd = os.open(paths["key"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(server.key_pem)
+    return paths
+
+
 def _now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -203,9 +296,9 @@ def _handler_for(portal: StandinPortal) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def _json_body(self) -> Any:
+        def _raw_body(self) -> bytes:
             length = int(self.headers.get("Content-Length") or 0)
-            return json.loads(self.rfile.read(length) or b"null")
+            return self.rfile.read(length)
 
         def do_GET(self) -> None:  # noqa: N802 - http.server naming
             if self.path == "/health":
@@ -216,16 +309,22 @@ def _handler_for(portal: StandinPortal) -> type[BaseHTTPRequestHandler]:
                 self._reply(404, {"error": "not found"})
 
         def do_POST(self) -> None:  # noqa: N802
+            raw = self._raw_body()
+            if self.path not in ("/_control", "/issuances"):
+                self._reply(404, {"error": "not found"})
+                return
+            # Authentication first, over the bytes as received (before any parsing), and before the overload
+            # check: an unsigned request never takes a refusal slot nor learns anything but its reason.
+            if self.path == "/issuances" and (reason := portal._authenticate(self.headers, raw)) is not None:
+                self._reply(401, {"error": reason}, {"WWW-Authenticate": 'Bearer realm="gplx-portal"'})
+                return
             try:
-                body = self._json_body()
+                body = json.loads(raw or b"null")
             except ValueError:
                 self._reply(400, {"error": "body is not JSON"})
                 return
             if self.path == "/_control":
                 self._reply(200, portal._control(body if isinstance(body, dict) else {}))
-                return
-            if self.path != "/issuances":
-                self._reply(404, {"error": "not found"})
                 return
             if portal._should_refuse():
                 self._reply(503, {"error": "portal temporarily unavailable"}, {"Retry-After": "1"})

@@ -7,7 +7,9 @@ the duration of the run, and leaves nothing running. The steps, each one functio
  2. the event schemas registered for those topics;
  3. the services: the case processor (faust worker subprocess, memory:// store, 6 input partitions: starts fast),
     the identity / police / payment adapters on the simulated day's databases (threads, temporary folder), the
-    stand-in national portal and the issuance sink (threads);
+    stand-in national portal and the issuance sink (threads): HTTPS with a CA generated for the run, the sink
+    verifying the portal against it and signing its requests with a secret generated for the run (0600 file in
+    the work folder) that the stand-in verifies;
  4. the simulated day (producers.simulator) published;
  5. waiting until nothing is in flight: every consumer group has read every record of its topics and no topic grew
     between two looks; progress shown live;
@@ -158,8 +160,10 @@ def run_demo(options: DemoOptions, bootstrap: str | Connection, registry_url: st
                 simulator.write_databases(plan, workdir)
                 worker = stack.enter_context(processor_worker(bootstrap, registry_url, catalogue, workdir))
                 stack.enter_context(adapters(bootstrap, registry_url, catalogue, workdir))
-                portal = stack.enter_context(standin_portal())
-                sink = stack.enter_context(issuance_sink(bootstrap, registry_url, catalogue, portal.url))
+                secret_file, tls_files = workdir / "portal.secret", write_tls_files(workdir / "portal-tls")
+                portal = stack.enter_context(standin_portal(secret_file, tls_files))
+                sink = stack.enter_context(issuance_sink(bootstrap, registry_url, catalogue, portal.url,
+                                                         secret_file, tls_files["ca"]))
                 reader = stack.enter_context(topic_reader(bootstrap, registry_url, catalogue))
                 watch = Watch(bootstrap, catalogue, reader, portal, worker, plan)
                 stack.callback(watch.close)
@@ -246,21 +250,38 @@ def adapters(bootstrap: str, registry_url: str, catalogue, workdir: Path):
         yield running
 
 
-@contextmanager
-def standin_portal():
-    from consumers.portal import StandinPortal
+def write_tls_files(folder: Path) -> dict[str, Path]:
+    """A CA and the stand-in portal's certificate for the run (keys 0600, in the work folder)."""
+    from consumers.portal.standin import write_tls_files as write
 
-    with StandinPortal() as portal:
-        console.print(f"  stand-in national portal on {portal.url}")
+    return write(folder)
+
+
+@contextmanager
+def standin_portal(secret_file: Path, tls_files: dict[str, Path]):
+    """The stand-in portal over HTTPS, verifying requests signed with a new secret written (0600) to
+    `secret_file`."""
+    from consumers.portal import StandinPortal, write_secret_file
+
+    credentials = write_secret_file(secret_file)
+    with StandinPortal(keys={credentials.key_id: credentials.secret}, credentials=credentials,
+                       tls=(tls_files["cert"], tls_files["key"])) as portal:
+        console.print(f"  stand-in national portal on {portal.url} (verifies HMAC-signed requests, "
+                      f"key id {credentials.key_id})")
         yield portal
 
 
 @contextmanager
-def issuance_sink(bootstrap: str, registry_url: str, catalogue, portal_url: str):
-    from consumers.portal import IssuanceSink
+def issuance_sink(bootstrap: str, registry_url: str, catalogue, portal_url: str, secret_file: Path, ca_file: Path):
+    import ssl
 
-    sink = IssuanceSink(bootstrap, registry_url, portal_url, catalogue=catalogue).start()
-    console.print("  issuance sink -> stand-in portal")
+    from consumers.portal import IssuanceSink, read_secret_file
+
+    sink = IssuanceSink(bootstrap, registry_url, portal_url, catalogue=catalogue,
+                        credentials=read_secret_file(secret_file),
+                        portal_verify=ssl.create_default_context(cafile=str(ca_file))).start()
+    console.print(f"  issuance sink -> stand-in portal, verifying it against {ca_file}, signing with the secret "
+                  f"in {secret_file}")
     try:
         yield sink
     finally:
@@ -467,8 +488,12 @@ def report(watch: Watch, plan):
     console.print(funnel_table(funnel))
     console.print(reasons_table(funnel))
     console.print(f"portal: {funnel.portal_distinct} issuances accepted ({funnel.portal_received} requests "
-                  f"received, repeats answered without a second issuance)")
+                  f"received, repeats answered without a second issuance; {watch.portal.unauthorized} refused "
+                  f"as not signed by the sink's key)")
     problems = reconcile(funnel, plan.expected)
+    if watch.portal.unauthorized:
+        problems.append(f"the portal refused {watch.portal.unauthorized} request(s) as unauthenticated: "
+                        f"{watch.portal.unauthorized_reasons()}")
     if funnel.undecided():
         console.print(f"[red]{len(funnel.undecided())} application(s) without a final decision[/]")
     if problems:

@@ -45,8 +45,11 @@ def usage_error(result: subprocess.CompletedProcess, *words: str) -> None:
     ("portal", "sink", "-b", CLOSED),
     ("dlq", "list", "-b", CLOSED),
 ])
-def test_a_closed_broker_port_is_one_line(args):
-    one_line(run(*args), "Kafka", "bootstrap")
+def test_a_closed_broker_port_is_one_line(args, tmp_path):
+    from consumers.portal import write_secret_file
+
+    write_secret_file(tmp_path / "portal.secret")  # the sink signs its requests: it needs a secret to start
+    one_line(run(*args, GPLX_PORTAL_SECRET_FILE=str(tmp_path / "portal.secret")), "Kafka", "bootstrap")
 
 
 @pytest.mark.parametrize("args", [
@@ -68,12 +71,13 @@ def test_out_of_range_values_are_refused_before_anything_runs(args, words):
     usage_error(run(*args, timeout=30), *words)
 
 
-def test_a_port_in_use_is_one_line():
+def test_a_port_in_use_is_one_line(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        one_line(run("portal", "standin", "--port", port), "cannot listen", "in use", "--port")
+        one_line(run("portal", "standin", "--port", port, "--portal-secret-file", str(tmp_path / "s")),
+                 "cannot listen", "in use", "--port")
         one_line(run("lag", "serve", "--port", port, "--no-cases", "-b", CLOSED), "cannot listen", "--port")
 
 

@@ -49,6 +49,7 @@ def test_old_and_new_classes_are_decided_on_the_2025_class_and_issued_as_it(pbus
     worker = pbus.worker(tmp_path).start()
     portal = StandinPortal().start()
     sink = IssuanceSink(pbus.bootstrap, pbus.registry_url, portal.url, catalogue=pbus.catalogue,
+                        credentials=portal.credentials,
                         backoff=Backoff(base_s=0.05, max_s=0.5, jitter=0.5)).start()
     try:
         pbus.publish([pair for script in SCRIPTS for pair in script.events()])

@@ -1,16 +1,20 @@
 """Portal issuance sink on the real broker and registry, against the stand-in portal: each issuance exactly once
 at the portal (also when re-delivered), survives the portal being down, and after N failures writes the DLQ
-envelope and an IssuanceDeliveryFailed that the province sees."""
+envelope and an IssuanceDeliveryFailed that the province sees. Every request is signed with the secret of a 0600
+file the stand-in verifies over real HTTP; a forged or wrongly signed request is refused (401), never issued."""
 from __future__ import annotations
 
 import datetime as dt
 import io
+import stat
 import time
 import uuid
 
+import httpx
 import pytest
 
-from consumers.portal import Backoff, IssuanceSink, StandinPortal
+from consumers.portal import (Backoff, IssuanceSink, PortalCredentials, StandinPortal, read_secret_file,
+                              write_secret_file)
 from consumers.subscriber import JsonlOutput, ProvinceSubscriber
 from schemas import models
 from schemas.registry import RegistryClient
@@ -29,8 +33,18 @@ def catalogue(private_topics):
 
 
 @pytest.fixture
-def portal():
-    with StandinPortal() as p:
+def secret_file(tmp_path):
+    """The shared secret as an operator deploys it: a 0600 file both sides read."""
+    path = tmp_path / "portal.secret"
+    write_secret_file(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    return path
+
+
+@pytest.fixture
+def portal(secret_file):
+    credentials = read_secret_file(secret_file)
+    with StandinPortal(keys={credentials.key_id: credentials.secret}) as p:
         yield p
 
 
@@ -93,19 +107,20 @@ def committed_total(bootstrap: str, group: str) -> int:
         admin.close()
 
 
-def sink(kafka_bootstrap, schema_registry_url, catalogue, portal, **kw) -> IssuanceSink:
+def sink(kafka_bootstrap, schema_registry_url, catalogue, portal, secret_file, **kw) -> IssuanceSink:
+    kw.setdefault("credentials", read_secret_file(secret_file))
     return IssuanceSink(kafka_bootstrap, schema_registry_url, portal.url, catalogue=catalogue, backoff=FAST, **kw)
 
 
 def test_each_issuance_exactly_once_at_the_portal_even_when_redelivered(kafka_bootstrap, schema_registry_url,
-                                                                        catalogue, portal):
+                                                                        catalogue, portal, secret_file):
     approvals = [issuance(i) for i in range(6)]
     topic = catalogue.name("issuance.requests")
     # Two of them twice on the topic, as after a case-processor replay (same deterministic issuance_id).
     publish(kafka_bootstrap, schema_registry_url, topic, approvals + approvals[:2])
     records = len(approvals) + 2
 
-    first = sink(kafka_bootstrap, schema_registry_url, catalogue, portal).start()
+    first = sink(kafka_bootstrap, schema_registry_url, catalogue, portal, secret_file).start()
     try:
         wait_for(lambda: first.stats.delivered == records, what="first sink delivered every record")
         wait_for(lambda: committed_total(kafka_bootstrap, first.group_id) == records, what="offsets committed")
@@ -116,7 +131,8 @@ def test_each_issuance_exactly_once_at_the_portal_even_when_redelivered(kafka_bo
     assert set(portal.issuances()) == {a.issuance_id for a in approvals}
 
     # Everything delivered again (a group that lost its offsets): the portal still has each issuance once.
-    again = sink(kafka_bootstrap, schema_registry_url, catalogue, portal, group_id=catalogue.prefix + "replay").start()
+    again = sink(kafka_bootstrap, schema_registry_url, catalogue, portal, secret_file,
+                 group_id=catalogue.prefix + "replay").start()
     try:
         wait_for(lambda: again.stats.delivered == records, what="re-delivery")
     finally:
@@ -125,11 +141,13 @@ def test_each_issuance_exactly_once_at_the_portal_even_when_redelivered(kafka_bo
     assert first.stats.errors == again.stats.errors == []
 
 
-def test_survives_the_portal_being_down_then_refusing(kafka_bootstrap, schema_registry_url, catalogue, portal):
+def test_survives_the_portal_being_down_then_refusing(kafka_bootstrap, schema_registry_url, catalogue, portal,
+                                                     secret_file):
     approvals = [issuance(i) for i in range(100, 104)]
     portal.go_down()
     publish(kafka_bootstrap, schema_registry_url, catalogue.name("issuance.requests"), approvals)
-    running = sink(kafka_bootstrap, schema_registry_url, catalogue, portal, max_attempts=50).start()
+    running = sink(kafka_bootstrap, schema_registry_url, catalogue, portal, secret_file,
+                   max_attempts=50).start()
     try:
         wait_for(lambda: running.stats.failed_attempts >= 3, what="attempts failing while the portal is down")
         portal.refuse_next(4)  # when it comes back it is still overloaded for a while
@@ -143,12 +161,13 @@ def test_survives_the_portal_being_down_then_refusing(kafka_bootstrap, schema_re
 
 
 def test_after_n_failures_dlq_and_failure_event_then_continues(kafka_bootstrap, schema_registry_url, catalogue,
-                                                               portal):
+                                                               portal, secret_file):
     doomed, later = issuance(200), issuance(201)
     topic = catalogue.name("issuance.requests")
     portal.refuse_for(3600)
     publish(kafka_bootstrap, schema_registry_url, topic, [doomed])
-    running = sink(kafka_bootstrap, schema_registry_url, catalogue, portal, max_attempts=3).start()
+    running = sink(kafka_bootstrap, schema_registry_url, catalogue, portal, secret_file,
+                   max_attempts=3).start()
     try:
         wait_for(lambda: running.stats.dead_lettered == 1, what="dead-lettering after 3 attempts")
         wait_for(lambda: committed_total(kafka_bootstrap, running.group_id) == 1, what="commit after the DLQ")
@@ -178,3 +197,39 @@ def test_after_n_failures_dlq_and_failure_event_then_continues(kafka_bootstrap, 
     result = ProvinceSubscriber(kafka_bootstrap, schema_registry_url, "79", output=JsonlOutput(out),
                                 catalogue=catalogue, from_beginning=True).run(max_events=1, idle_timeout_s=30)
     assert result.events == 1 and '"state_label": "Gửi đề nghị cấp GPLX thất bại"' in out.getvalue()
+
+
+def test_a_forged_post_is_refused_and_never_issued(portal):
+    """Anyone who can reach the portal, without the secret: a plain POST of a well-formed issuance."""
+    event = issuance(300)
+    forged = httpx.post(portal.url + "/issuances", json=event.model_dump(mode="json"),
+                        headers={"Idempotency-Key": event.issuance_id}, timeout=5)
+    guessed = httpx.post(portal.url + "/issuances", json=event.model_dump(mode="json"), timeout=5,
+                         headers={"Idempotency-Key": event.issuance_id, "Authorization": "Bearer gplx-portal-sink",
+                                  "X-GPLX-Timestamp": str(int(time.time())), "X-GPLX-Signature": "0" * 64})
+    assert (forged.status_code, guessed.status_code) == (401, 401)
+    assert forged.json()["error"].startswith("missing Authorization")
+    assert "signature does not match" in guessed.json()["error"]
+    assert (portal.unauthorized, portal.received, portal.distinct) == (2, 0, 0) and portal.issuances() == {}
+    assert httpx.get(portal.url + "/issuances", timeout=5).json()["unauthorized"] == 2
+
+
+def test_a_sink_with_the_wrong_secret_dead_letters_at_once_with_the_reason(kafka_bootstrap, schema_registry_url,
+                                                                          catalogue, portal, secret_file):
+    doomed = issuance(400)
+    publish(kafka_bootstrap, schema_registry_url, catalogue.name("issuance.requests"), [doomed])
+    impostor = PortalCredentials.generate()  # the right key id, another secret
+    running = sink(kafka_bootstrap, schema_registry_url, catalogue, portal, secret_file, max_attempts=5,
+                   credentials=impostor).start()
+    try:
+        wait_for(lambda: running.stats.dead_lettered == 1, what="dead-lettering of the refused request")
+        wait_for(lambda: committed_total(kafka_bootstrap, running.group_id) == 1, what="commit after the DLQ")
+    finally:
+        stats = running.stop()
+    assert stats.attempts == 1 and stats.delivered == 0  # a 401 is not retried
+    assert (portal.unauthorized, portal.distinct) == (1, 0)
+    [(_, letter)] = read_topic(kafka_bootstrap, schema_registry_url, catalogue.name("dlq"), 1)
+    assert letter.error_code == "PROCESSING_FAILED" and "HTTP 401" in letter.error_text
+    assert "signature does not match the body" in letter.error_text
+    for secret in (impostor.secret, read_secret_file(secret_file).secret):
+        assert secret not in repr(letter.model_dump()).encode()

@@ -1,8 +1,12 @@
-"""Portal sink pieces without a broker: backoff schedule, stand-in portal, delivery/dead-letter decisions."""
+"""Portal sink pieces without a broker: backoff schedule, request signing and its verification, stand-in portal,
+delivery/dead-letter decisions."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import random
+import stat
 import threading
 import time
 import uuid
@@ -11,7 +15,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from consumers.portal import Backoff, IssuanceSink, PortalClient, StandinPortal
+from consumers.portal import Backoff, IssuanceSink, PortalClient, PortalCredentials, StandinPortal, signing
 from consumers.subscriber import WebhookFailed, WebhookOutput, render
 from schemas import models
 from schemas.registry import InMemoryRegistry
@@ -53,11 +57,131 @@ def test_backoff_rejects_nonsense_and_survives_huge_attempts():
     assert Backoff(base_s=1, max_s=30, jitter=0).delay(10_000) == 30
 
 
+# ---- signing and verification ----
+
+CREDS = PortalCredentials("sink-a", b"s" * 40)
+KEYS = {"sink-a": CREDS.secret}
+BODY = b'{"issuance_id":"iss-1","full_name":"Nguy\xe1\xbb\x85n V\xc4\x83n A"}'
+NOW = 1_780_000_000
+
+
+def test_signed_request_verifies_and_headers_follow_the_scheme():
+    headers = signing.sign(CREDS, BODY, now=NOW)
+    assert headers["Authorization"] == "Bearer sink-a" and headers["X-GPLX-Timestamp"] == str(NOW)
+    import hashlib
+    import hmac
+    expected = hmac.new(b"s" * 40, f"{NOW}.".encode() + BODY, hashlib.sha256).hexdigest()
+    assert headers["X-GPLX-Signature"] == expected  # the canonical string the README documents
+    assert signing.verify(headers, BODY, KEYS, now=NOW) is None
+    assert signing.verify({**headers, "X-GPLX-Signature": expected.upper()}, BODY, KEYS, now=NOW) is None
+
+
+def test_a_tampered_body_is_refused():
+    headers = signing.sign(CREDS, BODY, now=NOW)
+    for altered in (BODY.replace(b"iss-1", b"iss-2"), BODY + b" ", BODY[:-1], b""):
+        assert "signature does not match" in signing.verify(headers, altered, KEYS, now=NOW)
+
+
+def test_a_changed_timestamp_with_the_old_signature_is_refused():
+    headers = signing.sign(CREDS, BODY, now=NOW)
+    moved = {**headers, "X-GPLX-Timestamp": str(NOW + 1)}
+    assert "signature does not match" in signing.verify(moved, BODY, KEYS, now=NOW)
+
+
+def test_a_wrong_secret_or_an_unknown_key_id_is_refused():
+    forged = signing.sign(PortalCredentials("sink-a", b"t" * 40), BODY, now=NOW)
+    assert "signature does not match" in signing.verify(forged, BODY, KEYS, now=NOW)
+    stranger = signing.sign(PortalCredentials("sink-b", CREDS.secret), BODY, now=NOW)
+    assert signing.verify(stranger, BODY, KEYS, now=NOW) == "unknown key id"
+
+
+def test_stale_or_future_timestamps_are_refused_beyond_five_minutes():
+    headers = signing.sign(CREDS, BODY, now=NOW)
+    assert signing.verify(headers, BODY, KEYS, now=NOW + 300) is None  # the limit itself is accepted
+    assert signing.verify(headers, BODY, KEYS, now=NOW - 300) is None
+    assert "301s behind the portal's clock" in signing.verify(headers, BODY, KEYS, now=NOW + 301)
+    assert "301s ahead of the portal's clock" in signing.verify(headers, BODY, KEYS, now=NOW - 301)
+
+
+@pytest.mark.parametrize("drop, reason", [
+    ("Authorization", "missing Authorization"),
+    ("X-GPLX-Timestamp", "missing X-GPLX-Timestamp"),
+    ("X-GPLX-Signature", "missing X-GPLX-Signature"),
+])
+def test_missing_headers_are_each_named(drop, reason):
+    headers = {k: v for k, v in signing.sign(CREDS, BODY, now=NOW).items() if k != drop}
+    assert signing.verify(headers, BODY, KEYS, now=NOW).startswith(reason)
+
+
+def test_malformed_headers_are_refused():
+    headers = signing.sign(CREDS, BODY, now=NOW)
+    assert "not 'Bearer" in signing.verify({**headers, "Authorization": "Basic c2luazpw"}, BODY, KEYS, now=NOW)
+    assert "not unix seconds" in signing.verify({**headers, "X-GPLX-Timestamp": "2026-11-30T12:00:00Z"}, BODY,
+                                                KEYS, now=NOW)
+    assert "not unix seconds" in signing.verify({**headers, "X-GPLX-Timestamp": "9" * 5000}, BODY, KEYS, now=NOW)
+    assert "signature does not match" in signing.verify({**headers, "X-GPLX-Signature": "ü" * 64}, BODY, KEYS,
+                                                        now=NOW)
+
+
+def test_the_secret_is_never_shown():
+    creds = PortalCredentials.generate("k")
+    assert creds.secret.decode() not in repr(creds) and creds.secret.decode() not in str(creds)
+    with pytest.raises(ValueError):
+        PortalCredentials("k", b"short")
+
+
+def test_secret_file_is_written_0600_and_read_back(tmp_path, caplog):
+    path = tmp_path / "portal.secret"
+    written = signing.write_secret_file(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert signing.read_secret_file(path, written.key_id) == written
+    os.chmod(path, 0o644)
+    signing.read_secret_file(path)
+    assert "accessible by group or others" in caplog.text and written.secret.decode() not in caplog.text
+    (tmp_path / "short").write_text("abc\n")
+    with pytest.raises(signing.SecretFileError, match="at least 32"):
+        signing.read_secret_file(tmp_path / "short")
+    with pytest.raises(signing.SecretFileError, match="cannot read"):
+        signing.read_secret_file(tmp_path / "absent")
+
+
 # ---- stand-in portal ----
 
 def post(portal: StandinPortal, event: models.IssuanceRequested, key: str | None = None) -> httpx.Response:
-    return httpx.post(portal.url + "/issuances", json=event.model_dump(mode="json"),
-                      headers={"Idempotency-Key": key or event.issuance_id}, timeout=5)
+    """A request signed with the portal's own credentials, as the sink sends it."""
+    body = json.dumps(event.model_dump(mode="json")).encode()
+    return httpx.post(portal.url + "/issuances", content=body, timeout=5,
+                      headers={"Idempotency-Key": key or event.issuance_id, "Content-Type": "application/json",
+                               **signing.sign(portal.credentials, body)})
+
+
+def test_standin_refuses_unsigned_altered_and_stale_requests_with_401():
+    with StandinPortal() as portal:
+        event = issuance(1)
+        body = json.dumps(event.model_dump(mode="json")).encode()
+        base = {"Idempotency-Key": event.issuance_id, "Content-Type": "application/json"}
+        unsigned = httpx.post(portal.url + "/issuances", content=body, headers=base, timeout=5)
+        signed = signing.sign(portal.credentials, body)
+        altered = httpx.post(portal.url + "/issuances", content=body.replace(b"B", b"C"),
+                             headers={**base, **signed}, timeout=5)
+        stale = httpx.post(portal.url + "/issuances", content=body, timeout=5,
+                           headers={**base, **signing.sign(portal.credentials, body, now=time.time() - 400)})
+        assert [r.status_code for r in (unsigned, altered, stale)] == [401, 401, 401]
+        assert unsigned.json()["error"].startswith("missing Authorization")
+        assert "signature does not match" in altered.json()["error"]
+        assert "behind the portal's clock" in stale.json()["error"]
+        assert unsigned.headers["WWW-Authenticate"].startswith("Bearer")
+        assert (portal.unauthorized, portal.received, portal.distinct) == (3, 0, 0)
+        assert sum(portal.unauthorized_reasons().values()) == 3
+        assert post(portal, event).status_code == 201 and portal.distinct == 1
+
+
+def test_standin_checks_authentication_before_refusing_for_overload():
+    with StandinPortal() as portal:
+        portal.refuse_next(1)
+        assert httpx.post(portal.url + "/issuances", json={}, timeout=5).status_code == 401
+        assert post(portal, issuance(1)).status_code == 503  # the refusal slot was not used by the forgery
+        assert (portal.unauthorized, portal.refused) == (1, 1)
 
 
 def test_standin_dedupes_by_idempotency_key():
@@ -99,13 +223,34 @@ def test_standin_down_means_connection_refused_then_back_on_the_same_port():
 # ---- portal client ----
 
 def test_client_classifies_outcomes():
-    def answer(status):
-        return PortalClient("http://portal", transport=httpx.MockTransport(lambda r: httpx.Response(status)))
+    def answer(status, **kw):
+        return PortalClient("http://portal", transport=httpx.MockTransport(lambda r: httpx.Response(status, **kw)))
 
     assert answer(201).deliver(issuance()).delivered
     assert answer(503).deliver(issuance()).retryable
     assert answer(429).deliver(issuance()).retryable
     assert not answer(400).deliver(issuance()).retryable
+    refused = answer(401, json={"error": "unknown key id\nsecond line"}).deliver(issuance())
+    assert not refused.retryable and refused.status == 401
+    assert refused.error == "HTTP 401 from http://portal/issuances: unknown key id"
+    assert answer(401).deliver(issuance()).error.endswith(": unauthorized (no reason given)")
+
+
+def test_client_signs_the_exact_bytes_it_sends_on_every_attempt():
+    seen = []
+
+    def capture(request):
+        seen.append((request.headers, request.content))  # case-insensitive, like any server's
+        return httpx.Response(201)
+
+    client = PortalClient("http://portal", credentials=CREDS, transport=httpx.MockTransport(capture))
+    client.deliver(issuance(5))
+    client.deliver(issuance(5))
+    for headers, body in seen:
+        assert signing.verify(headers, body, KEYS) is None
+        assert json.loads(body)["issuance_id"] == "iss-5" and headers["idempotency-key"] == "iss-5"
+        assert "Nguyễn".encode() in body  # UTF-8 as is, the bytes signed
+    assert CREDS.secret.decode() not in json.dumps([dict(h) for h, _ in seen])
 
     seen = {}
 
@@ -227,3 +372,25 @@ def test_webhook_output_retries_with_event_id_as_key_then_gives_up():
                           transport=httpx.MockTransport(lambda r: httpx.Response(500)))
     with pytest.raises(WebhookFailed):
         never.emit(render.view(event))
+
+
+# ---- HTTPS to the stand-in, verified against its generated CA ----
+
+def test_client_over_https_verifies_the_standin_against_its_ca(tmp_path):
+    import ssl
+
+    from consumers.portal.standin import write_tls_files
+
+    files = write_tls_files(tmp_path)
+    assert stat.S_IMODE(files["key"].stat().st_mode) == 0o600
+    with StandinPortal(tls=(files["cert"], files["key"])) as portal:
+        assert portal.url.startswith("https://127.0.0.1:")
+        trusted = PortalClient(portal.url, credentials=portal.credentials, timeout_s=5,
+                               verify=ssl.create_default_context(cafile=str(files["ca"])))
+        assert trusted.deliver(issuance(1)).delivered and portal.distinct == 1
+        untrusted = PortalClient(portal.url, credentials=portal.credentials, timeout_s=5).deliver(issuance(2))
+        assert not untrusted.delivered and "ConnectError" in untrusted.error  # system CAs do not know it
+        with pytest.raises(httpx.HTTPError):  # plain HTTP to the TLS port: refused, and the portal lives on
+            httpx.post(portal.url.replace("https", "http") + "/issuances", json={}, timeout=5)
+        assert trusted.deliver(issuance(3)).delivered and portal.distinct == 2
+        trusted.close()
