@@ -28,7 +28,10 @@ def standin(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run the stand-in portal until interrupted. Control it with POST /_control
-    {"refuse_next": K} | {"refuse_for_s": S} | {"down_for_s": S} | {"reset": true}; counts at GET /issuances."""
+    {"refuse_next": K} | {"refuse_for_s": S} | {"down_for_s": S} | {"reset": true}; counts at GET /issuances.
+
+    Example: gplx-bus portal standin --port 8089
+    """
     _logging(verbose)
     stop = stop_on_signals()
     try:
@@ -58,7 +61,10 @@ def sink(
     prefix: str = options.topic_prefix(),
     verbose: bool = options.verbose(),
 ) -> None:
-    """Deliver IssuanceRequested to the portal until interrupted (at-least-once, Idempotency-Key = issuance id)."""
+    """Deliver IssuanceRequested to the portal until interrupted (at-least-once, Idempotency-Key = issuance id).
+
+    Example: gplx-bus portal sink --portal-url http://127.0.0.1:8089
+    """
     _logging(verbose)
     conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
     try:
