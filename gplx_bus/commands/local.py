@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from deploy.local.cluster import LocalCluster, load_state, save_state, stop_detached
-from deploy.local.errors import LauncherError
+from deploy.local.cluster import LocalCluster, load_state, only_stack_of, save_state, stop_detached
 from deploy.local.process import pid_alive
 from deploy.local.settings import gplx_home
 
@@ -30,17 +29,14 @@ def up(
     Example: gplx-bus local up --kafka-port 19092 --registry-port 18081
     """
     home = gplx_home()
-    running = load_state(home)
-    if running and any(pid_alive(pid) for pid in running.pids):
-        raise LauncherError(f"a local stack is already running at {running.bootstrap_servers}; "
-                            "stop it with `gplx-bus local down`")
-    cluster = LocalCluster(nodes=nodes, with_registry=not no_registry, data_dir=home / "run" / "local" / "data",
-                           broker_port=kafka_port, registry_port=registry_port, tie_to_parent=False,
-                           secure=secure, principals=_catalogue_principals() if secure else ())
-    cluster.owns_data_dir = True  # `local down` deletes it
-    with console.status("starting Kafka and the schema registry..."):
-        endpoints = cluster.start()
-    save_state(home, endpoints)
+    with only_stack_of(home, kafka_port, None if no_registry else registry_port):
+        cluster = LocalCluster(nodes=nodes, with_registry=not no_registry, data_dir=home / "run" / "local" / "data",
+                               broker_port=kafka_port, registry_port=registry_port, tie_to_parent=False,
+                               secure=secure, principals=_catalogue_principals() if secure else ())
+        cluster.owns_data_dir = True  # `local down` deletes it
+        with console.status("starting Kafka and the schema registry..."):
+            endpoints = cluster.start()
+        save_state(home, endpoints)
     console.print(f"[green]up[/] Kafka {endpoints.kafka_version} at [bold]{endpoints.bootstrap_servers}[/] "
                   f"(ready in {endpoints.broker_start_seconds}s)")
     if endpoints.schema_registry_url:
