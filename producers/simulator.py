@@ -159,13 +159,25 @@ class Plan:
 
 # ---- inputs ----------------------------------------------------------------------------------------------------
 def parse_provinces(text: str) -> tuple[str, ...]:
-    codes = tuple(dict.fromkeys(c.strip().zfill(2) for c in text.split(",") if c.strip()))
-    if not codes:
+    """Current province codes from '01,79'; an old (pre-July-2025) code is read as the province it merged into,
+    as `gplx-bus subscribe` does (`old_province_codes` names them for the user)."""
+    typed = [c.strip().zfill(2) for c in text.split(",") if c.strip()]
+    if not typed:
         raise SimulationError("--provinces needs at least one current province code, e.g. 01,79")
-    for code in codes:
-        if not reference.is_current_province_code(code):
-            raise SimulationError(f"'{code}' is not a current (post-1 July 2025) province code")
-    return codes
+    for code in typed:
+        if not (reference.is_current_province_code(code) or reference.is_old_province_code(code)):
+            raise SimulationError(f"'{code}' is not a province code: a current one (01 Hà Nội ... 96 Cà Mau) or an "
+                                  f"old pre-July-2025 one")
+    return tuple(dict.fromkeys(reference.current_code_of(code) for code in typed))
+
+
+def old_province_codes(text: str) -> list[str]:
+    """'02 Hà Giang → 08 Tuyên Quang' for each old code in `text` (valid per `parse_provinces`) read as another."""
+    current = reference.current_provinces()
+    return [f"{code} {reference.provinces()[code].old_name} → {reference.current_code_of(code)} "
+            f"{current[reference.current_code_of(code)]}"
+            for code in dict.fromkeys(c.strip().zfill(2) for c in text.split(",") if c.strip())
+            if not reference.is_current_province_code(code)]
 
 
 def parse_failure_rates(text: str | None) -> dict[str, float]:

@@ -171,7 +171,7 @@ def connect(bootstrap_servers: str | Connection, *, timeout_ms: int = 10_000):
     except (KafkaError, OSError) as exc:
         raise TopologyError(
             f"cannot reach Kafka at {bootstrap_servers} ({type(exc).__name__}); start the local broker with "
-            f"`gplx-bus local up` or set KAFKA_BOOTSTRAP_SERVERS") from exc
+            f"`gplx-bus local up` or point --bootstrap-servers (KAFKA_BOOTSTRAP_SERVERS) at yours") from exc
 
 
 def observe(catalogue: Catalogue, admin) -> dict[str, ObservedTopic]:

@@ -5,19 +5,22 @@ folder and free loopback ports (unless fixed ports are asked for), so two test r
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from deploy.local import jars
 from deploy.local.errors import LauncherError
-from deploy.local.kafka import KafkaNode, NodeSpec, wait_until_ready
+from deploy.local.kafka import KafkaNode, NodeSpec, wait_until_ready, with_fix
 from deploy.local.ports import free_port, require_free
 from deploy.local.process import ManagedProcess, cmdline, pid_alive, stop_pid
 from deploy.local.security import ADMIN_USER, SecureFiles, new_password, upsert_scram_users, user_name, wait_scram_users
@@ -139,13 +142,15 @@ class LocalCluster:
                 return time.monotonic() - started
             except LauncherError as exc:
                 reasons = [n.failure_reason() for n in self.nodes if not n.alive()]
+                # said now: a data folder of our own goes (log included) with the failed start
+                reason = reasons[0] if reasons else f"{exc}; {self.nodes[0].failure_reason()}"
                 for node in self.nodes:
                     node.stop(5)
                 port_clash = any("already in use" in r for r in reasons)
                 if port_clash and self.fixed_broker_port is None and attempt + 1 < _PORT_RETRIES:
                     continue  # another process took a free port between our check and the bind: pick new ones
-                raise LauncherError(f"Kafka {self.version} did not start: {reasons[0] if reasons else exc}; "
-                                    f"log: {self.nodes[0].spec.data_dir / 'broker.log'}") from None
+                log = f"; log: {self.nodes[0].spec.data_dir / 'broker.log'}" if not self.owns_data_dir else ""
+                raise LauncherError(f"Kafka {self.version} did not start: {with_fix(reason)}{log}") from None
         raise AssertionError("unreachable")
 
     def _admin_login(self) -> dict:
@@ -282,15 +287,47 @@ def load_state(home: Path) -> Endpoints | None:
     return Endpoints(**json.loads(path.read_text()))
 
 
+def running_pids(endpoints: Endpoints) -> list[int]:
+    """The stack's pids still alive and still ours (a recycled pid does not carry our marker)."""
+    return [pid for pid in endpoints.pids if pid_alive(pid) and endpoints.marker in cmdline(pid)]
+
+
+@contextmanager
+def only_stack_of(home: Path, kafka_port: int, registry_port: int | None):
+    """Held while `gplx-bus local up` starts a stack from `home`: one stack per GPLX_HOME, since they share its
+    data folder (a second one would format the first one's KRaft storage, and delete it on failure). A second
+    `up`, while the first starts or once it runs, is refused in one line and touches nothing."""
+    fix = "`gplx-bus local down` first, or use another GPLX_HOME"
+    lock_path = home / "run" / "local" / "up.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released by the kernel however this process ends
+        except BlockingIOError:
+            lock.seek(0)
+            raise LauncherError(f"a stack from this GPLX_HOME ({home}) is already starting "
+                                f"({lock.read().strip() or 'pid unknown'}); wait for it, or {fix}") from None
+        running = load_state(home)
+        if running and running_pids(running):
+            registry = f", registry at {running.schema_registry_url}" if running.schema_registry_url else ""
+            raise LauncherError(f"a stack from this GPLX_HOME ({home}) is already running: pids "
+                                f"{running_pids(running)}, Kafka at {running.bootstrap_servers}{registry}; {fix}")
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()}, Kafka port {kafka_port}"
+                   + (f", registry port {registry_port}" if registry_port else ""))
+        lock.flush()
+        try:
+            yield
+        finally:
+            lock.truncate(0)
+
+
 def stop_detached(home: Path, timeout: float = 20.0) -> list[str]:
     """Stop the stack recorded in the state file; only pids still carrying our marker are signalled."""
     endpoints = load_state(home)
     if endpoints is None:
         return []
-    stopped = []
-    for pid in endpoints.pids:
-        if pid_alive(pid) and endpoints.marker in cmdline(pid):
-            stopped.append(f"{pid}: {stop_pid(pid, timeout)}")
+    stopped = [f"{pid}: {stop_pid(pid, timeout)}" for pid in running_pids(endpoints)]
     state_file(home).unlink()
     shutil.rmtree(endpoints.data_dir, ignore_errors=True)
     return stopped

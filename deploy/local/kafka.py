@@ -124,10 +124,10 @@ class KafkaNode:
             capture_output=True, text=True, timeout=120,
         )
         if result.returncode != 0:
-            reason = str((result.stderr or result.stdout).strip().splitlines()[-1:])
+            reason = _tool_failure(f"{result.stderr}\n{result.stdout}")
             if secure:  # the tool may echo its --add-scram argument
                 reason = reason.replace(secure.password(ADMIN_USER), "***")
-            raise LauncherError(f"formatting KRaft storage of node {self.spec.node_id} failed: {reason}")
+            raise LauncherError(f"formatting KRaft storage of node {self.spec.node_id} failed: {with_fix(reason)}")
 
     def start(self) -> None:
         self.process = ManagedProcess(
@@ -144,12 +144,40 @@ class KafkaNode:
         return self.process is not None and self.process.alive()
 
     def failure_reason(self) -> str:
-        """Why the node died, in one line, from its log."""
-        tail = self.process.log_tail(60) if self.process else ""
+        """Why the node died, in one line, from its log: the last error, else its last lines. Never only the log's
+        path: a failed start deletes the run's folder, and that log with it."""
+        if self.process is None:
+            return "it was never started"
+        if not self.process.log_path.exists():
+            return f"its log {self.process.log_path} is gone (deleted while it ran?)"
+        tail = self.process.log_tail(60)
         if "Address already in use" in tail:
             return f"port {self.spec.broker_port} or {self.spec.controller_port} is already in use"
         errors = [line for line in tail.splitlines() if " ERROR " in line or "Exception" in line]
-        return errors[-1][:300] if errors else f"see {self.process.log_path if self.process else 'log'}"
+        if errors:
+            return errors[-1][:300]
+        return last_lines(tail)
+
+
+def _tool_failure(output: str) -> str:
+    """The line of a Java tool's output that says what failed: its first exception or error, else its last line
+    (never SLF4J's notices about missing bindings, which every run prints)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip() and not line.startswith("SLF4J:")]
+    errors = [line for line in lines if ("Exception" in line or "Error" in line) and not line.startswith("at ")]
+    return (errors[0] if errors else lines[-1] if lines else "no output")[:300]
+
+
+def with_fix(reason: str) -> str:
+    """The reason, and the fix where the reason is one we know."""
+    if "OutOfMemoryError" in reason:
+        return f"{reason}; give the JVM more heap: GPLX_KAFKA_HEAP (now {' '.join(kafka_heap_opts())!r})"
+    return reason
+
+
+def last_lines(text: str, lines: int = 3, width: int = 300) -> str:
+    """The last lines of a log (not SLF4J's notices), joined on one line for an error message."""
+    kept = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("SLF4J:")][-lines:]
+    return f"its log ends: {' | '.join(kept)[-width:]}" if kept else "its log is empty"
 
 
 def wait_until_ready(bootstrap: str, expected_brokers: int, timeout: float, alive, client: dict | None = None) -> float:

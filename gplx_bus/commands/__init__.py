@@ -21,7 +21,8 @@ _COMMANDS = [
     ("asyncapi", "asyncapi", None),
     ("bench", "bench", None),
     ("schemas", "schemas", "The Avro contracts: register them, check their compatibility."),
-    ("lag", "lag", "Consumer lag for SREs: offsets, seconds and status per group; Prometheus exporter."),
+    ("lag", "lag", "Consumer lag for SREs: offsets, seconds and status per group; Prometheus exporter.\n\n"
+                   "Example: gplx-bus lag --watch --group gplx-case-processor"),
     ("dlq", "dlq", "Dead letters for SREs: list, show with the original decoded, replay once after a fix."),
 ]
 

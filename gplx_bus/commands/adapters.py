@@ -42,6 +42,8 @@ Identity (population) database fields, --identity-db:
 
 Licence (police) database fields, --police-db:
 {_fields(police.RECORD_FIELDS)}
+
+Example: gplx-bus adapters run --data-dir gplx-data --no-payment
 """
 
 

@@ -7,6 +7,7 @@ the output. Check the result with `node deploy/asyncapi/validate.mjs FILE` (see 
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -16,23 +17,28 @@ from gplx_bus.commands import options
 from topology.asyncapi import build_document, to_json, to_yaml
 from topology.catalogue import Catalogue
 
-FORMATS = ("yaml", "json")
+
+
+class Format(str, Enum):
+    yaml = "yaml"
+    json = "json"
 
 
 def command(
     output: Path = typer.Option(None, "--output", "-o", help="Write the document to FILE (default: stdout).",
                                 dir_okay=False, metavar="FILE"),
-    fmt: str = typer.Option(None, "--format", "-f", metavar="yaml|json",
-                            help="Output format (default: json for a .json FILE, else yaml)."),
+    fmt: Optional[Format] = typer.Option(None, "--format", "-f", case_sensitive=False,
+                                         help="Output format (default: json for a .json FILE, else yaml)."),
     bootstrap: Optional[str] = options.bootstrap_servers("--server"),  # --server: its name before 0.2
     registry_url: Optional[str] = options.registry_url(),
     prefix: str = options.topic_prefix(),
 ) -> None:
     """Write the AsyncAPI 3.0 document of the bus: one channel per topic, one message per Avro event, the
-    send/receive operations each principal's ACLs allow."""
-    fmt = (fmt or ("json" if output is not None and output.suffix.lower() == ".json" else "yaml")).lower()
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"{fmt!r} is not one of: {', '.join(FORMATS)}", param_hint="--format")
+    send/receive operations each principal's ACLs allow.
+
+    Example: gplx-bus asyncapi --output asyncapi.yaml
+    """
+    fmt = fmt.value if fmt else ("json" if output is not None and output.suffix.lower() == ".json" else "yaml")
     conn = options.connection(bootstrap, None, registry_url, None, prefix)
     try:
         document = build_document(Catalogue.build(prefix=conn.prefix), server_url=conn.bootstrap,

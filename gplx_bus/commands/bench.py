@@ -46,7 +46,10 @@ def command(
     registry_user: Optional[str] = connection_options.registry_user(),
 ) -> None:
     """Benchmark the bus: Kafka's own tools, raw client loops, the case processor, the producer SDK. Starts a
-    local broker (and registry) unless --bootstrap-servers (and --registry-url) name a cluster."""
+    local broker (and registry) unless --bootstrap-servers (and --registry-url) name a cluster.
+
+    Example: gplx-bus bench --quick
+    """
     bench = _bench_module()
     conn = connection_options.connection(bootstrap, client_config, registry_url, registry_user, "")
     overrides = dict(cases=cases, record_size=record_size, json_path=json_path, open_cases=open_cases,

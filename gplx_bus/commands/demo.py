@@ -44,6 +44,7 @@ from rich.text import Text
 
 from deploy.local.cluster import LocalCluster
 from gplx_bus.commands import options as connection_options
+from gplx_bus.commands.simulate import MAX_APPLICATIONS
 from schemas.errors import GplxError
 from topology.connection import Connection
 
@@ -110,8 +111,10 @@ class DemoResult:
 
 
 def command(
-    provinces: str = typer.Option("01,79,48", "--provinces", help="Current province codes, comma-separated."),
-    applications: int = typer.Option(300, "--applications", "-n", min=1, help="Simulated applications."),
+    provinces: str = typer.Option("01,79,48", "--provinces", help="Province codes, comma-separated; an old (pre-"
+                                  "July-2025) code is read as the province it merged into."),
+    applications: int = typer.Option(300, "--applications", "-n", min=1, max=MAX_APPLICATIONS,
+                                     help=f"Simulated applications (at most {MAX_APPLICATIONS:,})."),
     seed: int = typer.Option(1, "--seed", help="Same seed: same citizens and outcomes."),
     keep: bool = typer.Option(False, "--keep", help="Keep the run's topics and its work folder (logs, databases)."),
     timeout: float = typer.Option(240.0, "--timeout", min=10, help="Seconds the pipeline may take at most."),
@@ -122,7 +125,10 @@ def command(
 ) -> None:
     """Run the main job: a simulated day through the whole bus, then the funnel per province. Starts what it
     needs (the local broker unless --bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS is set) and stops all of it.
-    The topics get a fresh prefix of their own every run."""
+    The topics get a fresh prefix of their own every run.
+
+    Example: gplx-bus demo --provinces 01,79 --applications 100
+    """
     _quiet_libraries()
     signal.signal(signal.SIGTERM, _interrupt)  # a CI runner's SIGTERM unwinds like Ctrl-C: everything is stopped
     started = time.monotonic()

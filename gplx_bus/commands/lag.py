@@ -60,8 +60,8 @@ def lag(
     interval: float = typer.Option(5.0, "--interval", "-i", min=0.2, help="Seconds between samples with --watch."),
     as_json: bool = typer.Option(False, "--json", help="JSON (one document per sample with --watch)."),
     pattern: Optional[str] = PatternOpt,
-    window: Optional[float] = typer.Option(None, "--window", help="Status window in seconds (default 600)."),
-    stall_after: Optional[float] = typer.Option(None, "--stall-after", help="STOP/STALL after this many seconds "
+    window: Optional[float] = typer.Option(None, "--window", min=1.0, help="Status window in seconds (default 600)."),
+    stall_after: Optional[float] = typer.Option(None, "--stall-after", min=1.0, help="STOP/STALL after this many seconds "
                                                 "without progress (default 300)."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
     bootstrap: Optional[str] = options.bootstrap_servers(),
@@ -140,8 +140,8 @@ def serve(
                              "the metrics name groups and provinces; use 0.0.0.0 only behind a firewall)."),
     interval: float = typer.Option(15.0, "--interval", "-i", min=0.2, help="Seconds between samples."),
     pattern: Optional[str] = PatternOpt,
-    window: Optional[float] = typer.Option(None, "--window", help="Status window in seconds (default 600)."),
-    stall_after: Optional[float] = typer.Option(None, "--stall-after", help="STOP/STALL threshold (default 300)."),
+    window: Optional[float] = typer.Option(None, "--window", min=1.0, help="Status window in seconds (default 600)."),
+    stall_after: Optional[float] = typer.Option(None, "--stall-after", min=1.0, help="STOP/STALL threshold (default 300)."),
     cases: bool = typer.Option(True, "--cases/--no-cases", help="Also read cases.events for cases by state and "
                                "decisions by reason (needs the schema registry)."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
@@ -151,7 +151,10 @@ def serve(
     registry_user: Optional[str] = options.registry_user(),
     prefix: str = options.topic_prefix(),
 ) -> None:
-    """Serve lag metrics for Prometheus until interrupted; stays up (gplx_lag_exporter_up=0) without a broker."""
+    """Serve lag metrics for Prometheus until interrupted; stays up (gplx_lag_exporter_up=0) without a broker.
+
+    Example: gplx-bus lag serve --port 9308 --host 0.0.0.0
+    """
     from consumers.lag.exporter import LagExporter
 
     _setup_logging(verbose)

@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from deploy.local.cluster import LocalCluster, load_state, save_state, stop_detached
-from deploy.local.errors import LauncherError
+from deploy.local.cluster import LocalCluster, load_state, only_stack_of, save_state, stop_detached
 from deploy.local.process import pid_alive
 from deploy.local.settings import gplx_home
 
@@ -18,26 +17,26 @@ console = Console(stderr=True)
 
 @app.command()
 def up(
-    kafka_port: int = typer.Option(9092, help="Broker port on 127.0.0.1."),
-    registry_port: int = typer.Option(8081, help="Schema registry port on 127.0.0.1."),
-    nodes: int = typer.Option(1, help="1, or 3 for a quorum of three on this host."),
+    kafka_port: int = typer.Option(9092, min=1, max=65535, help="Broker port on 127.0.0.1."),
+    registry_port: int = typer.Option(8081, min=1, max=65535, help="Schema registry port on 127.0.0.1."),
+    nodes: int = typer.Option(1, min=1, max=3, help="1, or 3 for a quorum of three on this host."),
     no_registry: bool = typer.Option(False, "--no-registry", help="Start the broker only."),
     secure: bool = typer.Option(False, "--secure", help="SASL_SSL + SCRAM-SHA-512, TLS from a generated CA, ACLs "
                                 "enforced; one SCRAM user and client config per catalogue principal."),
 ) -> None:
-    """Start the local stack in the background; it keeps running until `gplx-bus local down`."""
+    """Start the local stack in the background; it keeps running until `gplx-bus local down`.
+
+    Example: gplx-bus local up --kafka-port 19092 --registry-port 18081
+    """
     home = gplx_home()
-    running = load_state(home)
-    if running and any(pid_alive(pid) for pid in running.pids):
-        raise LauncherError(f"a local stack is already running at {running.bootstrap_servers}; "
-                            "stop it with `gplx-bus local down`")
-    cluster = LocalCluster(nodes=nodes, with_registry=not no_registry, data_dir=home / "run" / "local" / "data",
-                           broker_port=kafka_port, registry_port=registry_port, tie_to_parent=False,
-                           secure=secure, principals=_catalogue_principals() if secure else ())
-    cluster.owns_data_dir = True  # `local down` deletes it
-    with console.status("starting Kafka and the schema registry..."):
-        endpoints = cluster.start()
-    save_state(home, endpoints)
+    with only_stack_of(home, kafka_port, None if no_registry else registry_port):
+        cluster = LocalCluster(nodes=nodes, with_registry=not no_registry, data_dir=home / "run" / "local" / "data",
+                               broker_port=kafka_port, registry_port=registry_port, tie_to_parent=False,
+                               secure=secure, principals=_catalogue_principals() if secure else ())
+        cluster.owns_data_dir = True  # `local down` deletes it
+        with console.status("starting Kafka and the schema registry..."):
+            endpoints = cluster.start()
+        save_state(home, endpoints)
     console.print(f"[green]up[/] Kafka {endpoints.kafka_version} at [bold]{endpoints.bootstrap_servers}[/] "
                   f"(ready in {endpoints.broker_start_seconds}s)")
     if endpoints.schema_registry_url:
@@ -67,14 +66,20 @@ def _print_secure(endpoints) -> None:
 
 @app.command()
 def down() -> None:
-    """Stop the local stack started by `gplx-bus local up` and delete its data."""
+    """Stop the local stack started by `gplx-bus local up` and delete its data.
+
+    Example: gplx-bus local down
+    """
     stopped = stop_detached(gplx_home())
     console.print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
 
 
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """Show whether the local stack is running, and where."""
+    """Show whether the local stack is running, and where.
+
+    Example: gplx-bus local status --json
+    """
     endpoints = load_state(gplx_home())
     alive = bool(endpoints) and all(pid_alive(pid) for pid in endpoints.pids)
     if as_json:
@@ -96,7 +101,10 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
 
 @app.command()
 def fetch() -> None:
-    """Fetch the Kafka jars and build the schema registry from Maven Central now (otherwise done on first use)."""
+    """Fetch the Kafka jars and build the schema registry from Maven Central now (otherwise done on first use).
+
+    Example: gplx-bus local fetch
+    """
     from deploy.local import jars
     from deploy.local.tools import require_java
 

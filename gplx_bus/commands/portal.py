@@ -65,7 +65,10 @@ def standin(
     """Run the stand-in portal until interrupted. POST /issuances must be signed with the secret of
     --portal-secret-file (written 0600 with a new random secret if the file does not exist: give the same file to
     `portal sink`). Control it with POST /_control {"refuse_next": K} | {"refuse_for_s": S} | {"down_for_s": S} |
-    {"reset": true}; counts at GET /issuances."""
+    {"reset": true}; counts at GET /issuances.
+
+    Example: gplx-bus portal standin --port 8089 --portal-secret-file portal.secret
+    """
     _logging(verbose)
     if secret_file is None:
         typer.echo(f"gplx-bus: error: the stand-in portal verifies signed requests: give --portal-secret-file FILE "
@@ -127,7 +130,10 @@ def sink(
     prefix: str = options.topic_prefix(),
     verbose: bool = options.verbose(),
 ) -> None:
-    """Deliver IssuanceRequested to the portal until interrupted (at-least-once, Idempotency-Key = issuance id)."""
+    """Deliver IssuanceRequested to the portal until interrupted (at-least-once, Idempotency-Key = issuance id).
+
+    Example: gplx-bus portal sink --portal-url http://127.0.0.1:8089 --portal-secret-file portal.secret
+    """
     _logging(verbose)
     if secret_file is None:
         typer.echo(f"gplx-bus: error: the portal requires signed requests: give --portal-secret-file FILE "

@@ -5,6 +5,7 @@ come from the topic catalogue, so a subject exists exactly where an event can tr
 """
 from __future__ import annotations
 
+from enum import Enum
 from typing import Optional
 
 import typer
@@ -17,6 +18,10 @@ from schemas.registry import RegistryClient
 from schemas.serde import subject_name
 
 app = typer.Typer(no_args_is_help=True)
+
+#: The registry's compatibility levels (Confluent's names; Apicurio's ccompat API takes the same).
+Level = Enum("Level", {name: name for name in ("BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
+                                                "FULL", "FULL_TRANSITIVE", "NONE")}, type=str)
 console = Console()
 
 def _subjects(prefix: str) -> list[tuple[str, str]]:
@@ -37,16 +42,19 @@ def register(
     registry_url: Optional[str] = options.registry_url("--url"),  # --url: its name before 0.2
     registry_user: Optional[str] = options.registry_user(),
     prefix: str = options.topic_prefix(),
-    level: str = typer.Option(compat.LEVEL, help="Compatibility level set on every subject."),
+    level: Level = typer.Option(compat.LEVEL, help="Compatibility level set on every subject."),
 ) -> None:
-    """Register every event schema under each topic that carries it, and set the subject's compatibility."""
+    """Register every event schema under each topic that carries it, and set the subject's compatibility.
+
+    Example: gplx-bus schemas register --registry-url http://127.0.0.1:8081/apis/ccompat/v7
+    """
     conn = options.connection(None, None, registry_url, registry_user, prefix)
     table = Table("subject", "schema id", "compatibility")
     with RegistryClient(conn.registry_url, auth=conn.registry_auth) as client:
         for subject, event in _subjects(conn.prefix):
             schema_id = client.register(subject, loader.event_schema_text(event))
-            client.set_compatibility(subject, level)
-            table.add_row(subject, str(schema_id), level)
+            client.set_compatibility(subject, level.value)
+            table.add_row(subject, str(schema_id), level.value)
     console.print(table)
 
 
@@ -57,11 +65,15 @@ def check(
     registry_url: Optional[str] = options.registry_url("--url"),  # --url: its name before 0.2
     registry_user: Optional[str] = options.registry_user(),
     prefix: str = options.topic_prefix(),
-    level: str = typer.Option("FULL", help="Level for the offline check against schemas/released."),
+    level: Level = typer.Option("FULL",
+                                help="Level for the offline check against schemas/released."),
 ) -> None:
-    """Check every schema against its last released version (offline), and with --registry against the registry."""
+    """Check every schema against its last released version (offline), and with --registry against the registry.
+
+    Example: gplx-bus schemas check --registry
+    """
     problems = []
-    for name, messages in compat.check_released(level).items():
+    for name, messages in compat.check_released(level.value).items():
         problems += messages
         status = "[red]incompatible[/]" if messages else (
             "[green]ok[/]" if compat.released_schema(name) else "[yellow]never released[/]")
@@ -84,7 +96,10 @@ def check(
 def release(
     yes: bool = typer.Option(False, "--yes", help="Confirm: overwrite schemas/released with the current schemas."),
 ) -> None:
-    """Record the current schemas as the released versions (do this when a version ships, then commit)."""
+    """Record the current schemas as the released versions (do this when a version ships, then commit).
+
+    Example: gplx-bus schemas release --yes
+    """
     if not yes:
         raise typer.BadParameter("release overwrites schemas/released/*.avsc; pass --yes to confirm")
     for path in compat.release():

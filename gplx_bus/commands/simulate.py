@@ -33,7 +33,8 @@ MAX_RUN_SECONDS = 24 * 3600
 
 
 def command(
-    provinces: str = typer.Option("01,79", "--provinces", help="Current province codes, comma-separated."),
+    provinces: str = typer.Option("01,79", "--provinces", help="Province codes, comma-separated; an old (pre-July-"
+                                  "2025) code is read as the province it merged into."),
     applications: int = typer.Option(100, "--applications", min=0, max=MAX_APPLICATIONS,
                                      help=f"How many applications (at most {MAX_APPLICATIONS:,} per run: the "
                                      f"plan is held in memory; run more seeds for more)."),
@@ -53,7 +54,10 @@ def command(
     registry_user: Optional[str] = options.registry_user(),
     prefix: str = options.topic_prefix(),
 ) -> None:
-    """Simulate applications with the pilot's failure modes and publish them."""
+    """Simulate applications with the pilot's failure modes and publish them.
+
+    Example: gplx-bus simulate --provinces 01,02 --applications 500 --rate 50
+    """
     conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
     try:
         moment = dt.datetime.fromisoformat(start) if start else None
@@ -62,6 +66,9 @@ def command(
     if moment is not None and moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone(dt.timedelta(hours=7)))
     rates = simulator.parse_failure_rates(failure_rates)
+    simulator.parse_provinces(provinces)  # a bad code is refused before the note below
+    if renamed := simulator.old_province_codes(provinces):
+        typer.echo(f"old province codes read as their current province: {', '.join(renamed)}", err=True)
     with console.status(f"planning {applications:,} applications", spinner="dots"):
         plan = simulator.make_plan(provinces, applications, seed, start=moment, failure_rates=rates)
     if rate > 0 and len(plan.events) / rate > MAX_RUN_SECONDS:

@@ -41,7 +41,10 @@ def command(
     prefix: str = options.topic_prefix(),
     verbose: bool = options.verbose(),
 ) -> None:
-    """Show one province's case events (state and reasons in Vietnamese); commit after showing them."""
+    """Show one province's case events (state and reasons in Vietnamese); commit after showing them.
+
+    Example: gplx-bus subscribe --province 79 --from-beginning --output jsonl
+    """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING if verbose else logging.CRITICAL)

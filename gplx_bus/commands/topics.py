@@ -22,7 +22,10 @@ def list_topics(
     acls: bool = typer.Option(False, "--acls", help="Show the ACL bindings instead of the topics."),
     prefix: str = options.topic_prefix(),
 ) -> None:
-    """Print every catalogued topic (or its ACLs); needs no broker."""
+    """Print every catalogued topic (or its ACLs); needs no broker.
+
+    Example: gplx-bus topics list --acls
+    """
     catalogue = Catalogue.build(prefix=prefix)
     console = Console()
     if acls:
@@ -46,7 +49,10 @@ def apply_command(
     client_config: Optional[str] = options.client_config(),
     prefix: str = options.topic_prefix(),
 ) -> None:
-    """Create missing topics, alter configs that differ, add partitions where safe; refuse unsafe changes."""
+    """Create missing topics, alter configs that differ, add partitions where safe; refuse unsafe changes.
+
+    Example: gplx-bus topics apply --dry-run -b broker1:9093 --client-config admin.properties
+    """
     conn = options.connection(bootstrap, client_config, None, None, prefix)
     catalogue = Catalogue.build(prefix=conn.prefix)
     admin = connect(conn)

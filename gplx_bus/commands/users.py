@@ -70,7 +70,10 @@ def add(
     bootstrap: Optional[str] = options.bootstrap_servers(),
     client_config: Optional[str] = options.client_config(),
 ) -> None:
-    """Create a SCRAM user with a generated password."""
+    """Create a SCRAM user with a generated password.
+
+    Example: gplx-bus users add User:province-01
+    """
     _set_password(principal, False, secrets_dir, client_config, bootstrap, show_password)
 
 
@@ -82,5 +85,8 @@ def rotate(
     bootstrap: Optional[str] = options.bootstrap_servers(),
     client_config: Optional[str] = options.client_config(),
 ) -> None:
-    """Give an existing SCRAM user a new generated password (the old one stops working)."""
+    """Give an existing SCRAM user a new generated password (the old one stops working).
+
+    Example: gplx-bus users rotate User:province-01 --client-config admin.properties
+    """
     _set_password(principal, True, secrets_dir, client_config, bootstrap, show_password)

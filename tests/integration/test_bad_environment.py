@@ -77,6 +77,35 @@ def test_port_taken(tmp_path):
     _assert_one_line_error(result, str(port), "in use")
 
 
+def _home_with_cached_jars(tmp_path: Path) -> Path:
+    """A GPLX_HOME of its own (state, data) that shares the cached jars: nothing is fetched again."""
+    from deploy.local.jars import kafka_lib_dir
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "jars").symlink_to(kafka_lib_dir().parent)
+    return home
+
+
+@pytest.mark.integration
+def test_a_broker_that_dies_at_start_is_explained_not_pointed_at_a_deleted_log(tmp_path):
+    """Too small a heap: the JVM says why on stdout, with no ERROR line in the log, and the failed start deletes
+    the run's folder (log included). The line must carry the reason and the fix, and name no file that is gone."""
+    home = _home_with_cached_jars(tmp_path)
+    result = _run(["local", "up", "--no-registry", "--kafka-port", str(_free_port())],
+                  {"GPLX_HOME": str(home), "GPLX_KAFKA_HEAP": "-Xmx48m"})
+    _assert_one_line_error(result, "OutOfMemoryError", "GPLX_KAFKA_HEAP")
+    line = result.stderr.strip().splitlines()[-1]
+    assert "see " not in line and "broker.log" not in line, line
+    assert not (home / "run" / "local" / "data").exists()  # which is why the log cannot be pointed at
+
+
+def _free_port() -> int:
+    from deploy.local.ports import free_port
+
+    return free_port()
+
+
 def test_bad_cli_argument_is_one_line():
     result = _run(["local", "up", "--nodes", "two"], {})
     assert result.returncode != 0

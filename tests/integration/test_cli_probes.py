@@ -2,6 +2,7 @@
 problem and the fix (or typer's usage box for a bad option value), a non-zero exit, no traceback and no hang."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -142,3 +143,32 @@ def test_adapters_run_prints_its_summary_on_sigterm(kafka_bootstrap, schema_regi
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_processor_run_with_the_broker_down_is_one_line_not_fausts_traceback(tmp_path):
+    started = time.monotonic()
+    result = run("processor", "run", "-b", CLOSED, "--store", "memory://", "--data-dir", str(tmp_path), timeout=30)
+    one_line(result, "cannot reach Kafka at 127.0.0.1:1", "--bootstrap-servers", "gplx-bus local up")
+    assert time.monotonic() - started < 15
+    assert "faust" not in result.stderr.lower()  # the worker never started
+
+
+@pytest.mark.parametrize("args, words", [
+    (("processor", "run", "--store", "redis://"), ("--store", "rocksdb://", "memory://")),
+    (("asyncapi", "--format", "xml"), ("--format", "yaml", "json")),
+    (("schemas", "check", "--level", "STRICT"), ("--level", "FULL_TRANSITIVE")),
+    (("local", "up", "--kafka-port", "70000"), ("--kafka-port", "65535")),
+])
+def test_a_value_outside_a_fixed_set_is_refused_naming_the_choices(args, words):
+    usage_error(run(*args, timeout=30), *words)
+
+
+def test_simulate_accepts_an_old_province_code_as_subscribe_does(tmp_path):
+    result = run("simulate", "--provinces", "02,79", "--applications", "20", "--dry-run", "--data-dir", str(tmp_path),
+                 "--expected", str(tmp_path / "expected.jsonl"), timeout=60)
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if "old province code" in line]
+    assert notes == ["old province codes read as their current province: 02 Hà Giang → 08 Tuyên Quang"]
+    provinces = {json.loads(line)["province"] for line in (tmp_path / "expected.jsonl").read_text().splitlines()}
+    assert provinces <= {"08", "79"} and "08" in provinces
+    one_line(run("simulate", "--provinces", "02,00", "--dry-run", "--data-dir", str(tmp_path)), "'00'", "old")

@@ -217,7 +217,7 @@ def test_command_writes_json_and_yaml(tmp_path, monkeypatch):
     assert (tmp_path / "bus.yaml").read_text(encoding="utf-8").startswith('asyncapi: "3.0.0"\n')
 
     result = runner.invoke(_cli(), ["--format", "xml"])
-    assert result.exit_code != 0 and "yaml, json" in result.output
+    assert result.exit_code == 2 and "'yaml', 'json'" in result.output
 
 
 def test_command_reads_the_bootstrap_servers_from_the_environment(monkeypatch):

@@ -120,11 +120,19 @@ def test_most_certificates_come_before_the_application_and_some_are_edited_or_re
 
 
 @pytest.mark.parametrize("text, message", [
-    ("01,99", "'99' is not a current"), ("", "at least one"),
+    ("01,99", "'99' is not a province code"), ("", "at least one"),
 ])
 def test_bad_provinces_are_one_line_errors(text, message):
     with pytest.raises(sim.SimulationError, match=message):
         sim.make_plan(text, 1, seed=1, start=START)
+
+
+def test_old_province_codes_are_read_as_their_current_province():
+    # 02 Hà Giang merged into 08 Tuyên Quang; 79 is current; old 44 Quảng Bình reads as current 44
+    assert sim.parse_provinces("02,79,08,44") == ("08", "79", "44")
+    assert sim.old_province_codes("02,79,44") == ["02 Hà Giang → 08 Tuyên Quang"]
+    residences = {e.province for e in sim.make_plan("02", 20, seed=1, start=START).expected}
+    assert residences == {"08"}
 
 
 @pytest.mark.parametrize("text, message", [
