@@ -169,9 +169,12 @@ def connect(bootstrap_servers: str | Connection, *, timeout_ms: int = 10_000):
                                 client_id="gplx-bus-topology",
                                 bootstrap_timeout_ms=timeout_ms, request_timeout_ms=max(timeout_ms, 30_000))
     except (KafkaError, OSError) as exc:
+        conn = Connection.of(bootstrap_servers)
+        login = (f"; check the login and CA in {conn.client_config} (a wrong password or CA looks the same from "
+                 f"here)") if conn.client_config else ""
         raise TopologyError(
             f"cannot reach Kafka at {bootstrap_servers} ({type(exc).__name__}); start the local broker with "
-            f"`gplx-bus local up` or point --bootstrap-servers (KAFKA_BOOTSTRAP_SERVERS) at yours") from exc
+            f"`gplx-bus local up` or point --bootstrap-servers (KAFKA_BOOTSTRAP_SERVERS) at yours{login}") from exc
 
 
 def observe(catalogue: Catalogue, admin) -> dict[str, ObservedTopic]:

@@ -15,6 +15,7 @@ from deploy.local.security import ADMIN_USER
 from deploy.local.settings import gplx_home
 from gplx_bus.commands import options
 from topology import acls as acl_plan
+from topology import apply as topology_apply
 from topology.apply import TopologyError
 from topology.catalogue import Catalogue
 
@@ -24,9 +25,6 @@ app = typer.Typer(no_args_is_help=True, help="The catalogue's ACLs: apply them t
 def connect_admin(bootstrap: str | None, client_config: str | None):
     """A KafkaAdminClient logged in with the client config file (--client-config / KAFKA_CLIENT_CONFIG, as Kafka's
     own --command-config), or without one the secured local stack's admin file."""
-    from kafka.admin import KafkaAdminClient
-    from kafka.errors import KafkaError
-
     if client_config is None:
         state = load_state(gplx_home())
         if state is None or state.secure_dir is None:
@@ -34,13 +32,7 @@ def connect_admin(bootstrap: str | None, client_config: str | None):
                                 "user), or start a secured local stack with `gplx-bus local up --secure`")
         client_config = str(state.client_config(ADMIN_USER))
         bootstrap = bootstrap or state.bootstrap_servers
-    conn = options.connection(bootstrap, client_config, None, None, "")
-    try:
-        return KafkaAdminClient(**conn.kafka_python_kwargs(), client_id="gplx-bus-admin", bootstrap_timeout_ms=10_000)
-    except (KafkaError, OSError) as exc:
-        raise TopologyError(f"cannot reach Kafka at {conn} with the login in {client_config} "
-                            f"({type(exc).__name__}): is the broker up, and are the address, password and CA "
-                            "right? (`gplx-bus local status` shows the local stack)") from None
+    return topology_apply.connect(options.connection(bootstrap, client_config, None, None, ""))
 
 
 @app.command("apply")

@@ -8,7 +8,7 @@ import pytest
 
 from consumers.portal import Backoff, IssuanceSink, StandinPortal
 from tests.case_scenarios import T0, Script
-from tests.processor_harness import ProcessorBus, wait_for
+from tests.processor_harness import wait_for
 from topology import catalogue as topics
 from topology.processor.assembler import tick
 
@@ -36,13 +36,6 @@ CASES = [
 ]
 SCRIPTS = [s for s, _, _ in CASES]
 APPROVED = {s.case_id: (new, restrictions) for s, new, restrictions in CASES if s.expected == "APPROVED"}
-
-
-@pytest.fixture
-def pbus(kafka_bootstrap, schema_registry_url):
-    bus = ProcessorBus(kafka_bootstrap, schema_registry_url)
-    yield bus
-    bus.close()
 
 
 def test_old_and_new_classes_are_decided_on_the_2025_class_and_issued_as_it(pbus, tmp_path):

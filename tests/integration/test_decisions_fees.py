@@ -45,13 +45,6 @@ AWAITING = [
 
 
 @pytest.fixture
-def pbus(kafka_bootstrap, schema_registry_url):
-    bus = ProcessorBus(kafka_bootstrap, schema_registry_url)
-    yield bus
-    bus.close()
-
-
-@pytest.fixture
 def worker(pbus, tmp_path):
     w = pbus.worker(tmp_path).start()
     yield w

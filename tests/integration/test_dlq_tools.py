@@ -21,13 +21,6 @@ from topology.processor.outputs import output_id
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.fixture
-def pbus(kafka_bootstrap, schema_registry_url):
-    bus = ProcessorBus(kafka_bootstrap, schema_registry_url)
-    yield bus
-    bus.close()
-
-
 def cli(bus: ProcessorBus, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "gplx_bus.cli", "dlq", *args, "-b", bus.bootstrap,
                            "--registry-url", bus.registry_url, "--prefix", bus.prefix],

@@ -9,19 +9,12 @@ import pytest
 
 from producers.testing import group_settled
 from tests.case_scenarios import T0, scripts
-from tests.processor_harness import ProcessorBus, wait_for
+from tests.processor_harness import wait_for
 from topology import catalogue as topics
 from topology.processor.assembler import tick
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DEADLINE = T0 + timedelta(days=14)
-
-
-@pytest.fixture
-def pbus(kafka_bootstrap, schema_registry_url):
-    bus = ProcessorBus(kafka_bootstrap, schema_registry_url)
-    yield bus
-    bus.close()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from kafka.structs import TopicPartition
 
 from schemas.serde import SerializationContext
 from tests.case_scenarios import scripts
-from tests.integration.test_processor import assert_decisions, pbus, play_to_the_end, workers  # noqa: F401
+from tests.integration.test_processor import assert_decisions, play_to_the_end, workers  # noqa: F401
 from tests.processor_harness import PARTITIONS
 from topology import catalogue as topics
 from topology.catalogue import expected_partition
