@@ -23,6 +23,7 @@ import httpx
 
 from schemas import compat
 from schemas.errors import IncompatibleSchema, RegistryError, RegistryUnavailable, SchemaNotFound
+from schemas.http import DeadlineClient
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,8 @@ class RegistryClient:
             raise RegistryError("no schema registry URL: pass one (--registry-url or SCHEMA_REGISTRY_URL, "
                                 "e.g. http://127.0.0.1:8081/apis/ccompat/v7)")
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport, auth=auth,
-                                  headers={"Accept": CONTENT_TYPE, "Content-Type": CONTENT_TYPE})
+        self._http = DeadlineClient(total_s=timeout, transport=transport, base_url=self.url, auth=auth,
+                                    headers={"Accept": CONTENT_TYPE, "Content-Type": CONTENT_TYPE})
         self._by_id: dict[int, str] = {}
         self._ids: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from consumers.http_client import DeadlineClient
+from schemas.http import DeadlineClient
 from consumers.portal.signing import PortalCredentials, sign
 from schemas.models import IssuanceRequested
 

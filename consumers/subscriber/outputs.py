@@ -14,7 +14,7 @@ from typing import Protocol, TextIO
 
 import httpx
 
-from consumers.http_client import DeadlineClient
+from schemas.http import DeadlineClient
 from consumers.portal.backoff import Backoff
 from consumers.subscriber import render
 from consumers.subscriber.render import CaseView

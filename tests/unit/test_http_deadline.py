@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from consumers.http_client import DeadlineClient, DeadlineExceeded
+from schemas.http import DeadlineClient, DeadlineExceeded
 from consumers.portal.client import PortalClient
 from consumers.subscriber.outputs import WebhookFailed, WebhookOutput
 from consumers.subscriber import render

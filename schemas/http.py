@@ -1,5 +1,8 @@
 """Outbound HTTP with a total deadline per request, cut short when the caller is asked to stop.
 
+Here, in the leaf package, because every HTTP client of ours uses it: the schema registry client, the portal
+sink's client and the subscriber's webhook.
+
 Why not httpx's timeout alone: its timeouts are per operation (connect, each read, each write). A server that
 answers one byte every 5 s never trips a 10 s read timeout, and kept `subscribe --output <webhook>` for 200 s,
 deaf to SIGTERM. Here the request runs on a helper thread and the caller waits at most `total_s` (or until
