@@ -16,7 +16,8 @@ as every command of ours reads one (`Connection.from_env(client_config=...)`):
 | lag monitor, and the run's progress watch (group and end offsets) | User:sre |
 | the clock moved past the deadline of still-open cases (ClockTicks, the processor's own topic) | User:case-processor |
 
-Only the test's own read-back of the topics (to reconcile the funnel with the simulator's plan) uses admin.
+Admin only sets up (topics, ACLs, schemas) and is the test's own eyes (reading the topics back to reconcile the
+funnel with the simulator's plan). The last test times the processor on a plain and on the secured broker.
 """
 from __future__ import annotations
 
