@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from schemas.errors import DeserializationError
+from schemas.errors import DeserializationError, GplxError
 from schemas.registry import RegistryClient
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
 from topology.catalogue import Catalogue, consumer_group, province_principal
@@ -34,6 +34,10 @@ from consumers.subscriber import provinces, render
 from consumers.subscriber.outputs import Output
 
 log = logging.getLogger(__name__)
+
+
+class TopicNotReadable(GplxError):
+    """The province's topic is not visible to this login: it does not exist, or the ACLs do not let it read."""
 
 
 @dataclass
@@ -62,7 +66,8 @@ class ProvinceSubscriber:
         self.province = provinces.resolve(province)  # UnknownProvince (one line) before touching the network
         catalogue = catalogue or Catalogue.build(prefix=prefix)
         self.topic = catalogue.province_topic(self.province.code)
-        self.group_id = group_id or catalogue.prefix + consumer_group(province_principal(self.province.code))
+        self._province_group = catalogue.prefix + consumer_group(province_principal(self.province.code))
+        self.group_id = group_id or self._province_group
         self.bootstrap_servers = bootstrap_servers
         self.from_beginning = from_beginning
         self._output = output
@@ -87,6 +92,14 @@ class ProvinceSubscriber:
             auto_offset_reset="earliest" if self.from_beginning else "latest",  # only without a committed offset
             bootstrap_timeout_ms=self._connect_ms, max_poll_records=200,
         )
+        # A topic this login may not describe looks like a missing one, and kafka-python would then wait for it
+        # forever without a word (a metadata listener swallows TopicAuthorizationFailedError): say so instead.
+        if not consumer.partitions_for_topic(self.topic):
+            consumer.close(autocommit=False)
+            raise TopicNotReadable(
+                f"{self.topic} does not exist or this login may not read it: province {self.province.code}'s "
+                f"principal {province_principal(self.province.code)} reads it in group {self._province_group} "
+                "(check --client-config, and that `gplx-bus topics apply` and `gplx-bus acls apply` ran)")
         ctx = SerializationContext(self.topic)
         last_activity: float | None = None  # starts when partitions are assigned (joining takes seconds)
         unfinished: set = set()  # partitions holding fetched records that were not shown (max_events hit)

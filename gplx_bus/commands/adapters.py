@@ -37,6 +37,10 @@ RUN_HELP = f"""Run the adapters until interrupted; print what each answered.
 {"Both databases are JSON-lines files, one citizen per line, keyed by cccd, re-read when they change. Samples "
  "(fake citizens): producers/adapters/samples/identity.jsonl and police.jsonl; more in producers/adapters/README.md."}
 
+{"On a secured cluster each adapter has a principal of its own (User:identity, User:police, User:payment: the "
+ "catalogue's ACLs give each only its topics): run one process per principal, e.g. --no-police --no-payment "
+ "--client-config identity.properties."}
+
 Identity (population) database fields, --identity-db:
 {_fields(identity.RECORD_FIELDS)}
 
@@ -54,6 +58,8 @@ def run(
                                      f"(default DATA_DIR/{IDENTITY_DB}), fields above."),
     police_db: Path = typer.Option(None, "--police-db", help=f"Licence database, JSON lines by cccd "
                                    f"(default DATA_DIR/{POLICE_DB}), fields above."),
+    identity: bool = typer.Option(True, "--identity/--no-identity", help="Answer identity checks."),
+    police: bool = typer.Option(True, "--police/--no-police", help="Answer licence look-ups."),
     payment: bool = typer.Option(True, "--payment/--no-payment", help="Also answer refund requests."),
     payment_ledger: Path = typer.Option(None, "--payment-ledger", help="The gateway's ledger (JSON lines)."),
     bootstrap: Optional[str] = options.bootstrap_servers(),
@@ -62,14 +68,18 @@ def run(
     registry_user: Optional[str] = options.registry_user(),
     prefix: str = options.topic_prefix(),
 ) -> None:
+    if not (identity or police or payment):
+        raise typer.BadParameter("nothing to run: --no-identity, --no-police and --no-payment together",
+                                 param_hint="--identity/--police/--payment")
     conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
     adapters = AdapterSet(conn, conn.registry_url, catalogue=Catalogue.build(prefix=conn.prefix), data_dir=data_dir,
                           identity_db=identity_db, police_db=police_db, payment_ledger=payment_ledger,
-                          run_payment=payment)
+                          run_identity=identity, run_police=police, run_payment=payment)
     adapters.start()
-    console.print(f"adapters running on {conn}: identity ({adapters.identity_db}), police "
-                  f"({adapters.police_db})" + (f", payment ({adapters.payment_ledger})" if payment else "")
-                  + "; Ctrl-C to stop")
+    running = [f"{name} ({path})" for name, path, wanted in (
+        ("identity", adapters.identity_db, identity), ("police", adapters.police_db, police),
+        ("payment", adapters.payment_ledger, payment)) if wanted]
+    console.print(f"adapters running on {conn}: {', '.join(running)}; Ctrl-C to stop")
     stop = stop_on_signals()  # SIGTERM or Ctrl-C: stop, then print the summary
     shown = time.monotonic()
     try:
