@@ -158,6 +158,7 @@ def pipeline(stack):
     from consumers.lag.config import LagConfig
     from consumers.lag.monitor import LagMonitor
     from consumers.portal import IssuanceSink, StandinPortal
+    from consumers.portal.signing import write_secret_file
     from consumers.subscriber.consume import ProvinceSubscriber
     from gplx_bus.commands import demo
     from producers import simulator
@@ -190,8 +191,10 @@ def pipeline(stack):
             adapter_sets[name] = stack_ctx.enter_context(AdapterSet(
                 stack.connection(principal), registry_url, catalogue=CATALOGUE, data_dir=workdir,
                 run_identity=name == "identity", run_police=name == "police", run_payment=name == "payment"))
-        portal = stack_ctx.enter_context(StandinPortal())
-        sink = IssuanceSink(stack.connection(PORTAL), registry_url, portal.url, catalogue=CATALOGUE).start()
+        credentials = write_secret_file(workdir / "portal.secret")  # the portal edge is signed too
+        portal = stack_ctx.enter_context(StandinPortal(keys={credentials.key_id: credentials.secret}))
+        sink = IssuanceSink(stack.connection(PORTAL), registry_url, portal.url, catalogue=CATALOGUE,
+                            credentials=credentials).start()
         stack_ctx.callback(sink.stop)
         collected = _Collect()
         stop_subscriber = threading.Event()
