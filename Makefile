@@ -1,6 +1,6 @@
 # The two quick-start commands (`make demo`, `make test`) create everything they need: the virtual environment,
 # the Python packages (pinned by constraints.txt), the Kafka and registry jars (cached in ~/.cache/gplx-bus) and the
-# Debian packages the tests use (prometheus for promtool and the Prometheus server).
+# Debian packages the tests use (prometheus for promtool and the Prometheus server, kcat), installed as root.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin

@@ -104,8 +104,14 @@ class ClassExchange:
         return Renewal(code, held_code, True, row.new_classes[0], row.restrictions, expires_on)
 
     def _chosen(self, code: str, held: Mapping[str, HeldClass], born: date | None, sex: str | None) -> Renewal:
-        """A 2025 class not on the record: the citizen's choice among the classes a held old class allows."""
-        for h in sorted(held.values(), key=lambda h: h.code):  # sorted: the same answer on every replay
+        """A 2025 class not on the record: the citizen's choice among the classes a held old class allows. Of several
+        held old classes allowing it, the least restricted wins (held A1 and A2, "A" asked: A2's plain A, not A1's
+        A under 175 cm3), then the code: the same answer on every replay."""
+        def least_restricted(h: HeldClass) -> tuple[int, str]:
+            row = self.old.get(h.code)
+            return (len(row.restrictions) if row else 0, h.code)
+
+        for h in sorted(held.values(), key=least_restricted):
             row = self.old.get(h.code)
             if row and code in row.new_classes and self.is_old(h.code, h.issued_on):
                 return Renewal(code, h.code, True, code, row.restrictions,

@@ -156,7 +156,7 @@ def decide(facts: CaseFacts, rules: RuleSet, now: datetime) -> Decision:
         next_after = rules.escalate_after_working_days if notify else rules.notify_after_working_days
         return Decision(Outcome.AWAITING, awaited, notify_missing=notify,
                         next_check_at=rules.calendar.add_working_days(app.submitted_at, next_after), **common)
-    return Decision(Outcome.APPROVED, **common, new_classes=_unique(r.new_class for r in plan),
+    return Decision(Outcome.APPROVED, **common, new_classes=_unique(r.new_class for r in plan if r.new_class),
                     restrictions=_unique(x for r in plan for x in r.restrictions))
 
 

@@ -1,7 +1,6 @@
 """Replay dead letters onto their original topic and partition, once per dead letter (see the package doc)."""
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -45,7 +44,6 @@ def replay(views: list[DeadLetterView], kafka: KafkaConsumer, producer: KafkaPro
     header, unless a copy is already there. Each send is acknowledged (acks=all) before the next is reported."""
     done = already_replayed(kafka, views)
     outcomes = []
-    by_target: dict[str, int] = defaultdict(int)
     for v in views:
         lt = v.letter
         target = f"{lt.original_topic}[{lt.original_partition}]"
@@ -64,6 +62,5 @@ def replay(views: list[DeadLetterView], kafka: KafkaConsumer, producer: KafkaPro
             raise DlqError(f"could not replay dead letter {lt.event_id} to {target}: {type(exc).__name__}: {exc}; "
                            f"{len(outcomes)} done before it (replay again: done ones are skipped)") from None
         done[lt.event_id] = (target, meta.offset)
-        by_target[target] += 1
         outcomes.append(ReplayOutcome(lt.event_id, target, "replayed", meta.offset))
     return outcomes

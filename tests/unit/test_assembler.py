@@ -261,3 +261,17 @@ def test_facts_on_their_way_wait_for_the_notice():
         script = next(s for s in scripts() if s.name == name)
         _, outputs = run(script.events(), to_deadline=False)
         assert [o.kind for o in outputs] == ["opened", "identity-request", "licence-request"]
+
+
+@pytest.mark.parametrize("script, shown", [
+    (Script("revoked-unpaid", 121, revoked=True, payment=None), ["PAYMENT_MISSING", "LICENCE_REVOKED"]),
+    (Script("not-found-unpaid", 122, licence_found=False, payment=None), ["PAYMENT_MISSING", "LICENCE_NOT_FOUND"]),
+    (Script("unfit-unpaid", 123, certificate="unfit", payment=None), ["PAYMENT_MISSING", "UNFIT"]),
+], ids=lambda c: getattr(c, "name", ""))
+def test_a_known_blocker_is_shown_while_other_facts_are_still_on_their_way(script, shown):
+    """The domain: what blocks a case (a licence not found or revoked, an unfit exam) is visible as soon as it is
+    known, even while the payment is still to come; the decision itself still waits for every fact."""
+    state, outputs = run(script.events(), to_deadline=False)
+    awaiting = [o for o in outputs if o.kind.startswith("awaiting")]
+    assert awaiting and sorted(awaiting[-1].event.missing) == sorted(shown)
+    assert not {"approved", "rejected", "escalated"} & {o.kind for o in outputs}

@@ -252,3 +252,9 @@ def test_old_b1_waits_for_a_certificate_and_a_state_without_issue_dates_reads_co
     assert "approved" not in out and state["case"]["missing"] == ["EXAM_MISSING"]
     _, out = _handle_all(Script("b1", 2, classes=("B1",), certificate=None).events(), strip_issued_on=True)
     assert out["approved"].new_classes == ["B1"]  # the pre-fix reading, no crash
+
+
+def test_of_several_held_old_classes_the_least_restricted_one_is_renewed():
+    """Held A1 and A2 (old), "A" asked: A2's plain A, not A1's A restricted to under 175 cm3."""
+    d = decide(case(["A"], ["A1", "A2"]), RULES, SOON)
+    assert (d.outcome, d.new_classes, d.restrictions) == (Outcome.APPROVED, ("A",), ())

@@ -247,9 +247,11 @@ def _evaluate(state: dict, now: datetime, position: str, step: Step, rules: Rule
     decision = decide(facts, rules, now)
     if (before_deadline and missing) or decision.outcome is Outcome.AWAITING:
         # Undecided: facts still to come, or every fact is in but one may still change (e.g. a new exam). The
-        # case waits for both what has not arrived and what the decision says must change.
-        waiting = missing + [r for r in decision.reasons if decision.outcome is Outcome.AWAITING and r not in missing]
-        return _await(state, waiting, elapsed, now, position, step, rules)
+        # case waits for both what has not arrived and what the facts in hand already say (a licence not found or
+        # revoked, an unfit or expired exam): known blockers are shown at once, not when the last fact arrives.
+        # The decision itself still waits for every fact, so its reasons do not depend on the order they came in.
+        blockers = [] if decision.outcome is Outcome.APPROVED else [r for r in decision.reasons if r not in missing]
+        return _await(state, missing + blockers, elapsed, now, position, step, rules)
     case.update(final=True, status=str(decision.outcome), reasons=list(decision.reasons),
                 warnings=[w for w in decision.warnings if w in _REASON_CODES],
                 rule_set_version=decision.rule_set_version,
