@@ -75,12 +75,12 @@ def run(
     adapters = AdapterSet(conn, conn.registry_url, catalogue=Catalogue.build(prefix=conn.prefix), data_dir=data_dir,
                           identity_db=identity_db, police_db=police_db, payment_ledger=payment_ledger,
                           run_identity=identity, run_police=police, run_payment=payment)
+    stop = stop_on_signals()  # before "running" is said: an early SIGTERM still stops cleanly with a summary
     adapters.start()
     running = [f"{name} ({path})" for name, path, wanted in (
         ("identity", adapters.identity_db, identity), ("police", adapters.police_db, police),
         ("payment", adapters.payment_ledger, payment)) if wanted]
     console.print(f"adapters running on {conn}: {', '.join(running)}; Ctrl-C to stop")
-    stop = stop_on_signals()  # SIGTERM or Ctrl-C: stop, then print the summary
     shown = time.monotonic()
     try:
         while not stop.wait(0.2):  # short steps: see gplx_bus/signals.py
