@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | md5sum | cut -c1-12)
 
-.PHONY: demo test bench setup jars debs clean
+.PHONY: demo test bench bench-exporter setup jars debs clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,11 @@ test: jars debs
 
 bench: jars
 	$(BIN)/gplx-bus bench
+
+# The lag exporter's case signals after a simulated year: start seconds and peak RSS, before and now (~5 minutes).
+bench-exporter: jars
+	$(BIN)/python -m gplx_bus.bench.exporter_year --book-only --cases 5000000
+	$(BIN)/python -m gplx_bus.bench.exporter_year --cases 250000
 
 clean:
 	rm -rf $(VENV) .pytest_cache

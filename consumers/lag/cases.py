@@ -6,8 +6,16 @@ the processor is at-least-once and re-sends an output with the *same* event id a
 re-deliveries for 400 cases in the SIGKILL test). A counter of records would count those, about a quarter too many
 in that test. Keyed by case, a re-delivery changes nothing, the state survives reading the stream in any
 partition interleaving, and both "how many cases are awaiting documents now" and "how many were rejected for UNFIT"
-come out exact. The cost is one small entry per case opened within the retention of `cases.events` (730 days):
-a 16-byte UUID key and a shared tuple, about 150 bytes, so ~150 MB per million cases.
+come out exact.
+
+Memory is bounded by the cases that can still change, not by history: a case keeps its entry while it is open,
+and for `horizon_s` (default 7 days, by record time) after its decision, which covers the re-deliveries of a
+crashed worker (minutes) and the portal sink's IssuanceDeliveryFailed (hours); then the entry goes and only the
+counters remember it. An entry is ~150 bytes (a 16-byte UUID key and a shared tuple): a national year (~5 M
+cases, ~100,000 decided a week, tens of thousands open) needs ~20 MB instead of ~750 MB. An event for a case
+whose entry has gone counts as a new case: only a re-delivery more than a week late does that.
+`dump()`/`CaseBook.restore()` carry the entries and totals to a snapshot file (consumers/lag/cases_reader.py),
+so the exporter starts from its last snapshot instead of the beginning of the topic.
 
 States, in the order a case moves through them; a lower-ranked event arriving late (a re-delivered CaseOpened after
 the decision) never moves a case back:
@@ -21,7 +29,7 @@ bounded enum; approvals carry no reasons and count under reason="none"), so `gpl
 from __future__ import annotations
 
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -58,17 +66,23 @@ class BookTotals:
 class CaseBook:
     """Latest state and decided outcomes per case, with the totals kept up to date on every change."""
 
-    def __init__(self) -> None:
+    #: How long a decided case keeps its entry (record time), see the module docstring.
+    DEFAULT_HORIZON_S = 7 * 24 * 3600
+
+    def __init__(self, *, horizon_s: float = DEFAULT_HORIZON_S) -> None:
         self._cases: dict[bytes | str, tuple[str, frozenset[str]]] = {}  # case -> (state, outcomes counted)
         self._shared: dict[tuple[str, frozenset[str]], tuple[str, frozenset[str]]] = {}  # one tuple per value
+        self._final: deque[tuple[int, bytes | str]] = deque()  # (record ms, case) in decision order: to forget
+        self._horizon_ms = int(horizon_s * 1000)
         self.totals = BookTotals()
 
     def __len__(self) -> int:
         return len(self._cases)
 
-    def apply(self, avro_name: str, record: dict) -> str:
+    def apply(self, avro_name: str, record: dict, timestamp_ms: int | None = None) -> str:
         """Take one decoded event; returns COUNTED if it changed something, DUPLICATE if not, IGNORED if it is no
-        case event (another type on the topic, or no case id)."""
+        case event (another type on the topic, or no case id). `timestamp_ms` (the record's time) lets the book
+        forget decided cases past the horizon; without it nothing is forgotten."""
         state = STATE_OF_EVENT.get(avro_name)
         case_id = record.get("case_id") if isinstance(record, dict) else None
         if state is None or not case_id:
@@ -87,6 +101,10 @@ class CaseBook:
             for reason in _reasons(state, record):
                 self.totals.decisions[(state, reason)] += 1
             changed = True
+        if timestamp_ms is not None:
+            if changed and _RANK[new_state] >= _FINAL and (old_state is None or _RANK[old_state] < _FINAL):
+                self._final.append((timestamp_ms, key))
+            self._forget_before(timestamp_ms - self._horizon_ms)
         if not changed:
             return self._count(DUPLICATE)
         value = (new_state, outcomes)
@@ -100,9 +118,61 @@ class CaseBook:
         t = self.totals
         return BookTotals(Counter(t.states), Counter(t.decided), Counter(t.decisions), Counter(t.records))
 
+    # -- persistence: plain JSON-able data, so the snapshot file is readable and versioned -----------------------
+    def dump(self) -> dict:
+        final = {key for _, key in self._final}
+        return {
+            "version": 1,
+            "horizon_s": self._horizon_ms / 1000,
+            "totals": {
+                "states": dict(self.totals.states), "decided": dict(self.totals.decided),
+                "decisions": [[o, r, n] for (o, r), n in sorted(self.totals.decisions.items())],
+                "records": dict(self.totals.records),
+            },
+            # open cases, then the decided ones in decision order with their record time
+            "open": [[_text(k), st, sorted(oc)] for k, (st, oc) in self._cases.items() if k not in final],
+            "final": [[ts, _text(k), *self._entry(k)] for ts, k in self._final if k in self._cases],
+        }
+
+    @classmethod
+    def restore(cls, data: dict) -> "CaseBook":
+        if data.get("version") != 1:
+            raise ValueError(f"unknown case book snapshot version {data.get('version')!r}")
+        book = cls(horizon_s=float(data["horizon_s"]))
+        t = data["totals"]
+        book.totals = BookTotals(Counter(t["states"]), Counter(t["decided"]),
+                                 Counter({(o, r): n for o, r, n in t["decisions"]}), Counter(t["records"]))
+        for case, state, outcomes in data["open"]:
+            book._put(_compact(case), state, outcomes)
+        for ts, case, state, outcomes in data["final"]:
+            key = _compact(case)
+            book._put(key, state, outcomes)
+            book._final.append((ts, key))
+        return book
+
+    def _entry(self, key: bytes | str) -> tuple[str, list[str]]:
+        state, outcomes = self._cases[key]
+        return state, sorted(outcomes)
+
+    def _put(self, key: bytes | str, state: str, outcomes: Iterable[str]) -> None:
+        value = (state, frozenset(outcomes))
+        self._cases[key] = self._shared.setdefault(value, value)
+
+    def _forget_before(self, cutoff_ms: int) -> None:
+        while self._final and self._final[0][0] < cutoff_ms:
+            _, key = self._final.popleft()
+            self._cases.pop(key, None)
+
     def _count(self, result: str) -> str:
         self.totals.records[result] += 1
         return result
+
+
+_FINAL = 2  # the rank of a decision: the case changes no more but for a delivery failure and re-deliveries
+
+
+def _text(key: bytes | str) -> str:
+    return str(uuid.UUID(bytes=key)) if isinstance(key, bytes) else key
 
 
 def _compact(case_id: str) -> bytes | str:

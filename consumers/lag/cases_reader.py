@@ -1,13 +1,17 @@
 """The exporter's small consumer of `cases.events`: feeds a `CaseBook` and serves its numbers as Prometheus metrics.
 
-Why no consumer group (group_id=None, partitions assigned, read from the beginning at every start): the numbers are
-a function of the audit stream as retained (730 days, `topology.catalogue.AUDIT_RETENTION`), so reading it all
-gives the same counters after every restart and on every replica; a restart shows a short gap. Only a restart
-after old segments were deleted starts the counters lower: `rate()` takes that for one counter reset (README,
-"Personal data"). Nothing is committed, so the exporter moves nobody's offsets, needs no group ACL, and no group of ours sits
-in the lag table at STOP whenever the exporter is down. The price is a replay at start (decoding without pydantic
-validation, `AvroDeserializer.decode`); until the first replay reaches the end offsets the case series are
-absent rather than climbing from zero.
+Why no consumer group (group_id=None, partitions assigned): nothing is committed, so the exporter moves nobody's
+offsets, needs no group ACL, and no group of ours sits in the lag table at STOP whenever the exporter is down.
+
+Where it starts: with a `state_file` (`lag serve --state-file`), from its last snapshot: the book (counters, open
+and recently decided cases) and the next offset per partition, written atomically (0600) every `save_every_s`
+and at stop. The start then reads only what came since, whatever the history: after a simulated year it is the
+snapshot's size that counts, not the topic's. Without one (or when it is unreadable, or of another topic), from
+the beginning of the audit stream as retained (730 days, `topology.catalogue.AUDIT_RETENTION`): the numbers
+are a function of the retained stream, the same after every restart and on every replica, but the start
+replays it all. Either way, until the reader reaches the end offsets the case series are absent rather than
+climbing from zero; a restart whose snapshot is older than the retention starts the counters lower, which
+`rate()` takes for one counter reset.
 
 Failure handling, like the lag sampler: a thread that never dies.
 - undecodable record (bad bytes, unknown schema): counted (`gplx_case_events_read_total{result="undecodable"}`),
@@ -20,10 +24,14 @@ While up=0 the case series are absent, as the lag series are.
 """
 from __future__ import annotations
 
+import gzip
+import json
 import logging
+import os
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaConsumer, OffsetSpec, TopicPartition
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -31,6 +39,7 @@ from prometheus_client.registry import Collector
 
 from consumers.lag.cases import CaseBook, book_metrics
 from schemas.errors import DeserializationError, RegistryError
+from schemas.privacy import open_private
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
 from topology.connection import Connection
 
@@ -47,10 +56,13 @@ class CaseSignals(Collector):
     """`start()` the reader thread, register as a prometheus collector, `stop()` at the end."""
 
     def __init__(self, bootstrap_servers: str | Connection, topic: str, registry: SchemaRegistry, *,
-                 interval: float = 5.0,
+                 interval: float = 5.0, state_file: Path | None = None, save_every_s: float = 60.0,
                  request_timeout_ms: int = 10_000, client_id: str = "gplx-lag-cases", step_seconds: float = 2.0):
         self.topic = topic
         self.book = CaseBook()
+        self._state_file, self._save_every_s = state_file, save_every_s
+        self._saved_at = time.monotonic()
+        self._dirty = False
         self._bootstrap, self._client_id = bootstrap_servers, client_id
         self._timeout_ms, self._interval, self._step_seconds = request_timeout_ms, interval, step_seconds
         self._deserialize = AvroDeserializer(registry)
@@ -74,6 +86,7 @@ class CaseSignals(Collector):
         self._thread.join(timeout=wait)
 
     def _run(self) -> None:
+        self.load_state()
         while not self._stop.is_set():
             try:
                 more = self.step()
@@ -81,9 +94,53 @@ class CaseSignals(Collector):
                 self._failed(exc)
                 self._stop.wait(self._interval)
                 continue
+            if time.monotonic() - self._saved_at >= self._save_every_s:
+                self.save_state()
             if not more:
                 self._stop.wait(self._interval)  # pacing once caught up
+        self.save_state()
         self._close()
+
+    # -- the snapshot file ---------------------------------------------------------------------------------------
+    def load_state(self) -> bool:
+        """Start from the snapshot file if there is a good one; True if it was used."""
+        if self._state_file is None or not self._state_file.exists():
+            return False
+        try:
+            with gzip.open(self._state_file, "rt", encoding="utf-8") as f:
+                data = json.load(f)
+            if data.get("topic") != self.topic:
+                raise ValueError(f"it is of topic {data.get('topic')!r}")
+            book = CaseBook.restore(data["book"])
+            positions = {TopicPartition(self.topic, int(p)): int(o) for p, o in data["positions"].items()}
+        except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+            log.warning("cases reader: ignoring the snapshot %s (%s); reading %s from its beginning",
+                        self._state_file, type(exc).__name__ if not isinstance(exc, ValueError) else exc, self.topic)
+            return False
+        with self._lock:
+            self.book, self._positions = book, positions
+        log.info("cases reader: resumed from %s: %d cases held, at %d records read",
+                 self._state_file, len(book), sum(book.totals.records.values()))
+        return True
+
+    def save_state(self) -> None:
+        """Write the snapshot (book + positions) atomically: a crash leaves the previous one whole."""
+        if self._state_file is None or not self._dirty:
+            return
+        with self._lock:
+            data = {"topic": self.topic, "saved_at_ms": int(time.time() * 1000), "book": self.book.dump(),
+                    "positions": {str(tp.partition): o for tp, o in sorted(self._positions.items())}}
+            self._dirty = False
+        tmp = self._state_file.with_name(self._state_file.name + ".tmp")
+        try:
+            self._state_file.parent.mkdir(parents=True, exist_ok=True)
+            with open_private(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3) as f:
+                f.write(json.dumps(data, separators=(",", ":")).encode())
+            os.replace(tmp, self._state_file)
+        except OSError as exc:
+            log.warning("cases reader: cannot write the snapshot %s: %s", self._state_file, exc.strerror or exc)
+            self._dirty = True
+        self._saved_at = time.monotonic()
 
     def _failed(self, exc: Exception) -> None:
         reason = ("missing-topic" if isinstance(exc, TopicMissing)
@@ -113,8 +170,9 @@ class CaseSignals(Collector):
             with self._lock:
                 for tp, records in batch.items():
                     for rec in records:
-                        self._apply(rec.value)
+                        self._apply(rec.value, rec.timestamp)
                         self._positions[tp] = rec.offset + 1
+                    self._dirty = self._dirty or bool(records)
             for tp in batch:  # past transaction markers and compacted gaps too
                 self._positions[tp] = max(self._positions[tp], consumer.position(tp, timeout_ms=1000) or 0)
         lag = self._behind(ends)
@@ -125,7 +183,7 @@ class CaseSignals(Collector):
                 log.info("cases reader caught up on %s: %d cases", self.topic, len(self.book))
         return lag > 0
 
-    def _apply(self, value: bytes | None) -> None:
+    def _apply(self, value: bytes | None, timestamp_ms: int | None = None) -> None:
         if value is None:
             self.book.apply("", {})  # a tombstone: no case event
             return
@@ -135,7 +193,7 @@ class CaseSignals(Collector):
             log.debug("cases reader: undecodable record: %s", exc)
             self.book.undecodable()
             return
-        self.book.apply(name, record)  # RegistryError propagates: read it again once the registry is back
+        self.book.apply(name, record, timestamp_ms)  # RegistryError propagates: read it again once the registry is back
 
     def _behind(self, ends: dict[TopicPartition, int]) -> int:
         return sum(max(0, end - self._positions.get(tp, 0)) for tp, end in ends.items())

@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 import time
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -144,6 +145,11 @@ def serve(
     stall_after: Optional[float] = typer.Option(None, "--stall-after", min=1.0, help="STOP/STALL threshold (default 300)."),
     cases: bool = typer.Option(True, "--cases/--no-cases", help="Also read cases.events for cases by state and "
                                "decisions by reason (needs the schema registry)."),
+    state_file: Optional[Path] = typer.Option(None, "--state-file", envvar="GPLX_LAG_STATE_FILE",
+                                              help="Snapshot of the case counts (gzip JSON, 0600, case ids only), "
+                                              "saved every minute and at stop: a restart reads cases.events from "
+                                              "there, not from its beginning. Without it every start replays the "
+                                              "retained stream."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
     bootstrap: Optional[str] = options.bootstrap_servers(),
     client_config: Optional[str] = options.client_config(),
@@ -164,7 +170,7 @@ def serve(
     if cases and not registry_url:  # the exporter needs no registry for lag: case metrics only where one is named
         what = "no case metrics: set --registry-url or SCHEMA_REGISTRY_URL"
     elif cases:
-        signals = _case_signals(config, conn, interval)
+        signals = _case_signals(config, conn, interval, state_file)
         extras, what = [signals], f"cases from {signals.topic}"
     exporter = LagExporter(config, port=port, addr=addr, interval=interval, extra_collectors=extras)
     try:
@@ -190,13 +196,14 @@ def _groups_label(config: LagConfig) -> str:
     return f"/{config.group_pattern}/"
 
 
-def _case_signals(config: LagConfig, conn: Connection, interval: float):
+def _case_signals(config: LagConfig, conn: Connection, interval: float, state_file: Path | None):
     from consumers.lag.cases_reader import CaseSignals
     from schemas.registry import RegistryClient
     from topology.catalogue import CASES_EVENTS
 
     return CaseSignals(conn, config.prefix + CASES_EVENTS, RegistryClient(conn.registry_url, auth=conn.registry_auth),
-                       interval=min(interval, 5.0), request_timeout_ms=config.request_timeout_ms)
+                       interval=min(interval, 5.0), request_timeout_ms=config.request_timeout_ms,
+                       state_file=state_file)
 
 
 def main() -> None:  # `python -m gplx_bus.commands.lag` until the command is registered in commands/__init__.py

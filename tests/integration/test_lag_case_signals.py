@@ -75,10 +75,10 @@ def wait_for(url: str, wanted: dict[tuple[str, str], float], timeout: float) -> 
     raise AssertionError(f"not within {timeout}s: wanted {wanted}, got {got}")
 
 
-def start_exporter(bootstrap: str, registry_url: str, prefix: str) -> tuple[LagExporter, CaseSignals]:
+def start_exporter(bootstrap: str, registry_url: str, prefix: str, **options) -> tuple[LagExporter, CaseSignals]:
     config = LagConfig(bootstrap_servers=bootstrap, prefix=prefix, request_timeout_ms=2000)
     signals = CaseSignals(bootstrap, prefix + "cases.events", RegistryClient(registry_url), interval=0.5,
-                          request_timeout_ms=2000)
+                          request_timeout_ms=2000, **options)
     exporter = LagExporter(config, port=0, addr="127.0.0.1", interval=0.5, monitor=LagMonitor(config),
                            extra_collectors=[signals])
     exporter.start()
@@ -177,3 +177,35 @@ def test_case_signals_survive_a_broker_restart(restartable_kafka, schema_registr
         wait_for(url, {("gplx_decided_cases_total", '{outcome="APPROVED"}'): 1.0, **counts}, timeout=60)
     finally:
         exporter.stop()
+
+
+def test_a_restart_resumes_from_the_snapshot_not_the_beginning(kafka_bootstrap, schema_registry_url, unique_name,
+                                                               tmp_path):
+    prefix = f"{unique_name}-"
+    topic = prefix + "cases.events"
+    create_topics(kafka_bootstrap, (topic, 3))
+    pub = Publisher(kafka_bootstrap, schema_registry_url, topic)
+    state = tmp_path / "cases.snapshot.json.gz"
+    pub.send(*[e for n in range(30) for e in case_events(n)])  # 10 of each outcome, 60 records
+    exporter, signals = start_exporter(kafka_bootstrap, schema_registry_url, prefix, state_file=state)
+    url = f"http://127.0.0.1:{exporter.port}/metrics"
+    try:
+        wait_for(url, {("gplx_case_events_read_total", '{result="counted"}'): 60.0,
+                       ("gplx_cases_reader_ready", ""): 1.0}, timeout=60)
+    finally:
+        exporter.stop()
+        signals.stop()
+    assert state.exists() and state.stat().st_mode & 0o777 == 0o600
+    pub.send(*[e for n in range(30, 33) for e in case_events(n)])  # 6 records more while it was down
+    exporter, signals = start_exporter(kafka_bootstrap, schema_registry_url, prefix, state_file=state)
+    url = f"http://127.0.0.1:{exporter.port}/metrics"
+    try:
+        # Read from the beginning, the 60 old records would come back as duplicates: none did.
+        wait_for(url, {("gplx_case_events_read_total", '{result="counted"}'): 66.0,
+                       ("gplx_case_events_read_total", '{result="duplicate"}'): 0.0,
+                       ("gplx_decided_cases_total", '{outcome="APPROVED"}'): 11.0,
+                       ("gplx_cases_reader_ready", ""): 1.0}, timeout=60)
+    finally:
+        exporter.stop()
+        signals.stop()
+        pub.close()

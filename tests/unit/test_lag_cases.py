@@ -111,3 +111,54 @@ def test_metrics_have_every_state_and_bounded_reason_labels():
     reasons = {line.split('reason="')[1].split('"')[0] for line in text.splitlines()
                if line.startswith("gplx_decisions_total{")}
     assert reasons <= {r.value for r in models.ReasonCode} | {"none"}
+
+
+DAY_MS = 24 * 3600 * 1000
+
+
+def feed_at(book: CaseBook, at_ms: int, *events) -> list[str]:
+    return [book.apply(e.avro_name, e.to_avro_dict(), timestamp_ms=at_ms) for e in events]
+
+
+def test_decided_cases_are_forgotten_after_the_horizon_and_open_ones_never():
+    book = CaseBook(horizon_s=7 * 24 * 3600)
+    feed_at(book, 0, ev("opened", 1), ev("opened", 2), ev("opened", 3))
+    feed_at(book, 1 * DAY_MS, ev("approved", 1))
+    feed_at(book, 2 * DAY_MS, ev("rejected", 2, reasons=["UNFIT"]))
+    assert len(book) == 3
+    assert feed_at(book, 3 * DAY_MS, ev("approved", 1)) == [DUPLICATE]  # a re-delivery within the horizon
+    feed_at(book, 8 * DAY_MS + 1, ev("opened", 4))  # case 1 decided 7 days + 1 ms ago: forgotten
+    assert len(book) == 3 and len(book._final) == 1
+    feed_at(book, 100 * DAY_MS, ev("awaiting", 3))
+    assert len(book) == 2  # the open cases 3 and 4 stay, however old
+    t = book.snapshot()
+    assert t.states["APPROVED"] == 1 and t.states["REJECTED"] == 1 and t.states["AWAITING"] == 1
+    assert t.decided == {"APPROVED": 1, "REJECTED": 1}
+
+
+def test_memory_is_bounded_by_open_and_recent_cases_over_a_year():
+    """A year of 200 cases a day, each decided 3 days after it opened: the book holds ~10 days of cases."""
+    book = CaseBook()
+    n = 0
+    for day in range(365):
+        for _ in range(200):
+            n += 1
+            book.apply("vn.gplx.cases.CaseOpened", {"case_id": str(uuid.UUID(int=n))}, timestamp_ms=day * DAY_MS)
+            if n > 600:
+                book.apply("vn.gplx.cases.CaseApproved", {"case_id": str(uuid.UUID(int=n - 600))},
+                           timestamp_ms=day * DAY_MS)
+    assert book.snapshot().decided["APPROVED"] == n - 600
+    assert len(book) <= 200 * (3 + 7 + 1)
+
+
+def test_a_dumped_book_restores_to_the_same_numbers_and_keeps_forgetting():
+    book = CaseBook(horizon_s=2 * 24 * 3600)
+    feed_at(book, 0, ev("opened", 1), ev("opened", 2), ev("opened", 3), ev("awaiting", 3))
+    feed_at(book, DAY_MS, ev("escalated", 1, reasons=["DEADLINE_EXCEEDED"]), ev("approved", 2), ev("failed", 2))
+    import json
+    copy = CaseBook.restore(json.loads(json.dumps(book.dump())))
+    assert copy.snapshot() == book.snapshot() and len(copy) == len(book) == 3
+    assert feed_at(copy, DAY_MS, ev("approved", 2)) == [DUPLICATE]
+    feed_at(copy, 3 * DAY_MS + 1, ev("opened", 5))
+    assert len(copy) == 2  # 1 and 2 forgotten after restore too
+    assert render(copy).count("gplx_cases{") == 6
