@@ -97,6 +97,19 @@ def application_view(row: CaseRow) -> dict:
                 decided_at=_iso(row.decided_at), updated_at=_iso(row.updated_at))
 
 
+def render(view: dict) -> str:
+    """A case as a few readable lines (no CCCD)."""
+    lines = [f"application {view['application_id']}  case {view['case_id']}  province {view['province']}",
+             f"  state:     {view['state']}" + (f"  reasons: {', '.join(view['reasons'])}" if view['reasons'] else ""),
+             f"  facts:     " + ", ".join(f"{k} {v}" for k, v in view["facts"].items())]
+    if view["missing"]:
+        lines.append(f"  missing:   {', '.join(view['missing'])}")
+    if view["deadline"]:
+        lines.append(f"  deadline:  {view['deadline']}")
+    lines += [f"  next (vi): {view['next_step']['vi']}", f"  next (en): {view['next_step']['en']}"]
+    return "\n".join(lines)
+
+
 def funnel_of(rows: list[tuple[str, list[str]]], province: str | None) -> dict:
     """The demo's funnel (consumers.funnel stages, up to "approved") from the rows' states and reasons."""
     reached: list[int] = []

@@ -19,7 +19,7 @@ from consumers.casestore.model import KINDS, NS
 from consumers.casestore.store import ActResult, CaseStore, Record
 from schemas.errors import DeserializationError
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
-from topology.catalogue import CASE_STORE, consumer_group
+from topology.catalogue import CASE_STORE, CASES_EVENTS, consumer_group
 from topology.connection import Connection
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class StoreConsumer:
         self._mirror = mirror_offsets
         self._consumer = KafkaConsumer(
             **conn.kafka_python_kwargs(), client_id="gplx-case-store",
-            group_id=conn.prefix + consumer_group(CASE_STORE) if mirror_offsets else None,
+            group_id=self.topic[:-len(CASES_EVENTS)] + consumer_group(CASE_STORE) if mirror_offsets else None,
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=max_records,
             fetch_max_wait_ms=200)
         partitions = self._consumer.partitions_for_topic(self.topic)

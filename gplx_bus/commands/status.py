@@ -51,7 +51,7 @@ def show(
 
     Example: gplx-bus status show APP-000123 --database sqlite:///./cases.db
     """
-    from consumers.casestore.api import application_view
+    from consumers.casestore.api import application_view, render
     from consumers.casestore.store import CaseStore
     from topology.catalogue import CASES_EVENTS
 
@@ -64,19 +64,6 @@ def show(
         typer.echo(f"gplx-bus: no case for application {application_id} in {database_url.split('?')[0]}", err=True)
         raise typer.Exit(1)
     typer.echo(render(application_view(row)))
-
-
-def render(view: dict) -> str:
-    """A case as a few readable lines (no CCCD)."""
-    lines = [f"application {view['application_id']}  case {view['case_id']}  province {view['province']}",
-             f"  state:     {view['state']}" + (f"  reasons: {', '.join(view['reasons'])}" if view['reasons'] else ""),
-             f"  facts:     " + ", ".join(f"{k} {v}" for k, v in view["facts"].items())]
-    if view["missing"]:
-        lines.append(f"  missing:   {', '.join(view['missing'])}")
-    if view["deadline"]:
-        lines.append(f"  deadline:  {view['deadline']}")
-    lines += [f"  next (vi): {view['next_step']['vi']}", f"  next (en): {view['next_step']['en']}"]
-    return "\n".join(lines)
 
 
 @store_app.command("run")
