@@ -69,6 +69,8 @@ def show(
 @store_app.command("run")
 def store_run(
     database_url: str = options.database_url(),
+    batch_size: int = typer.Option(2000, "--batch-size", min=1, max=100_000,
+                                   help="Most records applied per database transaction."),
     verbose: bool = options.verbose(),
     bootstrap: Optional[str] = options.bootstrap_servers(),
     client_config: Optional[str] = options.client_config(),
@@ -91,7 +93,8 @@ def store_run(
     stop = stop_on_signals()
     store = CaseStore(db, conn.prefix + CASES_EVENTS)
     try:
-        consumer = StoreConsumer(conn, RegistryClient(conn.registry_url, auth=conn.registry_auth), store)
+        consumer = StoreConsumer(conn, RegistryClient(conn.registry_url, auth=conn.registry_auth), store,
+                                 max_records=batch_size)
     except LookupError as exc:
         store.close()
         raise typer.BadParameter(str(exc), param_hint="--prefix") from None
