@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | md5sum | cut -c1-12)
 
-.PHONY: demo test bench setup jars debs clean
+.PHONY: demo test bench bench-status setup jars debs clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,10 @@ test: jars debs
 
 bench: jars
 	$(BIN)/gplx-bus bench
+
+# The case store on PostgreSQL (not CI): query p99 on 1,000,000 cases; materializer against a plain COPY.
+bench-status: setup
+	$(BIN)/python -m consumers.casestore.bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache
