@@ -19,7 +19,7 @@ from consumers.casestore.model import KINDS, NS
 from consumers.casestore.store import ActResult, CaseStore, Record
 from schemas.errors import DeserializationError
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
-from topology.catalogue import CASE_STORE, CASES_EVENTS, consumer_group
+from topology.catalogue import AUDIT_RETENTION, CASE_STORE, CASES_EVENTS, consumer_group
 from topology.connection import Connection
 
 log = logging.getLogger(__name__)
@@ -84,8 +84,17 @@ class StoreConsumer:
         return sum(max(0, end - stored.get(tp.partition, begins[tp])) for tp, end in ends.items())
 
     def run(self, stop: threading.Event, *, on_progress=None) -> None:
+        """Poll and apply until `stop` is set; once at start and every hour, drop the cases `cases.events` no
+        longer keeps either (not updated for AUDIT_RETENTION)."""
         last = time.monotonic()
+        purged_at = None
         while not stop.is_set():
+            if purged_at is None or time.monotonic() - purged_at > 3600:
+                gone = self.store.purge(int(time.time() * 1000) - AUDIT_RETENTION.ms)
+                if gone:
+                    log.info("case store: %d case(s) older than the %d-day retention deleted", gone,
+                             AUDIT_RETENTION.days)
+                purged_at = time.monotonic()
             read = self.step()
             if on_progress and (read or time.monotonic() - last > 30):
                 on_progress(self)
