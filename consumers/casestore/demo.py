@@ -57,10 +57,11 @@ def pick_three(funnel) -> list[tuple[str, str]]:
 
 
 def status_step(bootstrap: str | Connection, registry_url: str, catalogue, funnel, workdir: Path,
-                timeout_s: float = 60.0) -> tuple[list[str], list[str]]:
-    """Store + API on the demo's run; returns (printable lines, problems)."""
+                timeout_s: float = 60.0, *, database_url: str | None = None) -> tuple[list[str], list[str]]:
+    """Store + API on the demo's run (SQLite in the run's folder unless `database_url` names an empty
+    database); returns (printable lines, problems)."""
     conn = Connection.of(bootstrap)
-    db = database(f"sqlite:///{workdir / 'cases.db'}")
+    db = database(database_url or f"sqlite:///{workdir / 'cases.db'}")
     topic = catalogue.name(CASES_EVENTS)
     store = CaseStore(db, topic)
     consumer = StoreConsumer(conn, RegistryClient(registry_url, auth=conn.registry_auth), store)
@@ -72,7 +73,7 @@ def status_step(bootstrap: str | Connection, registry_url: str, catalogue, funne
     finally:
         consumer.close()
         store.close()
-    lines = [f"case store: {rows} cases from {consumer.totals.applied} events in "
+    lines = [f"case store ({db.dialect}): {rows} cases from {consumer.totals.applied} events in "
              f"{time.monotonic() - started:.1f}s; "
              + ("every decided case has a row with the same state and reasons" if not problems
                 else f"{len(problems)} difference(s) with the topic")]

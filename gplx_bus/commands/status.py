@@ -41,6 +41,18 @@ def _database(url: str):
         raise typer.BadParameter(str(exc), param_hint="--database") from None
 
 
+def _open_store(db, topic: str):
+    """The store, or one line and exit 2 when its database cannot be reached."""
+    from consumers.casestore.db import DatabaseError
+    from consumers.casestore.store import CaseStore
+
+    try:
+        return CaseStore(db, topic)
+    except DatabaseError as exc:
+        typer.echo(f"gplx-bus: error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def show(
     application_id: str = typer.Argument(..., help="The portal's application id."),
@@ -52,10 +64,9 @@ def show(
     Example: gplx-bus status show APP-000123 --database sqlite:///./cases.db
     """
     from consumers.casestore.api import application_view, render
-    from consumers.casestore.store import CaseStore
     from topology.catalogue import CASES_EVENTS
 
-    store = CaseStore(_database(database_url), prefix + CASES_EVENTS)
+    store = _open_store(_database(database_url), prefix + CASES_EVENTS)
     try:
         row = store.by_application(application_id)
     finally:
@@ -83,7 +94,6 @@ def store_run(
     Example: gplx-bus status store run --database postgresql://gplx@127.0.0.1:5432/cases?passfile=~/.pgpass
     """
     from consumers.casestore.consumer import StoreConsumer
-    from consumers.casestore.store import CaseStore
     from schemas.registry import RegistryClient
     from topology.catalogue import CASES_EVENTS
 
@@ -91,7 +101,7 @@ def store_run(
     conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
     db = _database(database_url)
     stop = stop_on_signals()
-    store = CaseStore(db, conn.prefix + CASES_EVENTS)
+    store = _open_store(db, conn.prefix + CASES_EVENTS)
     try:
         consumer = StoreConsumer(conn, RegistryClient(conn.registry_url, auth=conn.registry_auth), store,
                                  max_records=batch_size)
@@ -125,13 +135,16 @@ def serve(
     """
     from consumers.casestore.auth import Keys, KeysError
     from consumers.casestore.server import ApiServer
+    from topology.catalogue import CASES_EVENTS
 
     try:
         loaded = Keys.load(keys)
     except KeysError as exc:
         raise typer.BadParameter(str(exc), param_hint="--keys-file") from None
+    db = _database(database_url)
+    _open_store(db, prefix + CASES_EVENTS).close()  # reachable, and its tables exist, before saying ready
     stop = stop_on_signals()
-    server = ApiServer(_database(database_url), prefix, loaded, host=host, port=port)
+    server = ApiServer(db, prefix, loaded, host=host, port=port)
     try:
         server.start()
     except OSError as exc:
