@@ -109,7 +109,8 @@ def test_killed_mid_stream_then_restarted_applies_every_event_once(db_url, topic
     total_records = len(events) + 200
     first = store_process(db_url, kafka_bootstrap, schema_registry_url, topic)
     try:
-        at_kill = wait_for(lambda: sum(store.offsets().values()), 60, "the store's first transaction")
+        at_kill = wait_for(lambda: (n := sum(store.offsets().values())) >= total_records // 3 and n, 60,
+                           "the store to apply a third of the topic")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:

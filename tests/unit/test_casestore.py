@@ -197,3 +197,20 @@ def test_the_openapi_document_is_checked_in(tmp_path):
     generated = json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"
     assert OPENAPI.read_text() == generated, "refresh with: python -m consumers.casestore.openapi > " \
                                              "schemas/openapi/status.json"
+
+
+def test_status_show_on_the_command_line(tmp_path, store):
+    from typer.testing import CliRunner
+
+    from gplx_bus.cli import app
+
+    store.act(records(case_events(20)))
+    row = next(r for r in store.all_rows() if r.state == "REJECTED")
+    url = f"sqlite:///{tmp_path}/cases.db"
+    shown = CliRunner().invoke(app, ["status", "show", row.application_id, "--database", url])
+    assert shown.exit_code == 0 and "REJECTED" in shown.output and "PHONE_NOT_TIED" in shown.output
+    assert row.cccd not in shown.output
+    missing = CliRunner().invoke(app, ["status", "show", "APP-none", "--database", url])
+    assert missing.exit_code == 1
+    refused = CliRunner().invoke(app, ["status", "show", "X", "--database", "postgresql://u:pw@127.0.0.1:1/db"])
+    assert refused.exit_code == 2 and "passfile" in refused.output
