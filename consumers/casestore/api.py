@@ -110,25 +110,25 @@ def render(view: dict) -> str:
     return "\n".join(lines)
 
 
-def funnel_of(rows: list[tuple[str, list[str]]], province: str | None) -> dict:
-    """The demo's funnel (consumers.funnel stages, up to "approved") from the rows' states and reasons."""
-    reached: list[int] = []
+def funnel_of(groups: list[tuple[str, list[str], int]], province: str | None) -> dict:
+    """The demo's funnel (consumers.funnel stages, up to "approved") from (state, reasons, cases) groups."""
+    approved = STAGE_KEYS.index("approved")
+    reached: dict[int, int] = {}
     outcomes: dict[str, int] = {}
     reasons: dict[str, dict[str, int]] = {}
-    approved = STAGE_KEYS.index("approved")
-    for state, codes in rows:
-        outcomes[state] = outcomes.get(state, 0) + 1
+    for state, codes, n in groups:
+        outcomes[state] = outcomes.get(state, 0) + n
         for code in codes:
-            reasons.setdefault(state, {})[code] = reasons.get(state, {}).get(code, 0) + 1
-        if state == "APPROVED" or state == "DELIVERY_FAILED":
-            reached.append(approved)
+            reasons.setdefault(state, {})[code] = reasons.get(state, {}).get(code, 0) + n
+        if state in ("APPROVED", "DELIVERY_FAILED"):
+            index = approved
         elif state in ("REJECTED", "ESCALATED"):
             index = next((i - 1 for i, (_, _, _, stops) in enumerate(STAGES) if set(codes) & stops),
                          STAGE_KEYS.index("paid"))
-            reached.append(index)
         else:
-            reached.append(0)
-    stages = {key: sum(1 for r in reached if r >= i) for i, key in enumerate(STAGE_KEYS[:approved + 1])}
+            index = 0
+        reached[index] = reached.get(index, 0) + n
+    stages = {key: sum(n for r, n in reached.items() if r >= i) for i, key in enumerate(STAGE_KEYS[:approved + 1])}
     return dict(province=province, stages=stages, outcomes=outcomes, reasons=reasons)
 
 

@@ -155,11 +155,12 @@ class CaseStore:
         return self._conn.execute("SELECT type, occurred_at, body FROM case_events WHERE case_id = %s "
                                   "ORDER BY occurred_at, topic_partition, topic_offset", (case_id,)).fetchall()
 
-    def states(self, province: str | None = None) -> list[tuple[str, list[str]]]:
-        """(state, reasons) of every case, or of one province's."""
+    def states(self, province: str | None = None) -> list[tuple[str, list[str], int]]:
+        """(state, reasons, how many cases) over every case, or over one province's: grouped in the database."""
         tail, params = ("WHERE province = %s", (province,)) if province else ("", ())
-        return [(s, json.loads(r)) for s, r in
-                self._conn.execute(f"SELECT state, reasons FROM cases {tail}", params).fetchall()]
+        cur = self._conn.execute(f"SELECT state, reasons, COUNT(*) FROM cases {tail} GROUP BY state, reasons",
+                                 params)
+        return [(s, json.loads(r), n) for s, r, n in cur.fetchall()]
 
     def all_rows(self) -> list[CaseRow]:
         return self._select("ORDER BY case_id", ())
