@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | md5sum | cut -c1-12)
 
-.PHONY: demo test bench bench-exporter setup jars debs clean
+.PHONY: demo test bench bench-exporter bench-status setup jars debs clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,10 @@ bench: jars
 bench-exporter: jars
 	$(BIN)/python -m gplx_bus.bench.exporter_year --book-only --cases 5000000
 	$(BIN)/python -m gplx_bus.bench.exporter_year --cases 250000
+
+# The case store on PostgreSQL (not CI): query p99 on 1,000,000 cases; materializer against a plain COPY.
+bench-status: setup debs
+	$(BIN)/python -m consumers.casestore.bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -61,6 +61,9 @@ CASE_PROCESSOR = "User:case-processor"
 SRE = "User:sre"
 #: The lag exporter counts cases by state from the audit stream (payloads carry CCCDs: a principal of its own).
 LAG_EXPORTER = "User:lag-exporter"
+#: The case store (consumers/casestore) materializes the audit stream into a database for the status API; its
+#: offsets live in that database, its group `case-store` only mirrors them for `gplx-bus lag`.
+CASE_STORE = "User:case-store"
 
 
 def expected_partition(key: bytes, partitions: int) -> int:
@@ -296,7 +299,7 @@ class Catalogue:
             # The portal's issuance sink (consumers/portal, running as User:portal) writes IssuanceDeliveryFailed
             # here and to the province topic, and dead-letters what it cannot deliver.
             spec(CASES_EVENTS, 12, AUDIT_RETENTION, _CASE_EVENTS,
-                 [CASE_PROCESSOR, PORTAL], [LAG_EXPORTER], "Every case event: the full audit stream.",
+                 [CASE_PROCESSOR, PORTAL], [LAG_EXPORTER, CASE_STORE], "Every case event: the full audit stream.",
                  personal="CCCD, province, classes, decision reasons (UNFIT etc. reveal health data)"),
             spec(ISSUANCE_REQUESTS, 6, HANDOFF_RETENTION, ["vn.gplx.cases.IssuanceRequested"],
                  [CASE_PROCESSOR], [PORTAL], "Approved cases for the national portal to print and publish.",

@@ -36,6 +36,7 @@ class ManagedProcess:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     tie_to_parent: bool = True
+    user: str | None = None  # run as this user (PostgreSQL refuses to run as root)
     popen: subprocess.Popen | None = None
 
     def start(self) -> "ManagedProcess":
@@ -49,6 +50,7 @@ class ManagedProcess:
                 env={**os.environ, **self.env},
                 start_new_session=True,
                 preexec_fn=_die_with_parent if self.tie_to_parent else None,
+                user=self.user,
             )
             self.popen = _SPAWNER.submit(spawn).result() if self.tie_to_parent else spawn()
         return self

@@ -23,6 +23,8 @@ _COMMANDS = [
     ("schemas", "schemas", "The Avro contracts: register them, check their compatibility."),
     ("lag", "lag", "Consumer lag for SREs: offsets, seconds and status per group; Prometheus exporter.\n\n"
                    "Example: gplx-bus lag --watch --group gplx-case-processor"),
+    ("status", "status", "Where is a renewal? The case store (cases.events in a database) and its HTTP API.\n\n"
+                         "Example: gplx-bus status show APP-000123 (also: status serve, status store run)"),
     ("dlq", "dlq", "Dead letters for SREs: list, show with the original decoded, replay once after a fix."),
 ]
 

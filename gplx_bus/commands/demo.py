@@ -187,6 +187,12 @@ def run_demo(options: DemoOptions, bootstrap: str | Connection, registry_url: st
                 result.portal_stats, result.portal_ids = portal.stats(), set(portal.issuances())
                 result.sink_stats = sink.stats
                 result.funnel, result.problems = report(watch, plan)
+            with _step("status", result):  # the case store and status API on this run (consumers/casestore)
+                from consumers.casestore.demo import status_step
+
+                lines, problems = status_step(bootstrap, registry_url, catalogue, result.funnel, workdir)
+                console.print(*lines, sep="\n", markup=False)
+                result.problems += problems
     finally:
         cleanup(bootstrap, catalogue, workdir, options)
     return result
@@ -557,6 +563,7 @@ _STEP_TITLES = {
     "clock": "6/8 moving the clock past the deadline",
     "decide": "7/8 waiting for every decision and every delivery at the portal",
     "report": "8/8 the funnel, from the topics",
+    "status": "+ the case store and status API: three cases asked over HTTP",
 }
 
 

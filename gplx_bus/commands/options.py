@@ -70,3 +70,21 @@ def connection(bootstrap: Optional[str], client_config_file: Optional[str], regi
 
 def verbose():
     return typer.Option(False, "--verbose", "-v", help="Debug logging on stderr.")
+
+
+# --- the case store and the status API ----------------------------------------------------------------------------
+CASESTORE_DB_ENV = "GPLX_CASESTORE_DB"
+STATUS_KEYS_ENV = "GPLX_STATUS_KEYS"
+DEFAULT_CASESTORE_DB = "sqlite:///./gplx-cases.db"
+
+
+def database_url():
+    return typer.Option(DEFAULT_CASESTORE_DB, "--database", envvar=CASESTORE_DB_ENV, metavar="URL",
+                        help="The case store: sqlite:///FILE (created 0600) or postgresql://USER@HOST:PORT/DB"
+                             "?passfile=FILE (no password in the URL).")
+
+
+def keys_file():
+    return typer.Option("./gplx-status-keys.json", "--keys-file", envvar=STATUS_KEYS_ENV, metavar="FILE",
+                        help="The status API's keys file (0600; hashed API keys and the citizen-token secret), "
+                             "made by `gplx-bus status keys add`.")

@@ -232,6 +232,8 @@ def test_the_run_folders_files_with_personal_data_are_0600(demo):
     result, _ = demo
     workdir = result.workdir
     assert stat.S_IMODE(workdir.stat().st_mode) == 0o700
-    private = [workdir / name for name in ("identity.jsonl", "police.jsonl", "payments.jsonl")]
+    private = [workdir / name for name in ("identity.jsonl", "police.jsonl", "payments.jsonl",
+                                           "cases.db", "status-keys.json")]  # the case store and its API keys
+    private += sorted(workdir.glob("cases.db-*"))  # SQLite's WAL and shared-memory files
     for path in private:
         assert path.stat().st_size > 0 and stat.S_IMODE(path.stat().st_mode) == 0o600, path

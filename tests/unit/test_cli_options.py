@@ -45,6 +45,9 @@ EXPECTED = {
     "dlq list": KAFKA | REGISTRY | {"prefix"},
     "dlq show": KAFKA | REGISTRY | {"prefix"},
     "dlq replay": KAFKA | REGISTRY | {"prefix"},
+    "status show": {"prefix"},  # reads the case store's database (the prefix names its topic's offsets)
+    "status serve": {"prefix"},
+    "status store run": KAFKA | REGISTRY | {"prefix"},
 }
 
 

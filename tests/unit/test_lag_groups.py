@@ -11,7 +11,7 @@ PROVINCES = [p.code for p in Catalogue.build(replication_factor=1).provinces]
 
 
 def test_our_groups_are_processor_sink_adapters_and_every_province():
-    expected = {"gplx-case-processor", "portal", "identity", "police", "payment"} | {
+    expected = {"gplx-case-processor", "portal", "identity", "police", "payment", "case-store"} | {
         consumer_group(province_principal(c)) for c in PROVINCES}
     assert set(our_groups()) == expected
     assert len(PROVINCES) == 34  # the province label stays bounded
