@@ -18,13 +18,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from schemas.errors import GplxError
+
 from topology.catalogue import Catalogue, TopicSpec
 from topology.connection import Connection
-
-
-class TopologyError(GplxError):
-    """A refused change or an unreachable broker; the message is one line naming the problem and the fix."""
+from topology.errors import TopologyError  # noqa: F401 - defined there, imported here as before
 
 
 # --- observed state ---------------------------------------------------------------------------------------------

@@ -12,13 +12,10 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from schemas import models
-from schemas.errors import DeserializationError, GplxError
+from schemas.errors import DeserializationError
 from schemas.serde import AvroDeserializer, SerializationContext
 from topology.connection import Connection
-
-
-class DlqError(GplxError):
-    """The DLQ cannot be read or a replay cannot be done (message names the cause and the fix)."""
+from consumers.errors import DlqError  # noqa: F401 - defined there, imported here as before
 
 
 @dataclass(frozen=True)

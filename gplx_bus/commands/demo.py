@@ -45,8 +45,9 @@ from rich.text import Text
 from deploy.local.cluster import LocalCluster
 from gplx_bus.commands import options as connection_options
 from gplx_bus.commands.simulate import MAX_APPLICATIONS
-from schemas.errors import GplxError
+
 from topology.connection import Connection
+from gplx_bus.errors import DemoError  # noqa: F401 - defined there, imported here as before
 
 console = Console()
 
@@ -73,10 +74,6 @@ def cluster_from_environment(conn: Connection, external: bool):
     finally:
         with console.status("stopping the local stack..."):
             cluster.stop()
-
-
-class DemoError(GplxError):
-    """The demo cannot go on (e.g. the case processor died); the CLI prints it as one line."""
 
 
 @dataclass(frozen=True)
