@@ -306,7 +306,8 @@ class Catalogue:
                  [CASE_PROCESSOR], [PAYMENT], "Refunds owed for paid cases that were rejected or withdrawn.",
                  personal="CCCD, payments, decision reasons"),
             spec(DLQ, 3, DLQ_RETENTION, ["vn.gplx.dlq.DeadLetter"],
-                 [CASE_PROCESSOR, PORTAL], [SRE], "Poison input with the reason and the original bytes.",
+                 [CASE_PROCESSOR, PORTAL, IDENTITY, POLICE, PAYMENT], [SRE],
+                 "Poison input with the reason and the original bytes.",
                  personal="any input's, in the original bytes: CCCD, name, phone, health data"),
         ]
         for province in provs:

@@ -15,7 +15,7 @@ from typing import Protocol, TextIO
 import httpx
 
 from schemas.http import DeadlineClient
-from consumers.portal.backoff import Backoff
+from consumers.backoff import Backoff
 from consumers.subscriber import render
 from consumers.subscriber.render import CaseView
 
