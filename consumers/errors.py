@@ -3,7 +3,7 @@ the root) that the CLI prints as one line. Retry or not is said by the base: `Tr
 """
 from __future__ import annotations
 
-from schemas.errors import GplxError, PermanentError
+from schemas.errors import GplxError, PermanentError, TransientError
 from topology.errors import SettingsError
 
 
@@ -25,3 +25,7 @@ class UnknownProvince(GplxError):
 
 class SecretFileError(SettingsError):
     """The secret file is missing, unreadable or too short; the message names the file, never its content."""
+
+
+class ReadTimedOut(TransientError):
+    """Reading a topic to its end took longer than allowed (broker away, or the topic not readable)."""

@@ -246,6 +246,40 @@ def apply(plan: Plan, admin) -> list[str]:
     return done
 
 
+def create_topics(bootstrap_servers: str | Connection, catalogue: Catalogue) -> list[str]:
+    """Make the cluster match the catalogue (connect, plan, apply, close): what the demo, the tests and the tools
+    that need a private set of topics call. Returns the lines describing what was done."""
+    admin = connect(bootstrap_servers)
+    try:
+        return apply(plan(catalogue, admin), admin)
+    finally:
+        admin.close()
+
+
+def delete_under_prefix(bootstrap_servers: str | Connection, prefix: str, *, groups: bool = True) -> list[str]:
+    """Delete every topic (and, with `groups`, every consumer group) whose name starts with `prefix`: the end of a
+    run under a prefix of its own (demo, tests). Refuses an empty prefix. Returns the topics deleted."""
+    from kafka.errors import KafkaError
+
+    if not prefix:
+        raise TopologyError("refusing to delete under an empty prefix (that is every topic of the cluster)")
+    admin = connect(bootstrap_servers)
+    try:
+        mine = [t for t in admin.list_topics() if t.startswith(prefix)]
+        if mine:
+            admin.delete_topics(mine, raise_errors=False)
+        if groups:
+            listed = [g.get("group_id") if isinstance(g, dict) else g[0] for g in admin.list_groups()]
+            mine_groups = [g for g in listed if isinstance(g, str) and g.startswith(prefix)]
+            if mine_groups:
+                admin.delete_groups(mine_groups)
+        return mine
+    except KafkaError as exc:
+        raise TopologyError(f"deleting the topics under {prefix} failed: {type(exc).__name__}") from exc
+    finally:
+        admin.close()
+
+
 # The controller accepts a change before every broker's metadata cache shows it (KRaft propagates it within a
 # second or so). Waiting here keeps "apply, then plan again" honest: the second plan sees what the first did.
 def _wait_for(condition, what: str, timeout_s: float = 15.0) -> None:
