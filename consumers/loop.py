@@ -218,7 +218,8 @@ class ConsumeLoop:
         except (KafkaError, OSError) as exc:
             self._close()
             raise BrokerUnavailable(f"{self.name} cannot reach Kafka at {self._connection.bootstrap} "
-                                    f"({type(exc).__name__})") from None
+                                    f"({type(exc).__name__}); is the broker up? Check --bootstrap-servers "
+                                    f"(KAFKA_BOOTSTRAP_SERVERS)") from None
         self.dead_letters = DeadLetters(self._producer, self._serializer, self.dlq_topic, self._source)
 
     def _close(self) -> None:
