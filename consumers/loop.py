@@ -66,7 +66,7 @@ class LoopStats:
     """Counters of one loop (plain ints, updated by the loop's thread only; read them from any thread)."""
 
     records: int = 0  # records read
-    acted: int = 0  # records `act` handled (their effects acknowledged, offsets committed)
+    acted: int = 0  # records `act` returned for (committed once their deliveries are acknowledged)
     dead_lettered: int = 0  # records sent to the DLQ (undecodable, unexpected type, or act failed on them)
     undecodable: int = 0  # of those: not decodable or not the expected type
     retries: int = 0  # batches re-read because act or its deliveries hit a transient error
@@ -114,8 +114,9 @@ class ConsumeLoop:
         registry: a RegistryClient (shared, not closed here) or a registry URL (a client is made and closed).
         topic, group_id: what to read, as which consumer group (from the catalogue).
         act: act(record, event) -> deliveries to acknowledge before the commit, or None. Raise `Stopped` when
-            interrupted by stop(), a `TransientError` (or an error in `retry_on` of the caller's making: wrap it)
-            to re-read the batch later; anything else dead-letters the record as PROCESSING_FAILED.
+            interrupted by stop(); a `TransientError` (wrap your own outage errors in one, as the responder's
+            AnswersNotPublished does) to re-read the batch later; anything else dead-letters the record as
+            PROCESSING_FAILED (a Kafka error ends the loop instead: the broker, not the record, is wrong).
         expects: the event class(es) act takes; any other type (or a tombstone) is dead-lettered.
         dlq_topic: the catalogue's dlq topic (with its prefix).
         source: the DeadLetter's source (default {"system": name, "instance": GPLX_INSTANCE or the host name}).
