@@ -62,7 +62,6 @@ from topology import apply as topology_apply
 from topology import catalogue as topics
 from topology.catalogue import Catalogue, load_current_provinces
 from topology.connection import Connection
-from topology.processor.assembler import tick
 from topology.registration import register_all
 
 console = Console()
@@ -401,7 +400,7 @@ def move_clock_past_deadline(bootstrap: str, registry_url: str, catalogue, open_
         console.print("  no case is waiting: no clock tick needed")
         return 0
     with Publisher(bootstrap, registry_url, catalogue=catalogue, client_id="gplx-demo-clock") as publisher:
-        pending = [publisher.send(tick(cccd, due + dt.timedelta(hours=1))) for cccd, due in open_cases]
+        pending = [publisher.send(assembler_tick(cccd, due + dt.timedelta(hours=1))) for cccd, due in open_cases]
         publisher.flush()
         for p in pending:
             p.result()
@@ -409,6 +408,14 @@ def move_clock_past_deadline(bootstrap: str, registry_url: str, catalogue, open_
     console.print(f"  {len(open_cases)} cases still waiting: clock moved past their 5-working-day deadline "
                   f"(latest to {latest:%Y-%m-%d %H:%M} UTC)")
     return len(open_cases)
+
+
+def assembler_tick(cccd: str, at: dt.datetime):
+    """The processor's own ClockTick. Imported here, not at the top: the assembler loads the holiday calendars
+    (~60 modules), which every `gplx-bus` command would pay for at start-up, since the CLI imports this module."""
+    from topology.processor.assembler import tick
+
+    return tick(cccd, at)
 
 
 # --- step 8: the report -----------------------------------------------------------------------------------------
