@@ -103,7 +103,7 @@ def test_a_registry_outage_is_waited_out_not_dead_lettered(kafka_bootstrap, adap
     with AdapterSet(kafka_bootstrap, flaky, catalogue=catalogue, data_dir=tmp_path, run_police=False,
                     run_payment=False) as adapters:
         identity = adapters.responders["identity"]
-        assert wait_until(lambda: identity.loop.stats.outage_waits >= 2, timeout_s=30)
+        assert wait_until(lambda: identity.loop.stats.outage_waits >= 1, timeout_s=30)
         assert identity.running and adapters.stats()["identity"].answers == 0
         flaky.down.clear()
         assert wait_until(lambda: adapters.stats()["identity"].answers == 1, timeout_s=60)
