@@ -1,15 +1,18 @@
-"""Errors the CLI reports as one line (no traceback).
+"""Errors of the command layer, and what the CLI reports as one line (no traceback).
 
-Each code package has its own base error so it need not import the others; this tuple collects them.
+Every package keeps its errors in its own `errors.py` under one root, `schemas.errors.GplxError`; the CLI catches
+that root (and a launcher error, which is one too) and prints the message.
 """
-from deploy.local.errors import LauncherError
-from topology.connection import SettingsError
+from __future__ import annotations
 
-USER_ERRORS: tuple[type[BaseException], ...] = (LauncherError, SettingsError)
+from schemas.errors import GplxError
 
-try:  # the contracts package adds its own base error once it exists
-    from schemas.errors import GplxError
+USER_ERRORS: tuple[type[BaseException], ...] = (GplxError,)
 
-    USER_ERRORS += (GplxError,)
-except ImportError:  # pragma: no cover - during bootstrap only
-    pass
+
+class DemoError(GplxError):
+    """The demo cannot go on (e.g. the case processor died); the CLI prints it as one line."""
+
+
+class BadOutput(GplxError):
+    """--output is not jsonl, table or a webhook."""

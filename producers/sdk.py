@@ -29,9 +29,8 @@ from typing import Iterable
 
 from pydantic import ValidationError
 
-from producers.errors import (BrokerUnavailable, DeliveryError, InvalidEvent, PublishError, RegistryUnreachable,
-                              UnroutableEvent)
-from schemas.errors import RegistryError, SerializationError
+from producers.errors import BrokerUnavailable, DeliveryError, InvalidEvent, PublishError, UnroutableEvent
+from schemas.errors import SerializationError
 from schemas.models import Event
 from schemas.registry import RegistryClient
 from schemas.serde import AvroSerializer, SchemaRegistry, SerializationContext, key_bytes
@@ -243,8 +242,6 @@ class Publisher:
             return self._serializer(event, SerializationContext(topic))
         except SerializationError as exc:
             raise InvalidEvent(str(exc)) from None
-        except RegistryError as exc:
-            raise RegistryUnreachable(str(exc)) from None
 
     def _send(self, event: Event, topic: str, key: str | None, value: bytes) -> PendingDelivery:
         from kafka.errors import KafkaError, KafkaTimeoutError

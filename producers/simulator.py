@@ -41,12 +41,9 @@ from producers.adapters.localdb import write_records
 from producers.ids import derived_id
 from producers.sdk import PendingDelivery, Publisher
 from schemas import models, reference
-from schemas.errors import GplxError
+
 from schemas.models import Event
-
-
-class SimulationError(GplxError):
-    """Bad simulator arguments (unknown province, rates that do not add up)."""
+from producers.errors import SimulationError  # noqa: F401 - defined there, imported here as before
 
 
 # ---- the failure modes and what the case processor should decide --------------------------------------------

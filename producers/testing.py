@@ -22,14 +22,10 @@ def private_catalogue(prefix: str | None = None, *, input_partitions: int = 3) -
 
 
 def create_topics(bootstrap_servers: str | Connection, catalogue: Catalogue) -> list[str]:
-    """Create the catalogue's topics (topology.apply); returns what was done."""
-    from topology import apply as topology_apply
+    """Create the catalogue's topics (`topology.apply.create_topics`); returns what was done."""
+    from topology.apply import create_topics as apply_catalogue
 
-    admin = topology_apply.connect(bootstrap_servers)
-    try:
-        return topology_apply.apply(topology_apply.plan(catalogue, admin), admin)
-    finally:
-        admin.close()
+    return apply_catalogue(bootstrap_servers, catalogue)
 
 
 def read_events(bootstrap_servers: str | Connection, registry: SchemaRegistry, topic: str, *, count: int,
@@ -63,21 +59,15 @@ def read_to_end(bootstrap_servers: str | Connection, registry: SchemaRegistry,
     """Every record of a topic from the beginning to its end offsets at the time of the call, as
     (Kafka record, decoded event) pairs: what a test reconciles against after the pipeline went quiet."""
     from kafka import KafkaConsumer
-    from kafka.structs import TopicPartition
+
+    from consumers.read import partitions_of, records_to_end
 
     de = AvroDeserializer(registry)
     consumer = KafkaConsumer(**Connection.of(bootstrap_servers).kafka_python_kwargs(), group_id=None,
                              enable_auto_commit=False)
     try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
-        out = []
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            for records in consumer.poll(timeout_ms=500).values():
-                out += [(r, de(r.value, SerializationContext(topic))) for r in records]
-        return out
+        return [(r, de(r.value, SerializationContext(topic)))
+                for r in records_to_end(consumer, partitions_of(consumer, topic))]
     finally:
         consumer.close()
 

@@ -1,15 +1,58 @@
-"""Errors of the contracts package.
+"""The root of every error of the project, and the errors of the contracts package.
 
-`GplxError` is the base the CLI prints as one line (gplx_bus/errors.py imports it). Deserialization failures are
-typed, each with a stable `code` equal to a symbol of the DeadLetter `ErrorCode` enum, so the consumer that catches
-one can write the dead letter without parsing messages. Messages name the topic and the schema, never PII
+One root: `GplxError`. Every package keeps its own errors in its own `errors.py` (schemas, topology, producers,
+consumers, deploy/local, gplx_bus), each a `GplxError`, so the CLI prints any of them as one line
+(gplx_bus/errors.py) and no command catches `ValueError` itself. This module imports nothing of ours: every
+package may import it.
+
+Whether to retry is said by the type, not by a docstring:
+- `TransientError`: the world was not ready (a registry or broker away); the same call may succeed later. A
+  consumer waits and retries, it never dead-letters for it;
+- `PermanentError`: the input or the setup is wrong; retrying changes nothing (fix it, or dead-letter the record).
+An error that is neither (e.g. `SettingsError`) is a usage error, reported and not retried.
+
+Deserialization failures are typed, each with a stable `code` from `DlqCode`, the one enum of dead-letter reasons
+(schemas.models.ErrorCode, generated from DeadLetter.avsc, *is* this enum), so the consumer that catches one can
+write the dead letter without parsing messages. Messages name the topic and the schema, never PII
 (no CCCD, no names): they end up in the DLQ and in logs.
 """
 from __future__ import annotations
 
+import enum
+
 
 class GplxError(Exception):
     """Base of every error the project reports to a user as one line."""
+
+
+class TransientError(GplxError):
+    """Retry later: the same call may succeed once a dependency (registry, broker) is back. Never dead-letter."""
+
+
+class PermanentError(GplxError):
+    """Do not retry: the input or the setup is wrong; the same call fails the same way."""
+
+
+class DlqCode(str, enum.Enum):
+    """Why a record was dead-lettered: the symbols of `ErrorCode` in schemas/avro/dlq/DeadLetter.avsc (a unit test
+    checks they agree; schemas.models uses this class as `ErrorCode`). UNKNOWN is the forward-compatible default."""
+
+    BAD_MAGIC_BYTE = "BAD_MAGIC_BYTE"
+    UNKNOWN_SCHEMA_ID = "UNKNOWN_SCHEMA_ID"
+    TRUNCATED_PAYLOAD = "TRUNCATED_PAYLOAD"
+    GARBAGE_PAYLOAD = "GARBAGE_PAYLOAD"
+    DOMAIN_INVALID = "DOMAIN_INVALID"
+    UNKNOWN_EVENT_TYPE = "UNKNOWN_EVENT_TYPE"
+    SCHEMA_MISMATCH = "SCHEMA_MISMATCH"
+    PROCESSING_FAILED = "PROCESSING_FAILED"
+    SIGNED_IN_FUTURE = "SIGNED_IN_FUTURE"
+    UNKNOWN = "UNKNOWN"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+DlqCode.avro_name = "vn.gplx.dlq.ErrorCode"  # as the enums schemas.models generates
 
 
 class SchemaError(GplxError):
@@ -20,15 +63,15 @@ class RegistryError(GplxError):
     """The schema registry answered with an error (message names the URL and subject)."""
 
 
-class RegistryUnavailable(RegistryError):
-    """The schema registry could not be reached. Transient: retry, do not dead-letter the record."""
+class RegistryUnavailable(RegistryError, TransientError):
+    """The schema registry could not be reached (the producer SDK raises it too)."""
 
 
-class SchemaNotFound(RegistryError):
+class SchemaNotFound(RegistryError, PermanentError):
     """The registry does not know the subject, version or schema id asked for."""
 
 
-class IncompatibleSchema(RegistryError):
+class IncompatibleSchema(RegistryError, PermanentError):
     """The registry refused a schema because it breaks the subject's compatibility level."""
 
 
@@ -36,10 +79,10 @@ class SerializationError(GplxError):
     """A record could not be encoded (the producer's bug: the record does not fit its schema)."""
 
 
-class DeserializationError(GplxError):
+class DeserializationError(PermanentError):
     """A record read from Kafka could not be turned into an event; it belongs in the DLQ under `code`."""
 
-    code = "UNKNOWN"
+    code: DlqCode = DlqCode.UNKNOWN
 
     def __init__(self, message: str, *, topic: str | None = None, schema: str | None = None,
                  schema_id: int | None = None) -> None:
@@ -61,55 +104,55 @@ class DeserializationError(GplxError):
 class BadMagicByte(DeserializationError):
     """The value is not in the Confluent wire format (first byte not 0, or shorter than the 5-byte header)."""
 
-    code = "BAD_MAGIC_BYTE"
+    code = DlqCode.BAD_MAGIC_BYTE
 
 
 class UnknownSchemaId(DeserializationError):
     """The schema id in the header is not in the registry."""
 
-    code = "UNKNOWN_SCHEMA_ID"
+    code = DlqCode.UNKNOWN_SCHEMA_ID
 
 
 class UnknownEventType(DeserializationError):
     """The writer schema is a record this code base has no model for."""
 
-    code = "UNKNOWN_EVENT_TYPE"
+    code = DlqCode.UNKNOWN_EVENT_TYPE
 
 
 class SchemaMismatch(DeserializationError):
     """The writer schema cannot be resolved against our reader schema (or cannot be parsed at all)."""
 
-    code = "SCHEMA_MISMATCH"
+    code = DlqCode.SCHEMA_MISMATCH
 
 
 class TruncatedPayload(DeserializationError):
     """The Avro body ended before the record did."""
 
-    code = "TRUNCATED_PAYLOAD"
+    code = DlqCode.TRUNCATED_PAYLOAD
 
 
 class GarbagePayload(DeserializationError):
     """The Avro body is malformed: bad union/enum index, bad UTF-8, absurd length, or bytes left over."""
 
-    code = "GARBAGE_PAYLOAD"
+    code = DlqCode.GARBAGE_PAYLOAD
 
 
 class DomainInvalid(DeserializationError):
     """The record is valid Avro but breaks a domain rule (e.g. malformed CCCD); message names field and rule."""
 
-    code = "DOMAIN_INVALID"
+    code = DlqCode.DOMAIN_INVALID
 
 
 class SignedInFuture(DeserializationError):
     """A health certificate signed later than its arrival on the bus plus the allowed clock skew: it cannot be
     genuine (a future date would make it "the latest" and override real conclusions), so it is refused."""
 
-    code = "SIGNED_IN_FUTURE"
+    code = DlqCode.SIGNED_IN_FUTURE
 
 
 #: Every DeserializationError subclass by its DLQ code.
 ERROR_CLASSES: dict[str, type[DeserializationError]] = {
-    cls.code: cls
+    cls.code.value: cls
     for cls in (BadMagicByte, UnknownSchemaId, UnknownEventType, SchemaMismatch, TruncatedPayload,
                 GarbagePayload, DomainInvalid, SignedInFuture)
 }

@@ -23,7 +23,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, 
     model_validator
 
 from schemas import loader, validation
-from schemas.errors import SchemaError
+from schemas.errors import DlqCode, SchemaError
 
 
 class AvroRecord(BaseModel):
@@ -99,6 +99,10 @@ def _python_type(avro_type: Any, namespace: str) -> Any:
 
 def _enum(schema: dict, namespace: str) -> type[enum.Enum]:
     full = loader.fullname(schema, namespace)
+    if full == DlqCode.avro_name:  # the one enum of dead-letter reasons, shared with schemas.errors
+        if set(schema["symbols"]) != set(DlqCode.__members__):
+            raise SchemaError(f"{full} symbols differ from schemas.errors.DlqCode: update both together")
+        ENUM_TYPES[full] = DlqCode
     if full not in ENUM_TYPES:
         cls = enum.Enum(schema["name"], {s: s for s in schema["symbols"]}, type=str, module=__name__)
         cls.__doc__ = schema.get("doc")

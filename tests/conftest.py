@@ -132,11 +132,7 @@ def private_topics(kafka_bootstrap, unique_name):
     def make(provinces):
         catalogue = Catalogue.build(prefix=unique_name + ".", replication_factor=1, input_partitions=3,
                                     provinces=provinces)
-        admin = topo.connect(kafka_bootstrap)
-        try:
-            topo.apply(topo.plan(catalogue, admin), admin)
-        finally:
-            admin.close()
+        topo.create_topics(kafka_bootstrap, catalogue)
         made.append(catalogue)
         return catalogue
 

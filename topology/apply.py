@@ -18,13 +18,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from schemas.errors import GplxError
+
 from topology.catalogue import Catalogue, TopicSpec
 from topology.connection import Connection
-
-
-class TopologyError(GplxError):
-    """A refused change or an unreachable broker; the message is one line naming the problem and the fix."""
+from topology.errors import TopologyError  # noqa: F401 - defined there, imported here as before
 
 
 # --- observed state ---------------------------------------------------------------------------------------------
@@ -247,6 +244,40 @@ def apply(plan: Plan, admin) -> list[str]:
     except KafkaError as exc:
         raise TopologyError(f"Kafka refused a topic change: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
     return done
+
+
+def create_topics(bootstrap_servers: str | Connection, catalogue: Catalogue) -> list[str]:
+    """Make the cluster match the catalogue (connect, plan, apply, close): what the demo, the tests and the tools
+    that need a private set of topics call. Returns the lines describing what was done."""
+    admin = connect(bootstrap_servers)
+    try:
+        return apply(plan(catalogue, admin), admin)
+    finally:
+        admin.close()
+
+
+def delete_under_prefix(bootstrap_servers: str | Connection, prefix: str, *, groups: bool = True) -> list[str]:
+    """Delete every topic (and, with `groups`, every consumer group) whose name starts with `prefix`: the end of a
+    run under a prefix of its own (demo, tests). Refuses an empty prefix. Returns the topics deleted."""
+    from kafka.errors import KafkaError
+
+    if not prefix:
+        raise TopologyError("refusing to delete under an empty prefix (that is every topic of the cluster)")
+    admin = connect(bootstrap_servers)
+    try:
+        mine = [t for t in admin.list_topics() if t.startswith(prefix)]
+        if mine:
+            admin.delete_topics(mine, raise_errors=False)
+        if groups:
+            listed = [g.get("group_id") if isinstance(g, dict) else g[0] for g in admin.list_groups()]
+            mine_groups = [g for g in listed if isinstance(g, str) and g.startswith(prefix)]
+            if mine_groups:
+                admin.delete_groups(mine_groups)
+        return mine
+    except KafkaError as exc:
+        raise TopologyError(f"deleting the topics under {prefix} failed: {type(exc).__name__}") from exc
+    finally:
+        admin.close()
 
 
 # The controller accepts a change before every broker's metadata cache shows it (KRaft propagates it within a

@@ -23,6 +23,8 @@ from importlib import metadata
 from typing import Any, Iterator, Mapping
 
 from schemas import loader
+from schemas.errors import SchemaError
+from topology.errors import SettingsError
 from topology.catalogue import CASES_PROVINCE_PREFIX, Catalogue, TopicSpec, consumer_group
 
 ASYNCAPI_VERSION = "3.0.0"
@@ -102,7 +104,7 @@ def _server(server_url: str, registry_url: str) -> dict[str, Any]:
     """
     brokers = [b.strip() for b in re.sub(r"^kafka://", "", server_url.strip()).split(",") if b.strip()]
     if not brokers:
-        raise ValueError(f"no Kafka bootstrap server in {server_url!r} (expected host:port[,host:port...])")
+        raise SettingsError(f"no Kafka bootstrap server in {server_url!r} (expected host:port[,host:port...])")
     return {
         "host": brokers[0],
         "protocol": "kafka",
@@ -215,7 +217,7 @@ def _event_names(catalogue: Catalogue) -> list[str]:
     known = loader.event_names()
     missing = sorted({e for t in catalogue for e in t.event_types} - set(known))
     if missing:
-        raise ValueError(f"the catalogue names event types without an Avro schema: {', '.join(missing)}")
+        raise SchemaError(f"the catalogue names event types without an Avro schema: {', '.join(missing)}")
     return known
 
 

@@ -31,7 +31,8 @@ from importlib import resources
 
 import holidays as holidays_package
 
-from schemas.errors import GplxError
+
+from topology.errors import CalendarError  # noqa: F401 - defined there, imported here as before
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,6 @@ SWAP_LISTS = ("days_off", "working_days", "removed")
 _SWAP_KEYS = frozenset({"year", "status", "source", "_comment", "notes", *SWAP_LISTS})
 
 _DAY = timedelta(days=1)
-
-
-class CalendarError(GplxError):
-    """A swap file is malformed (the message names the file and the fix)."""
 
 
 @lru_cache(maxsize=None)

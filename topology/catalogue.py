@@ -25,6 +25,7 @@ from typing import Iterable, Iterator, Mapping
 from kafka.partitioner.default import murmur2
 
 from topology.connection import environment
+from topology.errors import SettingsError
 
 # --- topic base names (without prefix) --------------------------------------------------------------------------
 HEALTH_EXAM_RESULTS = "health.exam-results"
@@ -192,9 +193,9 @@ def default_replication_factor() -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{REPLICATION_FACTOR_ENV}={raw!r} is not an integer (use 1 locally, 3 in production)")
+        raise SettingsError(f"{REPLICATION_FACTOR_ENV}={raw!r} is not an integer (use 1 locally, 3 in production)")
     if value < 1:
-        raise ValueError(f"{REPLICATION_FACTOR_ENV}={value} must be at least 1")
+        raise SettingsError(f"{REPLICATION_FACTOR_ENV}={value} must be at least 1")
     return value
 
 
@@ -236,7 +237,7 @@ class Catalogue:
         """
         rf = default_replication_factor() if replication_factor is None else replication_factor
         if rf < 1 or input_partitions < 1:
-            raise ValueError("replication factor and partition counts must be at least 1")
+            raise SettingsError("replication factor and partition counts must be at least 1")
         overrides = dict(partitions or {})
         provs = tuple(provinces) if provinces is not None else load_current_provinces()
         base = {"min.insync.replicas": str(min_insync_for(rf))}
@@ -248,7 +249,7 @@ class Catalogue:
             if group is None:
                 count = overrides.pop(name, count)
             elif name in overrides:
-                raise ValueError(f"{name} is co-partitioned: change input_partitions, not its own count")
+                raise SettingsError(f"{name} is co-partitioned: change input_partitions, not its own count")
             return TopicSpec(
                 name=p + name, partitions=count, replication_factor=rf,
                 configs=MappingProxyType({**base, **_delete(retention), **(configs or {})}),
@@ -308,7 +309,8 @@ class Catalogue:
                  [CASE_PROCESSOR], [PAYMENT], "Refunds owed for paid cases that were rejected or withdrawn.",
                  personal="CCCD, payments, decision reasons"),
             spec(DLQ, 3, DLQ_RETENTION, ["vn.gplx.dlq.DeadLetter"],
-                 [CASE_PROCESSOR, PORTAL], [SRE], "Poison input with the reason and the original bytes.",
+                 [CASE_PROCESSOR, PORTAL, IDENTITY, POLICE, PAYMENT], [SRE],
+                 "Poison input with the reason and the original bytes.",
                  personal="any input's, in the original bytes: CCCD, name, phone, health data"),
         ]
         for province in provs:
@@ -322,7 +324,7 @@ class Catalogue:
                 configs={"cleanup.policy": "compact,delete", "min.compaction.lag.ms": str(_DAY_MS)},
             ))
         if overrides:
-            raise ValueError(f"unknown topic(s) in partitions override: {', '.join(sorted(overrides))}")
+            raise SettingsError(f"unknown topic(s) in partitions override: {', '.join(sorted(overrides))}")
         group = CoPartitionGroup(
             name=inputs, partitions=input_partitions,
             topics=tuple(t.name for t in topics if t.co_partition_group == inputs),

@@ -30,6 +30,7 @@ import ssl
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
+from topology.errors import SettingsError  # noqa: F401 - defined there, imported here as before
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"  # `gplx-bus local up`
 DEFAULT_REGISTRY_URL = "http://127.0.0.1:8081/apis/ccompat/v7"
@@ -61,10 +62,6 @@ SUPPORTED_KEYS = {
     "ssl.key.password": "password of that private key",
     "ssl.endpoint.identification.algorithm": "https (default) or empty: check the broker's host name or not",
 }
-
-
-class SettingsError(ValueError):
-    """A bad connection setting; the message is one line naming the setting (and the file) and the fix."""
 
 
 def environment() -> Mapping[str, str]:

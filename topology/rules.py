@@ -18,6 +18,7 @@ from typing import Mapping
 
 from topology.calendar import WorkingCalendar, default_calendar
 from topology.classes import ClassExchange, load_class_exchange
+from topology.errors import RuleSetError  # noqa: F401 - defined there, imported here as before
 
 
 class Reason(StrEnum):
@@ -56,10 +57,6 @@ class Effect(StrEnum):
     AWAIT = "AWAIT"  # a fact may still arrive; timeouts apply
     WARN = "WARN"  # noted on the case, no effect on the outcome
     OFF = "OFF"  # not applied (a dated entry can switch a rule off)
-
-
-class RuleSetError(ValueError):
-    """The rule data is malformed (a bug in topology/data, not in the input)."""
 
 
 @dataclass(frozen=True)

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from schemas import models
-from schemas.errors import DeserializationError, GplxError
+from schemas.errors import DeserializationError
 from schemas.serde import AvroDeserializer, SerializationContext
 from topology.connection import Connection
 
-
-class DlqError(GplxError):
-    """The DLQ cannot be read or a replay cannot be done (message names the cause and the fix)."""
+from consumers.errors import DlqError  # noqa: F401 - defined there, imported here as before
+from consumers.read import partitions_of, records_to_end
 
 
 @dataclass(frozen=True)
@@ -70,35 +68,11 @@ def consumer(conn: Connection | str) -> KafkaConsumer:
                        f"Set --bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS") from None
 
 
-def records_to_end(kafka: KafkaConsumer, tps: list[TopicPartition], *, start: dict[TopicPartition, int] | None = None,
-                   timeout_s: float = 60.0) -> Iterator:
-    """Every record of `tps` from `start` (default: the beginning) to the end offsets at the time of the call.
-    Fails with DlqError rather than hang when the broker stops answering."""
-    if not tps:
-        return
-    kafka.assign(tps)
-    ends = kafka.end_offsets(tps)
-    for tp in tps:
-        if start and tp in start:
-            kafka.seek(tp, start[tp])
-        else:
-            kafka.seek_to_beginning(tp)
-    deadline = time.monotonic() + timeout_s
-    while any(kafka.position(tp) < ends[tp] for tp in tps):
-        if time.monotonic() > deadline:
-            raise DlqError(f"reading {', '.join(sorted({tp.topic for tp in tps}))} did not reach its end within "
-                           f"{timeout_s:.0f}s; is the broker up and the topic readable by this principal?")
-        for records in kafka.poll(timeout_ms=500).values():
-            for r in records:
-                if r.offset < ends[TopicPartition(r.topic, r.partition)]:
-                    yield r
-
-
 def partitions(kafka: KafkaConsumer, topic: str) -> list[TopicPartition]:
-    found = kafka.partitions_for_topic(topic)
+    found = partitions_of(kafka, topic)
     if not found:
         raise DlqError(f"topic {topic} does not exist on this cluster (wrong --prefix or bootstrap?)")
-    return [TopicPartition(topic, p) for p in sorted(found)]
+    return found
 
 
 def read_letters(kafka: KafkaConsumer, deserialize: AvroDeserializer, dlq_topic: str, which: Filter = Filter(), *,

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from consumers.dlq.letters import DeadLetterView, DlqError, records_to_end
+from consumers.dlq.letters import DeadLetterView, DlqError
+from consumers.read import records_to_end
 
 #: Header on a replayed record naming the dead letter it came from: the proof it was replayed, and by whom.
 REPLAY_HEADER = "gplx-replay-of"

@@ -13,19 +13,19 @@ from schemas.errors import DeserializationError
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
 from topology.connection import Connection
 
+from consumers.read import HERE, partitions_of, records_to_end
+
 
 class TopicReader:
     """Decoded events per topic: `reader.catch_up(); reader.events["<topic>"]`."""
 
     def __init__(self, bootstrap_servers: str | Connection, registry: SchemaRegistry, topics: list[str]) -> None:
         from kafka import KafkaConsumer
-        from kafka.structs import TopicPartition
 
         self._deserialize = AvroDeserializer(registry)
         self._consumer = KafkaConsumer(**Connection.of(bootstrap_servers).kafka_python_kwargs(), group_id=None,
                                        enable_auto_commit=False, client_id="gplx-funnel")
-        self._partitions = [TopicPartition(t, p) for t in topics
-                            for p in sorted(self._consumer.partitions_for_topic(t) or ())]
+        self._partitions = [tp for t in topics for tp in partitions_of(self._consumer, t)]
         self._consumer.assign(self._partitions)
         self._consumer.seek_to_beginning(*self._partitions)
         self.events: dict[str, list[Any]] = defaultdict(list)
@@ -33,24 +33,16 @@ class TopicReader:
 
     def catch_up(self, timeout_s: float = 30.0) -> int:
         """Read up to the current end of every partition; returns how many records were read."""
-        import time
-
-        ends = self._consumer.end_offsets(self._partitions)
-        deadline = time.monotonic() + timeout_s
         read = 0
-        while any(self._consumer.position(tp) < end for tp, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read to the end of the topics within {timeout_s:.0f}s")
-            for tp, records in self._consumer.poll(timeout_ms=200).items():
-                for record in records:
-                    read += 1
-                    try:
-                        event = self._deserialize(record.value, SerializationContext(record.topic))
-                    except DeserializationError:
-                        self.undecodable += 1  # the processor dead-letters such input; the report counts it
-                        continue
-                    if event is not None:
-                        self.events[record.topic].append(event)
+        for record in records_to_end(self._consumer, self._partitions, start=HERE, timeout_s=timeout_s):
+            read += 1
+            try:
+                event = self._deserialize(record.value, SerializationContext(record.topic))
+            except DeserializationError:
+                self.undecodable += 1  # the processor dead-letters such input; the report counts it
+                continue
+            if event is not None:
+                self.events[record.topic].append(event)
         return read
 
     def close(self) -> None:

@@ -38,6 +38,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from consumers.lag.cases import CaseBook, book_metrics
+from consumers.lag.model import lag_messages
 from schemas.errors import DeserializationError, RegistryError
 from schemas.privacy import open_private
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
@@ -196,7 +197,7 @@ class CaseSignals(Collector):
         self.book.apply(name, record, timestamp_ms)  # RegistryError propagates: read it again once the registry is back
 
     def _behind(self, ends: dict[TopicPartition, int]) -> int:
-        return sum(max(0, end - self._positions.get(tp, 0)) for tp, end in ends.items())
+        return sum(lag_messages(end, self._positions.get(tp, 0)) for tp, end in ends.items())
 
     # -- clients -----------------------------------------------------------------------------------------------
     def _admin_client(self) -> KafkaAdminClient:

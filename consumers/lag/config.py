@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from consumers.lag.groups import default_group_pattern
 from topology.connection import DEFAULT_BOOTSTRAP, Connection, environment
+from topology.errors import SettingsError
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,15 @@ class LagConfig:
 
     def __post_init__(self) -> None:
         if self.stall_after_seconds > self.window_seconds:
-            raise ValueError("stall_after_seconds must not exceed window_seconds")
+            raise SettingsError("stall_after_seconds must not exceed window_seconds")
         if self.group_pattern is None:
             object.__setattr__(self, "group_pattern", default_group_pattern(self.prefix))
         if self.dlq_topic is None:
             object.__setattr__(self, "dlq_topic", self.prefix + "dlq")
-        re.compile(self.group_pattern)
+        try:
+            re.compile(self.group_pattern)
+        except re.error as exc:
+            raise SettingsError(f"group pattern {self.group_pattern!r} is not a regular expression: {exc}") from None
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "LagConfig":

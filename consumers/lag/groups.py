@@ -15,17 +15,32 @@ without a consumer group.
 from __future__ import annotations
 
 import re
+from typing import Iterable
 
 from topology.catalogue import CASE_PROCESSOR_APP_ID, DLQ, LAG_EXPORTER, Catalogue, consumer_group
+
+
+def group_topics(catalogue: Catalogue, principals: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """Consumer group -> the topics it reads (full names), from the catalogue's readers: the groups of
+    `our_groups`, or only those of `principals` (e.g. the components a demo runs). What "nothing in flight" is
+    checked against (`consumers.lag.inflight`)."""
+    wanted = None if principals is None else set(principals)
+    dlq = catalogue.name(DLQ)
+    out: dict[str, set[str]] = {}
+    for topic in catalogue.topics:
+        if topic.name == dlq:
+            continue
+        for reader in topic.readers - {LAG_EXPORTER}:
+            if wanted is None or reader in wanted:
+                out.setdefault(catalogue.prefix + consumer_group(reader), set()).add(topic.name)
+    return {group: sorted(names) for group, names in sorted(out.items())}
 
 
 def our_groups(prefix: str = "", catalogue: Catalogue | None = None) -> list[str]:
     """Group ids of the case processor, the portal sink, the adapters and every province subscriber."""
     # replication_factor=1: only names matter here, and GPLX_REPLICATION_FACTOR must not be able to break the CLI.
     cat = catalogue or Catalogue.build(prefix=prefix, replication_factor=1)
-    dlq = cat.name(DLQ)
-    readers = {r for t in cat.topics if t.name != dlq for r in t.readers} - {LAG_EXPORTER}
-    groups = {cat.prefix + consumer_group(r) for r in readers}
+    groups = set(group_topics(cat))
     groups.add(cat.prefix + CASE_PROCESSOR_APP_ID)  # the faust app id is its group, whatever the principal
     return sorted(groups)
 

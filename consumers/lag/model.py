@@ -10,6 +10,12 @@ from dataclasses import asdict, dataclass, field
 TP = tuple[str, int]
 
 
+def lag_messages(end: int, committed: int | None) -> int:
+    """Consumer lag in messages on one partition: end offset - committed offset, never negative; no commit
+    (None or Kafka's -1) counts from 0. The one place this is computed."""
+    return max(0, end - max(committed or 0, 0))
+
+
 @dataclass(frozen=True)
 class GroupObservation:
     """What the admin API says about one consumer group at one moment."""

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from consumers.lag.config import LagConfig
 from consumers.lag.estimator import EndOffsetTable
-from consumers.lag.model import TP, GroupLag, LagReport, OffsetSnapshot, PartitionLag
+from consumers.lag.model import TP, GroupLag, LagReport, OffsetSnapshot, PartitionLag, lag_messages
 from consumers.lag.status import Sample, Status, Thresholds, group_status, partition_status
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class LagMonitor:
                 seconds, source = self._lag_seconds(tp, committed, now)
                 window = self._window((obs.group, tp), Sample(now, committed, end, seconds, tp in obs.assigned))
                 status = partition_status(window, th)
-                rows.append(PartitionLag(obs.group, tp[0], tp[1], committed, end, max(0, end - committed),
+                rows.append(PartitionLag(obs.group, tp[0], tp[1], committed, end, lag_messages(end, committed),
                                          round(seconds, 3), source, status.name,
                                          never_committed=tp not in obs.committed))
             gstatus = group_status(Status[r.status] for r in rows)

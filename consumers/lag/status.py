@@ -27,6 +27,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
+from consumers.lag.model import lag_messages
+
 
 class Status(IntEnum):
     UNKNOWN = 0
@@ -50,7 +52,7 @@ class Sample:
 
     @property
     def lag(self) -> int:
-        return max(0, self.end - self.committed)
+        return lag_messages(self.end, self.committed)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ portal for tests and the demo.
         ...
         sink.stop()
 """
-from consumers.portal.backoff import Backoff
+from consumers.backoff import Backoff
 from consumers.portal.client import Outcome, PortalClient
 from consumers.portal.signing import PortalCredentials, read_secret_file, write_secret_file
 from consumers.portal.sink import IssuanceSink, SinkStats

@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from consumers.errors import SecretFileError  # noqa: F401 - defined there, imported here as before
+from topology.errors import SettingsError
+
 log = logging.getLogger(__name__)
 
 AUTHORIZATION = "Authorization"
@@ -39,10 +42,6 @@ SIGNATURE = "X-GPLX-Signature"
 MAX_SKEW_S = 300  # 5 minutes either way
 MIN_SECRET_CHARS = 32
 DEFAULT_KEY_ID = "gplx-portal-sink"
-
-
-class SecretFileError(ValueError):
-    """The secret file is missing, unreadable or too short; the message names the file, never its content."""
 
 
 @dataclass(frozen=True)
@@ -54,9 +53,9 @@ class PortalCredentials:
 
     def __post_init__(self) -> None:
         if not self.key_id or any(c.isspace() for c in self.key_id):
-            raise ValueError("a portal key id must be non-empty and without spaces")
+            raise SettingsError("a portal key id must be non-empty and without spaces")
         if len(self.secret) < MIN_SECRET_CHARS:
-            raise ValueError(f"a portal secret must have at least {MIN_SECRET_CHARS} characters")
+            raise SettingsError(f"a portal secret must have at least {MIN_SECRET_CHARS} characters")
 
     @classmethod
     def generate(cls, key_id: str = DEFAULT_KEY_ID) -> "PortalCredentials":

@@ -17,9 +17,11 @@ One record at a time (max_poll_records=1): the portal call dominates, and commit
 delivered" and "what is committed" the same thing. max.poll.interval is sized to the longest retry sequence, so a
 long outage does not get the sink thrown out of its group mid-retry.
 
-Kafka errors while dead-lettering (broker down) end `run()` with the exception and without a commit: the record
-stays for the next start. `stop` interrupts a backoff wait at once; the record being retried is then not
-committed and is delivered on the next start.
+This file is the sink's `act` (deliver, retry, give up) and its wiring; decoding, dead-lettering undecodable
+records, waiting out a registry outage and committing after the effect are the shared `consumers.loop`. Kafka
+errors while dead-lettering (broker down) end `run()` with the exception and without a commit: the record stays
+for the next start. `stop` interrupts a backoff wait at once; the record being retried is then not committed and
+is delivered on the next start.
 
     stop = threading.Event()
     sink = IssuanceSink(bootstrap, registry_url, portal.url)
@@ -27,21 +29,21 @@ committed and is delivered on the next start.
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import random
 import threading
 from dataclasses import dataclass, field
 
 from schemas import models
-from schemas.errors import DeserializationError, RegistryUnavailable
+from schemas.errors import DlqCode
 from schemas.registry import RegistryClient
-from schemas.serde import AvroDeserializer, AvroSerializer, SchemaRegistry, SerializationContext, key_bytes
+from schemas.serde import SchemaRegistry
 from topology.catalogue import CASES_EVENTS, DLQ, ISSUANCE_REQUESTS, PORTAL, Catalogue, consumer_group
 from topology.connection import Connection
 
+from consumers.loop import ConsumeLoop, LoopStats, Stopped
 from consumers.portal import deadletter
-from consumers.portal.backoff import Backoff
+from consumers.backoff import Backoff
 from consumers.portal.client import PortalClient
 from consumers.portal.signing import PortalCredentials
 
@@ -55,10 +57,23 @@ class SinkStats:
     delivered: int = 0  # issuances the portal accepted
     attempts: int = 0  # POSTs made
     failed_attempts: int = 0
-    dead_lettered: int = 0  # records sent to the DLQ (delivery given up, or undecodable)
-    undecodable: int = 0
-    commit_failures: int = 0
-    errors: list[str] = field(default_factory=list)  # why run() ended, if it ended on an error
+    loop: LoopStats = field(default_factory=LoopStats, repr=False)
+
+    @property
+    def dead_lettered(self) -> int:  # records sent to the DLQ (delivery given up, or undecodable)
+        return self.loop.dead_lettered
+
+    @property
+    def undecodable(self) -> int:
+        return self.loop.undecodable
+
+    @property
+    def commit_failures(self) -> int:
+        return self.loop.commit_failures
+
+    @property
+    def errors(self) -> list[str]:  # why run() ended, if it ended on an error
+        return self.loop.errors
 
 
 class IssuanceSink:
@@ -76,97 +91,73 @@ class IssuanceSink:
         self.catalogue = catalogue or Catalogue.build(prefix=prefix)
         self.topic = self.catalogue.name(ISSUANCE_REQUESTS)
         self.group_id = group_id or self.catalogue.prefix + consumer_group(PORTAL)
-        self.bootstrap_servers = bootstrap_servers
         self.portal_url = portal_url
         self.max_attempts = max_attempts
         self.backoff = backoff or Backoff(base_s=0.5, max_s=30.0, jitter=0.5)
-        self.stats = SinkStats()
         self._request_timeout_s = request_timeout_s
         self._credentials = credentials  # its repr hides the secret
         self._portal_verify = portal_verify  # httpx's verify: True, a CA file or an SSLContext
-        self._registry = RegistryClient(registry, auth=Connection.of(bootstrap_servers).registry_auth) \
-            if isinstance(registry, str) else registry
-        self._deserializer = AvroDeserializer(self._registry)
-        self._serializer = AvroSerializer(self._registry, auto_register=auto_register)
         self._rng = rng or random.Random()
-        self._connect_ms = int(connect_timeout_s * 1000)
-        self._stop: threading.Event | None = None
-        self._thread: threading.Thread | None = None
+        if isinstance(registry, str):
+            registry = RegistryClient(registry, auth=Connection.of(bootstrap_servers).registry_auth)
+        worst_s = max_attempts * request_timeout_s + self.backoff.worst_case(max_attempts) + 60
+        self.loop = ConsumeLoop(
+            "portal-sink", connection=bootstrap_servers, registry=registry, topic=self.topic,
+            group_id=self.group_id, act=self.act, expects=models.IssuanceRequested,
+            dlq_topic=self.catalogue.name(DLQ), source=deadletter.SOURCE,
+            max_poll_records=1,  # the portal call dominates; one record per commit keeps delivered == committed
+            max_poll_interval_ms=max(300_000, int(worst_s * 1000)), backoff=self.backoff,
+            connect_timeout_s=connect_timeout_s, auto_register=auto_register, rng=self._rng)
+        self.stats = SinkStats(loop=self.loop.stats)
+        self._client: PortalClient | None = None
 
-    # ---- in-process control (the demo) ----
+    # ---- control: start()/stop() (a daemon thread, the demo) or run(stop) (the command) ----
 
     def start(self) -> "IssuanceSink":
-        """Run in a daemon thread until stop()."""
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run_logged, args=(self._stop,), name="portal-sink",
-                                        daemon=True)
-        self._thread.start()
+        self._open_client()
+        self.loop.start()
         return self
 
     def stop(self, timeout_s: float = 30.0) -> SinkStats:
-        if self._stop is not None:
-            self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        self.loop.stop(timeout_s)
+        self._close_client()
         return self.stats
-
-    def _run_logged(self, stop: threading.Event) -> None:
-        try:
-            self.run(stop)
-        except Exception as exc:  # noqa: BLE001 - a thread has nobody to raise to: record and log it
-            self.stats.errors.append(f"{type(exc).__name__}: {exc}")
-            log.error("portal sink stopped on an error: %s: %s", type(exc).__name__, exc)
-
-    # ---- the loop ----
 
     def run(self, stop: threading.Event) -> SinkStats:
         """Consume and deliver until `stop` is set."""
-        from kafka import KafkaConsumer, KafkaProducer
+        self._open_client(stop)
+        try:
+            self.loop.run(stop)
+        finally:
+            self._close_client()
+        return self.stats
 
-        worst_s = self.max_attempts * self._request_timeout_s + self.backoff.worst_case(self.max_attempts) + 60
-        consumer = KafkaConsumer(
-            self.topic, **Connection.of(self.bootstrap_servers).kafka_python_kwargs(), group_id=self.group_id,
-            client_id="gplx-portal-sink", enable_auto_commit=False,
-            auto_offset_reset="earliest",  # a new group must not skip issuances already waiting
-            max_poll_records=1, max_poll_interval_ms=max(300_000, int(worst_s * 1000)),
-            bootstrap_timeout_ms=self._connect_ms,
-        )
-        producer = KafkaProducer(**Connection.of(self.bootstrap_servers).kafka_python_kwargs(),
-                                 client_id="gplx-portal-sink",
-                                 acks="all", enable_idempotence=True, bootstrap_timeout_ms=self._connect_ms,
-                                 max_block_ms=self._connect_ms)
-        client = PortalClient(self.portal_url, timeout_s=self._request_timeout_s, stop=stop,
-                              credentials=self._credentials, verify=self._portal_verify)
+    def _open_client(self, stop: threading.Event | None = None) -> None:
+        self._client = PortalClient(self.portal_url, timeout_s=self._request_timeout_s,
+                                    stop=stop or self.loop.stopping, credentials=self._credentials,
+                                    verify=self._portal_verify)
         log.info("portal sink: %s (group %s) -> %s, %d attempts, %s", self.topic, self.group_id, self.portal_url,
                  self.max_attempts, f"signed as key id {self._credentials.key_id}" if self._credentials
                  else "UNSIGNED (no portal secret)")
-        try:
-            while not stop.is_set():
-                for records in consumer.poll(timeout_ms=500).values():
-                    for record in records:
-                        if not self._process(record, client, producer, stop):
-                            return self.stats  # stopped mid-retry: not committed, delivered on the next start
-                        self._commit(consumer, record)
-        finally:
-            client.close()
-            producer.close(timeout=10)
-            consumer.close(autocommit=False)
-        return self.stats
 
-    def _process(self, record, client: PortalClient, producer, stop: threading.Event) -> bool:
-        """Deliver or dead-letter one record; False if stopped before either happened."""
-        issuance = self._decode(record, producer, stop)
-        if issuance is None:
-            return not stop.is_set()  # dead-lettered (True), or stopped while the registry was away (False)
+    def _close_client(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # ---- the act: deliver, or give up ----
+
+    def act(self, record, issuance: models.IssuanceRequested) -> None:
+        """Deliver one issuance, retrying; dead-letter it once given up. Raises Stopped if stopped in between."""
         last_error = ""
         for attempt in range(1, self.max_attempts + 1):
             self.stats.attempts += 1
-            outcome = client.deliver(issuance)
+            outcome = self._client.deliver(issuance)
             if outcome.delivered:
                 self.stats.delivered += 1
                 log.info("issuance %s delivered (attempt %d, HTTP %s)", issuance.issuance_id, attempt,
                          outcome.status)
-                return True
+                return
             self.stats.failed_attempts += 1
             last_error = outcome.error
             log.warning("issuance %s: attempt %d/%d failed: %s", issuance.issuance_id, attempt, self.max_attempts,
@@ -174,76 +165,22 @@ class IssuanceSink:
             if not outcome.retryable:
                 break
             # Pacing between attempts (not synchronisation); set() on stop ends the wait at once.
-            if attempt < self.max_attempts and stop.wait(self.backoff.delay(attempt, self._rng)):
-                return False
-        self._give_up(record, issuance, attempts=attempt, last_error=last_error, producer=producer)
-        return True
+            if attempt < self.max_attempts and self.loop.stopping.wait(self.backoff.delay(attempt, self._rng)):
+                raise Stopped
+        self._give_up(record, issuance, attempts=attempt, last_error=last_error)
 
-    def _decode(self, record, producer, stop: threading.Event) -> models.IssuanceRequested | None:
-        """The issuance, or None after dead-lettering an undecodable record (or when stopped)."""
-        ctx = SerializationContext(record.topic)
-        attempt = 0
-        while True:
-            try:
-                event = self._deserializer(record.value, ctx)
-                break
-            except RegistryUnavailable as exc:  # our own registry is away: wait for it, never dead-letter
-                attempt += 1
-                log.warning("schema registry unavailable (%s); retrying", exc)
-                if stop.wait(self.backoff.delay(min(attempt, 10), self._rng)):
-                    return None
-            except DeserializationError as exc:
-                self.stats.undecodable += 1
-                self._send_dead_letter(record, exc.code, str(exc), None, producer)
-                return None
-        if not isinstance(event, models.IssuanceRequested):
-            self.stats.undecodable += 1
-            name = "tombstone" if event is None else event.avro_name
-            self._send_dead_letter(record, "UNKNOWN_EVENT_TYPE", f"{record.topic} carries {name}, expected "
-                                   f"vn.gplx.cases.IssuanceRequested", getattr(event, "correlation_id", None),
-                                   producer)
-            return None
-        return event
-
-    def _give_up(self, record, issuance: models.IssuanceRequested, *, attempts: int, last_error: str,
-                 producer) -> None:
+    def _give_up(self, record, issuance: models.IssuanceRequested, *, attempts: int, last_error: str) -> None:
         """DLQ envelope + IssuanceDeliveryFailed on cases.events and the province's topic, all acknowledged."""
-        now = dt.datetime.now(dt.timezone.utc)
         text = (f"portal delivery of issuance {issuance.issuance_id} failed after {attempts} attempt(s); "
                 f"last error: {last_error}")
-        failed = deadletter.delivery_failed(issuance, attempts=attempts, last_error=last_error, now=now)
+        failed = deadletter.delivery_failed(issuance, attempts=attempts, last_error=last_error)
         topics = [self.catalogue.name(CASES_EVENTS)]
         try:
             topics.append(self.catalogue.province_topic(issuance.province))
         except KeyError:
             log.warning("no topic for province %s in this catalogue; failure recorded on %s only",
                         issuance.province, topics[0])
-        futures = [self._send(producer, topic, issuance.cccd, failed) for topic in topics]
-        self._send_dead_letter(record, "PROCESSING_FAILED", text, issuance.case_id, producer, futures)
+        self.loop.dead_letters.send(record, DlqCode.PROCESSING_FAILED, text, correlation_id=issuance.case_id,
+                                    events=[(topic, issuance.cccd, failed) for topic in topics])
+        self.loop.stats.dead_lettered += 1
         log.error("issuance %s dead-lettered after %d attempt(s): %s", issuance.issuance_id, attempts, last_error)
-
-    def _send_dead_letter(self, record, code: str, text: str, correlation_id: str | None, producer,
-                          pending: list | None = None) -> None:
-        letter = deadletter.dead_letter(record, error_code=code, error_text=text, correlation_id=correlation_id,
-                                        now=dt.datetime.now(dt.timezone.utc))
-        dlq = self.catalogue.name(DLQ)
-        futures = list(pending or []) + [producer.send(dlq, key=record.key,
-                                                       value=self._serializer(letter, SerializationContext(dlq)))]
-        for future in futures:
-            future.get(timeout=30)  # acknowledged (acks=all) before the offset may be committed
-        self.stats.dead_lettered += 1
-
-    def _send(self, producer, topic: str, key: str, event: models.Event):
-        return producer.send(topic, key=key_bytes(key), value=self._serializer(event, SerializationContext(topic)))
-
-    def _commit(self, consumer, record) -> None:
-        from kafka.errors import KafkaError
-        from kafka.structs import OffsetAndMetadata, TopicPartition
-
-        try:
-            consumer.commit({TopicPartition(record.topic, record.partition): OffsetAndMetadata(record.offset + 1,
-                                                                                               "", -1)})
-        except KafkaError as exc:  # the partition moved to another member: it re-sends; the key dedupes
-            self.stats.commit_failures += 1
-            log.warning("commit of %s[%d]@%d failed (%s); the record will be delivered again (same key)",
-                        record.topic, record.partition, record.offset, exc)

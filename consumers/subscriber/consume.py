@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from schemas.errors import DeserializationError, GplxError
+from schemas.errors import DeserializationError
 from schemas.registry import RegistryClient
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
 from topology.catalogue import Catalogue, consumer_group, province_principal
@@ -32,12 +32,9 @@ from topology.connection import Connection
 
 from consumers.subscriber import provinces, render
 from consumers.subscriber.outputs import Output
+from consumers.errors import TopicNotReadable  # noqa: F401 - defined there, imported here as before
 
 log = logging.getLogger(__name__)
-
-
-class TopicNotReadable(GplxError):
-    """The province's topic is not visible to this login: it does not exist, or the ACLs do not let it read."""
 
 
 @dataclass
@@ -167,7 +164,6 @@ class ProvinceSubscriber:
             log.warning("commit failed on %s (%s); those events may be shown again", self.topic, exc)
             return
         result.committed.update({tp.partition: meta.offset for tp, meta in offsets.items()})
-
 
 
 def _reached(result: SubscribeResult, max_events: int | None) -> bool:

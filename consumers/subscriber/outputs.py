@@ -15,16 +15,13 @@ from typing import Protocol, TextIO
 import httpx
 
 from schemas.http import DeadlineClient
-from consumers.portal.backoff import Backoff
+from consumers.backoff import Backoff
 from consumers.subscriber import render
 from consumers.subscriber.render import CaseView
-from schemas.errors import GplxError
+
+from consumers.errors import WebhookFailed  # noqa: F401 - defined there, imported here as before
 
 log = logging.getLogger(__name__)
-
-
-class WebhookFailed(GplxError):
-    """The webhook did not accept an event after every retry (or refused it outright)."""
 
 
 class Output(Protocol):

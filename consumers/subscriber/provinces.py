@@ -13,11 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas import reference
-from schemas.errors import GplxError
 
-
-class UnknownProvince(GplxError):
-    """The code is neither a current nor an old province code."""
+from consumers.errors import UnknownProvince  # noqa: F401 - defined there, imported here as before
 
 
 @dataclass(frozen=True)

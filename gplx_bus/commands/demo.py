@@ -28,6 +28,7 @@ import datetime as dt
 import logging
 import shutil
 import signal
+import ssl
 import sys
 import tempfile
 import time
@@ -40,13 +41,28 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.text import Text
 
+from consumers.funnel import TopicReader, compute, funnel_table, reasons_table, reconcile
+from consumers.lag.groups import group_topics
+from consumers.lag.inflight import InFlight
+from consumers.portal import IssuanceSink, StandinPortal, read_secret_file, write_secret_file
+from consumers.portal.standin import write_tls_files
 from deploy.local.cluster import LocalCluster
+from deploy.local.process import ManagedProcess
 from gplx_bus.commands import options as connection_options
 from gplx_bus.commands.simulate import MAX_APPLICATIONS
-from schemas.errors import GplxError
+from gplx_bus.errors import DemoError
+from producers import simulator
+from producers.adapters.runner import AdapterSet
+from producers.sdk import Publisher
+from schemas.registry import RegistryClient
+from topology import apply as topology_apply
+from topology import catalogue as topics
+from topology.catalogue import Catalogue, load_current_provinces
 from topology.connection import Connection
+from topology.registration import register_all
 
 console = Console()
 
@@ -55,6 +71,8 @@ DEMO_INPUT_PARTITIONS = 6
 #: The faust table store of the demo's worker: memory:// (no RocksDB files; the changelog still backs it).
 DEMO_STORE = "memory://"
 _FINAL_EVENTS = ("CaseApproved", "CaseRejected", "CaseEscalated")
+#: The components the demo runs: their consumer groups must have read everything before the clock moves.
+RUNNING = (topics.CASE_PROCESSOR, topics.IDENTITY, topics.POLICE, topics.PAYMENT, topics.PORTAL)
 
 
 @contextmanager
@@ -73,10 +91,6 @@ def cluster_from_environment(conn: Connection, external: bool):
     finally:
         with console.status("stopping the local stack..."):
             cluster.stop()
-
-
-class DemoError(GplxError):
-    """The demo cannot go on (e.g. the case processor died); the CLI prints it as one line."""
 
 
 @dataclass(frozen=True)
@@ -149,8 +163,6 @@ def _interrupt(signum, frame):
 def run_demo(options: DemoOptions, bootstrap: str | Connection, registry_url: str) -> DemoResult:
     """The whole pipeline on a running cluster; prints progress and the report, returns what happened.
     `bootstrap` is passed on to every client as given: a Connection carries the security settings."""
-    from producers import simulator
-
     workdir = Path(tempfile.mkdtemp(prefix="gplx-demo-"))  # 0700: its databases hold personal data
     catalogue = build_catalogue(options.provinces)
     plan = simulator.make_plan(options.provinces, options.applications, options.seed)
@@ -202,35 +214,22 @@ def run_demo(options: DemoOptions, bootstrap: str | Connection, registry_url: st
 def build_catalogue(provinces: str):
     """The catalogue under a fresh prefix, with the chosen provinces' topics only (cases route by residence, and
     every simulated applicant lives in one of them)."""
-    from producers.simulator import parse_provinces
-    from topology.catalogue import Catalogue, load_current_provinces
-
-    codes = set(parse_provinces(provinces))
+    codes = set(simulator.parse_provinces(provinces))
     prefix = f"demo-{dt.datetime.now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:4]}."
     return Catalogue.build(prefix=prefix, input_partitions=DEMO_INPUT_PARTITIONS,
                            provinces=[p for p in load_current_provinces() if p.code in codes])
 
 
-def create_topics(bootstrap: str, catalogue) -> None:
-    from producers.testing import create_topics as apply_catalogue
-
-    done = apply_catalogue(bootstrap, catalogue)
+def create_topics(bootstrap: str | Connection, catalogue) -> None:
+    done = topology_apply.create_topics(bootstrap, catalogue)
     console.print(f"  {len(done)} topics under prefix [cyan]{catalogue.prefix}[/]")
 
 
 def register_schemas(bootstrap: str | Connection, registry_url: str, catalogue) -> None:
-    """Register every event schema under each topic that carries it (what `gplx-bus schemas register` does)."""
-    from schemas import compat, loader
-    from schemas.registry import RegistryClient
-    from schemas.serde import subject_name
-
-    known = set(loader.event_names())
-    subjects = [(subject_name(t.name, e), e) for t in catalogue for e in t.event_types if e in known]
+    """Register every event schema under each topic that carries it (as `gplx-bus schemas register`)."""
     with RegistryClient(registry_url, auth=Connection.of(bootstrap).registry_auth) as client:
-        for subject, event in subjects:
-            client.register(subject, loader.event_schema_text(event))
-            client.set_compatibility(subject, compat.LEVEL)
-    console.print(f"  {len(subjects)} subjects registered")
+        registered = register_all(client, catalogue)
+    console.print(f"  {len(registered)} subjects registered")
 
 
 # --- step 4: the services -----------------------------------------------------------------------------------------
@@ -238,8 +237,6 @@ def register_schemas(bootstrap: str | Connection, registry_url: str, catalogue) 
 def processor_worker(bootstrap: str, registry_url: str, catalogue, workdir: Path):
     """The faust case processor as a subprocess (as in production); its own timer is slowed to an hour, because
     the demo moves the clock itself once every fact is in."""
-    from deploy.local.process import ManagedProcess
-
     env = {**Connection.of(bootstrap).to_env(), "SCHEMA_REGISTRY_URL": registry_url,
            "GPLX_TOPIC_PREFIX": catalogue.prefix, "GPLX_STORE": DEMO_STORE, "GPLX_DATADIR": str(workdir / "worker"),
            "GPLX_TICK_SECONDS": "3600", "GPLX_INPUT_PARTITIONS": str(DEMO_INPUT_PARTITIONS),
@@ -255,26 +252,15 @@ def processor_worker(bootstrap: str, registry_url: str, catalogue, workdir: Path
 
 @contextmanager
 def adapters(bootstrap: str, registry_url: str, catalogue, workdir: Path):
-    from producers.adapters.runner import AdapterSet
-
     with AdapterSet(bootstrap, registry_url, catalogue=catalogue, data_dir=workdir) as running:
         console.print(f"  adapters: {', '.join(running.responders)}")
         yield running
-
-
-def write_tls_files(folder: Path) -> dict[str, Path]:
-    """A CA and the stand-in portal's certificate for the run (keys 0600, in the work folder)."""
-    from consumers.portal.standin import write_tls_files as write
-
-    return write(folder)
 
 
 @contextmanager
 def standin_portal(secret_file: Path, tls_files: dict[str, Path]):
     """The stand-in portal over HTTPS, verifying requests signed with a new secret written (0600) to
     `secret_file`."""
-    from consumers.portal import StandinPortal, write_secret_file
-
     credentials = write_secret_file(secret_file)
     with StandinPortal(keys={credentials.key_id: credentials.secret}, credentials=credentials,
                        tls=(tls_files["cert"], tls_files["key"])) as portal:
@@ -285,10 +271,6 @@ def standin_portal(secret_file: Path, tls_files: dict[str, Path]):
 
 @contextmanager
 def issuance_sink(bootstrap: str, registry_url: str, catalogue, portal_url: str, secret_file: Path, ca_file: Path):
-    import ssl
-
-    from consumers.portal import IssuanceSink, read_secret_file
-
     sink = IssuanceSink(bootstrap, registry_url, portal_url, catalogue=catalogue,
                         credentials=read_secret_file(secret_file),
                         portal_verify=ssl.create_default_context(cafile=str(ca_file))).start()
@@ -303,10 +285,6 @@ def issuance_sink(bootstrap: str, registry_url: str, catalogue, portal_url: str,
 @contextmanager
 def topic_reader(bootstrap: str, registry_url: str, catalogue):
     """Reads what the report needs: applications, case events, issuance and refund requests."""
-    from consumers.funnel import TopicReader
-    from schemas.registry import RegistryClient
-    from topology import catalogue as topics
-
     names = [catalogue.name(t) for t in (topics.PORTAL_APPLICATIONS, topics.CASES_EVENTS, topics.ISSUANCE_REQUESTS,
                                          topics.PAYMENT_REFUND_REQUESTS)]
     with RegistryClient(registry_url, auth=Connection.of(bootstrap).registry_auth) as registry, \
@@ -316,11 +294,6 @@ def topic_reader(bootstrap: str, registry_url: str, catalogue):
 
 # --- step 5: publish the day ---------------------------------------------------------------------------------------
 def publish_day(bootstrap: str, registry_url: str, catalogue, plan) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from producers import simulator
-    from producers.sdk import Publisher
-
     counts = plan.counts()
     console.print(f"  {len(plan.expected)} applications in {', '.join(plan.provinces)}; planned outcomes: "
                   + ", ".join(f"{k} {v}" for k, v in sorted(counts["outcome"].items())))
@@ -337,29 +310,18 @@ def publish_day(bootstrap: str, registry_url: str, catalogue, plan) -> None:
 class Watch:
     """Follows the run through the topics and the consumer groups' offsets; shows it live."""
 
-    def __init__(self, bootstrap: str, catalogue, reader, portal, worker, plan) -> None:
-        from topology import apply as topology_apply
-        from topology import catalogue as topics
-        from topology.processor.app import INPUTS
-
+    def __init__(self, bootstrap: str | Connection, catalogue, reader, portal, worker, plan) -> None:
         self.catalogue, self.reader, self.portal, self.worker, self.plan = catalogue, reader, portal, worker, plan
-        self.admin = topology_apply.connect(bootstrap)
-        name = catalogue.name
-        # consumer group -> the topics it reads: when all of them have read everything, nothing is in flight.
-        self.groups = {
-            catalogue.prefix + topics.CASE_PROCESSOR_APP_ID: [name(t) for t in INPUTS],
-            catalogue.prefix + topics.consumer_group(topics.IDENTITY): [name(topics.IDENTITY_REQUESTS)],
-            catalogue.prefix + topics.consumer_group(topics.POLICE): [name(topics.POLICE_REQUESTS)],
-            catalogue.prefix + topics.consumer_group(topics.PAYMENT): [name(topics.PAYMENT_REFUND_REQUESTS)],
-            catalogue.prefix + topics.consumer_group(topics.PORTAL): [name(topics.ISSUANCE_REQUESTS)],
-        }
-        self.watched = sorted({t for ts in self.groups.values() for t in ts} | {name(topics.CASES_EVENTS)})
-        self._partitions = None
-        self._last: tuple | None = None  # (end offsets, lag) at the previous look
-        self.lag = -1
+        # consumer group -> the topics it reads, from the catalogue: the components this run started
+        self.in_flight = InFlight(bootstrap, group_topics(catalogue, RUNNING),
+                                  extra_topics=[catalogue.name(topics.CASES_EVENTS)])
+
+    @property
+    def lag(self) -> int:
+        return self.in_flight.lag
 
     def close(self) -> None:
-        self.admin.close()
+        self.in_flight.close()
 
     def until(self, what: str, condition, deadline: float) -> bool:
         """Show progress until `condition()` holds (live on a terminal, a line every 5 s in a CI log); False if
@@ -393,10 +355,7 @@ class Watch:
         """Nothing in flight: every group has read every record of its topics, and no topic grew since the last
         look (a processed record's outputs may reach the broker just after its offset was committed)."""
         self.reader.catch_up()
-        snapshot = self._offsets()
-        quiet = snapshot is not None and snapshot[1] == 0 and snapshot == self._last
-        self._last = snapshot
-        return quiet
+        return self.in_flight.settled()
 
     def finished(self) -> bool:
         """Every planned application decided, every approval accepted by the portal, and nothing in flight."""
@@ -416,8 +375,6 @@ class Watch:
     # -- what the topics say --
     def cases(self) -> dict[str, dict]:
         """application id -> {cccd, due, final event type, issuance id} from the events read so far."""
-        from topology import catalogue as topics
-
         events = self.reader.events
         by_case: dict[str, dict] = {}
         for e in events[self.catalogue.name(topics.CASES_EVENTS)]:
@@ -430,30 +387,6 @@ class Watch:
             by_case.setdefault(e.case_id, {})["issuance"] = e.issuance_id
         return {c["app"]: {"cccd": c["cccd"], "due": c["due"], "final": c.get("final"),
                            "issuance": c.get("issuance")} for c in by_case.values() if "app" in c}
-
-    def _offsets(self) -> tuple | None:
-        """(end offsets of the watched topics, total lag of the groups), or None while a group is not ready."""
-        from kafka.admin import OffsetSpec
-        from kafka.errors import KafkaError
-        from kafka.structs import TopicPartition
-
-        try:
-            if self._partitions is None:
-                described = self.admin.describe_topics(self.watched)
-                self._partitions = [TopicPartition(t["name"], p.get("partition_index", p.get("partition")))
-                                    for t in described for p in t["partitions"]]
-            ends = {tp: o.offset for tp, o in self.admin.list_partition_offsets(
-                {tp: OffsetSpec.LATEST for tp in self._partitions}).items()}
-            committed = self.admin.list_group_offsets(list(self.groups))
-        except KafkaError:
-            return None  # e.g. a coordinator is still being elected: not settled yet
-        lag = 0
-        for group, group_topics in self.groups.items():
-            offsets = {tp: om.offset for tp, om in committed.get(group, {}).items()}
-            lag += sum(max(0, end - max(offsets.get(tp, 0), 0)) for tp, end in ends.items()
-                       if tp.topic in group_topics)
-        self.lag = lag
-        return tuple(sorted((tp.topic, tp.partition, end) for tp, end in ends.items())), lag
 
     def _view(self, what: str) -> Text:
         """One line: how far the run is (counts only, no personal data)."""
@@ -469,14 +402,11 @@ class Watch:
 def move_clock_past_deadline(bootstrap: str, registry_url: str, catalogue, open_cases) -> int:
     """One ClockTick per open case, an hour past its own decision deadline: the processor then escalates what is
     still missing (DEADLINE_EXCEEDED). Sent only once nothing is in flight, so no tick overtakes a fact."""
-    from producers.sdk import Publisher
-    from topology.processor.assembler import tick
-
     if not open_cases:
         console.print("  no case is waiting: no clock tick needed")
         return 0
     with Publisher(bootstrap, registry_url, catalogue=catalogue, client_id="gplx-demo-clock") as publisher:
-        pending = [publisher.send(tick(cccd, due + dt.timedelta(hours=1))) for cccd, due in open_cases]
+        pending = [publisher.send(assembler_tick(cccd, due + dt.timedelta(hours=1))) for cccd, due in open_cases]
         publisher.flush()
         for p in pending:
             p.result()
@@ -486,12 +416,17 @@ def move_clock_past_deadline(bootstrap: str, registry_url: str, catalogue, open_
     return len(open_cases)
 
 
+def assembler_tick(cccd: str, at: dt.datetime):
+    """The processor's own ClockTick. Imported here, not at the top: the assembler loads the holiday calendars
+    (~60 modules), which every `gplx-bus` command would pay for at start-up, since the CLI imports this module."""
+    from topology.processor.assembler import tick
+
+    return tick(cccd, at)
+
+
 # --- step 8: the report -----------------------------------------------------------------------------------------
 def report(watch: Watch, plan):
     """The funnel from the topics' contents and the portal's accepted issuances, reconciled with the plan."""
-    from consumers.funnel import compute, funnel_table, reasons_table, reconcile
-    from topology import catalogue as topics
-
     watch.reader.catch_up()
     events, name = watch.reader.events, watch.catalogue.name
     funnel = compute(events[name(topics.PORTAL_APPLICATIONS)], events[name(topics.CASES_EVENTS)],
@@ -531,26 +466,12 @@ def cleanup(bootstrap: str, catalogue, workdir: Path, options: DemoOptions) -> N
         delete_run_topics(bootstrap, catalogue.prefix)
 
 
-def delete_run_topics(bootstrap: str, prefix: str) -> None:
-    from kafka.errors import KafkaError
-
-    from topology import apply as topology_apply
-
+def delete_run_topics(bootstrap: str | Connection, prefix: str) -> None:
     try:
-        admin = topology_apply.connect(bootstrap)
-        try:
-            mine = [t for t in admin.list_topics() if t.startswith(prefix)]
-            if mine:
-                admin.delete_topics(mine, raise_errors=False)
-            groups = [g.get("group_id") if isinstance(g, dict) else g[0] for g in admin.list_groups()]
-            mine_groups = [g for g in groups if isinstance(g, str) and g.startswith(prefix)]
-            if mine_groups:
-                admin.delete_groups(mine_groups)
-        finally:
-            admin.close()
-        console.print(f"deleted the run's {len(mine)} topics under {prefix}")
-    except (KafkaError, OSError) as exc:
-        console.print(f"[yellow]could not delete the run's topics under {prefix}: {type(exc).__name__}[/]")
+        deleted = topology_apply.delete_under_prefix(bootstrap, prefix)
+        console.print(f"deleted the run's {len(deleted)} topics under {prefix}")
+    except topology_apply.TopologyError as exc:
+        console.print(f"[yellow]could not delete the run's topics under {prefix}: {exc}[/]")
 
 
 # --- helpers --------------------------------------------------------------------------------------------------------

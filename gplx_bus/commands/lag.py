@@ -40,11 +40,8 @@ PatternOpt = typer.Option(None, "--group-pattern", envvar="GPLX_LAG_GROUP_PATTER
 def _config(conn: Connection, pattern: Optional[str], group: Optional[str] = None, **extra) -> LagConfig:
     if group:
         pattern = f"^{re.escape(group)}$"
-    try:
-        return LagConfig(bootstrap_servers=conn, prefix=conn.prefix, group_pattern=pattern,
-                         **{k: v for k, v in extra.items() if v is not None})
-    except (ValueError, re.error) as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    return LagConfig(bootstrap_servers=conn, prefix=conn.prefix, group_pattern=pattern,
+                     **{k: v for k, v in extra.items() if v is not None})
 
 
 def _setup_logging(verbose: bool) -> None:

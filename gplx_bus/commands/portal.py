@@ -13,7 +13,7 @@ import typer
 
 from consumers.portal import Backoff, IssuanceSink, StandinPortal
 from consumers.portal.standin import write_tls_files
-from consumers.portal.signing import DEFAULT_KEY_ID, SecretFileError, read_secret_file, write_secret_file
+from consumers.portal.signing import DEFAULT_KEY_ID, read_secret_file, write_secret_file
 from gplx_bus.commands import options
 from gplx_bus.signals import stop_on_signals, wait_until_set
 
@@ -34,11 +34,7 @@ def _key_id_option():
 
 
 def _credentials(path: Path, key_id: str):
-    try:
-        return read_secret_file(path, key_id)
-    except (SecretFileError, ValueError) as exc:
-        typer.echo(f"gplx-bus: error: {exc}", err=True)
-        raise typer.Exit(2)
+    return read_secret_file(path, key_id)
 
 
 app = typer.Typer(help="National portal: the issuance sink and a local stand-in portal.", no_args_is_help=True)
@@ -154,10 +150,7 @@ def sink(
             "the portal URL is plain http to %s: the signature proves the sender, but the issuances (names, CCCD, "
             "addresses) travel unencrypted; use https", host)
     conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
-    try:
-        backoff = Backoff(base_s=backoff_base, max_s=max(backoff_max, backoff_base))
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    backoff = Backoff(base_s=backoff_base, max_s=max(backoff_max, backoff_base))
     issuance_sink = IssuanceSink(conn, conn.registry_url, portal_url, prefix=conn.prefix, max_attempts=max_attempts,
                                  backoff=backoff, credentials=credentials, portal_verify=verify)
     stats = issuance_sink.run(stop_on_signals())

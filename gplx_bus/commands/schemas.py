@@ -15,7 +15,8 @@ from rich.table import Table
 from gplx_bus.commands import options
 from schemas import compat, loader
 from schemas.registry import RegistryClient
-from schemas.serde import subject_name
+from topology.catalogue import Catalogue
+from topology.registration import register_all, subjects
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -26,15 +27,7 @@ console = Console()
 
 def _subjects(prefix: str) -> list[tuple[str, str]]:
     """(subject, event full name) for every event on every catalogued topic."""
-    from topology.catalogue import Catalogue  # the command layer may compose packages; `schemas` may not
-
-    known = set(loader.event_names())
-    out = []
-    for topic in Catalogue.build(prefix=prefix, replication_factor=1):
-        for event in topic.event_types:
-            if event in known:
-                out.append((subject_name(topic.name, event), event))
-    return out
+    return subjects(Catalogue.build(prefix=prefix, replication_factor=1))
 
 
 @app.command()
@@ -51,9 +44,8 @@ def register(
     conn = options.connection(None, None, registry_url, registry_user, prefix)
     table = Table("subject", "schema id", "compatibility")
     with RegistryClient(conn.registry_url, auth=conn.registry_auth) as client:
-        for subject, event in _subjects(conn.prefix):
-            schema_id = client.register(subject, loader.event_schema_text(event))
-            client.set_compatibility(subject, level.value)
+        for subject, schema_id in register_all(client, Catalogue.build(prefix=conn.prefix, replication_factor=1),
+                                               level=level.value):
             table.add_row(subject, str(schema_id), level.value)
     console.print(table)
 

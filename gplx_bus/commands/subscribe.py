@@ -16,11 +16,8 @@ import typer
 
 from consumers.subscriber import JsonlOutput, ProvinceSubscriber, TableOutput, WebhookOutput
 from gplx_bus.commands import options
-from schemas.errors import GplxError
 
-
-class BadOutput(GplxError):
-    """--output is not jsonl, table or a webhook."""
+from gplx_bus.errors import BadOutput  # noqa: F401 - defined there, imported here as before
 
 
 def command(

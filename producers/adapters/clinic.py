@@ -35,8 +35,10 @@ from producers.errors import PublishError
 from producers.ids import derived_id
 from producers.sdk import DeliveryResult, Publisher
 from schemas import models
+from schemas.errors import RegistryError
 from schemas.privacy import open_private
 from schemas.validation import explain
+from producers.errors import ExportError  # noqa: F401 - defined there, imported here as before
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +92,6 @@ def detect_format(path: Path, fmt: str | None) -> str:
 #: An export bigger than this is refused before anything is published (split it; a day of a big hospital's
 #: certificates is well under a megabyte).
 MAX_FILE_BYTES = 50 * 1024 * 1024
-
-
-class ExportError(PublishError):
-    """The export file as a whole cannot be read (missing, not text, wrong columns): nothing was published."""
 
 
 def read_rows(path: Path, fmt: str, encoding: str = "utf-8") -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
@@ -268,7 +266,7 @@ def publish_rows(rows: Iterable[tuple[int, dict | None, str | None]], publisher:
                                          duplicate_of=first))
                 continue
             delivery = publisher.publish(event)
-        except (RowError, PublishError) as exc:
+        except (RowError, PublishError, RegistryError) as exc:  # the row's reason; the next row may pass
             results.append(RowResult(number, raw, reason=str(exc)))
             continue
         seen[event.event_id] = (number, event)

@@ -1,25 +1,30 @@
-"""The request/answer loop shared by the identity, police and payment adapters.
+"""The request/answer act shared by the identity, police and payment adapters, on the shared consume loop.
 
 Why at-least-once with commit-after-publish: an answer must never be lost (a case would wait for it until its
 deadline), so the request's offset is committed only after the broker acknowledged the answer. A crash between the
 two re-delivers the request; the answer is then produced again with the *same* deterministic event id, and the
 case processor drops it as a duplicate. Exactly-once transactions would buy nothing more here.
 
-One thread per adapter, one consumer each (KafkaConsumer is not thread-safe); the Publisher is shared.
+This file is the responder's act (answer a request, publish the answers) and its wiring; the rest is
+`consumers.loop`: an undecodable request, or one of another type, is dead-lettered (the case processor, the only
+writer of request topics, has a bug: say so in the DLQ and move on, blocking the partition would starve every
+other citizen's case); a registry or broker outage is waited out, the requests re-read, never skipped; a request
+the handler fails on is dead-lettered as PROCESSING_FAILED.
+
+One loop (one thread, one consumer: KafkaConsumer is not thread-safe) per adapter; the Publisher is shared.
 """
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
-from producers.errors import BrokerUnavailable, PublishError
+from consumers.loop import ConsumeLoop, LoopStats
+from producers.errors import PublishError
 from producers.sdk import Publisher
-from schemas.errors import DeserializationError, RegistryUnavailable
+from schemas.errors import TransientError
 from schemas.models import Event
-from schemas.privacy import failure_summary
-from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
+from schemas.serde import SchemaRegistry
 from topology.connection import Connection
 
 log = logging.getLogger(__name__)
@@ -34,141 +39,100 @@ class ResponderStats:
 
     requests: int = 0
     answers: int = 0
-    skipped: int = 0  # undecodable, unexpected type, or the handler failed on it
-    retries: int = 0  # batches re-read because an answer could not be published
-    errors: list[str] = field(default_factory=list)
+    loop: LoopStats | None = None
+
+    @property
+    def skipped(self) -> int:  # dead-lettered: undecodable, unexpected type, or the handler failed on it
+        return self.loop.dead_lettered if self.loop else 0
+
+    @property
+    def retries(self) -> int:  # batches re-read because an answer could not be published
+        return self.loop.retries if self.loop else 0
+
+    @property
+    def errors(self) -> list[str]:
+        return self.loop.errors if self.loop else []
+
+
+class AnswersNotPublished(TransientError):
+    """The answers of a request could not be published (broker away, delivery timeout): re-read it later."""
 
 
 class Responder:
     """Consume `request_topic` in `group_id`, answer each request with `handle`, publish, then commit."""
 
     def __init__(self, name: str, *, bootstrap_servers: str | Connection, registry: SchemaRegistry,
-                 publisher: Publisher,
-                 request_topic: str, group_id: str, handle: Handler, request_type: type[Event],
+                 publisher: Publisher, request_topic: str, group_id: str, handle: Handler,
+                 request_type: type[Event], dlq_topic: str,
                  on_published: Callable[[Event, list[Event]], None] | None = None,
                  connect_timeout_s: float = 10.0, retry_backoff_s: float = 2.0) -> None:
+        from consumers.backoff import Backoff
+
         self.name = name
         self.request_topic = request_topic
         self.group_id = group_id
-        self.stats = ResponderStats()
-        self._bootstrap = bootstrap_servers
-        self._deserialize = AvroDeserializer(registry)
         self._publisher = publisher
         self._handle = handle
-        self._request_type = request_type
         self._on_published = on_published
-        self._connect_timeout_s = connect_timeout_s
-        self._retry_backoff_s = retry_backoff_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._consumer = None
+        self._unsettled: dict[str, object] = {}  # answer event id -> its delivery, until acknowledged
+        self.loop = ConsumeLoop(
+            name, connection=bootstrap_servers, registry=registry, topic=request_topic, group_id=group_id,
+            act=self.act, expects=request_type, dlq_topic=dlq_topic, client_id=f"gplx-{name}-adapter",
+            source={"system": f"{name}-adapter", "instance": "gplx-adapters"}, max_poll_records=200,
+            backoff=Backoff(base_s=retry_backoff_s, max_s=max(retry_backoff_s, 30.0), jitter=0.2),
+            connect_timeout_s=connect_timeout_s)
+        self.stats = ResponderStats(loop=self.loop.stats)
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Connect (in the caller's thread, so an unreachable broker is a clear error here) and start polling."""
-        from kafka import KafkaConsumer
-        from kafka.errors import KafkaError
-
-        timeout_ms = int(self._connect_timeout_s * 1000)
-        try:
-            self._consumer = KafkaConsumer(
-                self.request_topic, **Connection.of(self._bootstrap).kafka_python_kwargs(), group_id=self.group_id,
-                client_id=f"gplx-{self.name}-adapter", enable_auto_commit=False, auto_offset_reset="earliest",
-                bootstrap_timeout_ms=timeout_ms, max_poll_records=200)
-        except (KafkaError, OSError) as exc:
-            raise BrokerUnavailable(f"{self.name} adapter cannot reach Kafka at {self._bootstrap} "
-                                    f"({type(exc).__name__})") from None
-        self._thread = threading.Thread(target=self._run, name=f"gplx-{self.name}-adapter", daemon=True)
-        self._thread.start()
+        self.loop.start()
         log.info("%s adapter consuming %s as group %s", self.name, self.request_topic, self.group_id)
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            if self._thread.is_alive():
-                log.warning("%s adapter did not stop within %ss", self.name, timeout_s)
+        self.loop.stop(timeout_s)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self.loop.running
 
-    # ---- the loop --------------------------------------------------------------------------------------------
+    # ---- the act ---------------------------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        consumer = self._consumer
+    def act(self, record, request: Event) -> list:
+        """Answer one request: publish its answers (once per answer id until acknowledged: a request delivered
+        twice in one batch gets the same answer) and hand back the deliveries the loop waits for."""
+        self.stats.requests += 1
+        answers = self._handle(request)
         try:
-            while not self._stop.is_set():
-                batch = consumer.poll(timeout_ms=500)
-                for tp, records in batch.items():
-                    if self._stop.is_set():
-                        break
-                    self._process(consumer, tp, records)
-        except Exception as exc:  # noqa: BLE001 - a dying adapter must say why, then stop
-            log.error("%s adapter stopped on an unexpected error: %s", self.name, failure_summary(exc))
-            self.stats.errors.append(f"{type(exc).__name__}: {exc}")
-        finally:
-            consumer.close()
-
-    def _process(self, consumer, tp, records) -> None:
-        from kafka.structs import OffsetAndMetadata
-
-        pending, answered, sent_ids = [], [], set()
-        for record in records:
-            self.stats.requests += 1
-            request, answers = self._answers(record)
-            answered.append((request, answers))
-            # A request delivered twice in one batch gets the same answer (same event id): publish it once.
-            fresh = [a for a in answers if a.event_id not in sent_ids]
-            sent_ids.update(a.event_id for a in fresh)
-            try:
-                pending += [self._publisher.send(a) for a in fresh]
-            except PublishError as exc:
-                return self._retry_later(consumer, tp, records[0].offset, exc)
-        try:
-            for p in pending:
-                p.result()  # wait for the broker's acknowledgement of every answer of this batch
+            deliveries = [self._publish(a) for a in answers]
         except PublishError as exc:
-            return self._retry_later(consumer, tp, records[0].offset, exc)
-        self.stats.answers += len(pending)
-        for request, answers in answered:
-            if self._on_published is not None and request is not None:
-                self._on_published(request, answers)
-        consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)})
+            self._unsettled.clear()
+            raise AnswersNotPublished(f"{self.name} adapter could not publish answers ({exc})") from None
+        return [_Settled(self, request, answers, deliveries)]
 
-    def _answers(self, record) -> tuple[Event | None, list[Event]]:
-        """(the decoded request or None, its answers); a record that cannot be answered is logged and skipped."""
-        try:
-            request = self._deserialize(record.value, SerializationContext(record.topic))
-        except RegistryUnavailable:
-            raise  # transient and global: let the loop fail loudly rather than skip requests
-        except DeserializationError as exc:
-            # The case processor is the only writer of request topics; a bad record is its bug. Say so and move
-            # on: blocking the partition would starve every other citizen's case.
-            log.warning("%s adapter skipped %s[%d]@%d: %s", self.name, record.topic, record.partition,
-                        record.offset, exc)
-            self.stats.skipped += 1
-            return None, []
-        if not isinstance(request, self._request_type):
-            log.warning("%s adapter skipped %s[%d]@%d: unexpected event type %s", self.name, record.topic,
-                        record.partition, record.offset, request.avro_name if request else None)
-            self.stats.skipped += 1
-            return None, []
-        try:
-            answers = self._handle(request)
-        except Exception as exc:  # noqa: BLE001 - one bad request must not stop the adapter
-            # type and place only: the message may quote the request's personal data
-            log.error("%s adapter could not answer %s[%d]@%d: %s", self.name, record.topic, record.partition,
-                      record.offset, failure_summary(exc))
-            self.stats.skipped += 1
-            return None, []
-        return request, answers
+    def _publish(self, answer: Event):
+        if answer.event_id not in self._unsettled:
+            self._unsettled[answer.event_id] = self._publisher.send(answer)
+            self.stats.answers += 1
+        return answer.event_id, self._unsettled[answer.event_id]
 
-    def _retry_later(self, consumer, tp, offset: int, exc: Exception) -> None:
-        """Answers not acknowledged: re-read the batch after a pause (nothing was committed)."""
-        log.warning("%s adapter could not publish answers (%s); retrying in %ss", self.name, exc,
-                    self._retry_backoff_s)
-        self.stats.retries += 1
-        consumer.seek(tp, offset)
-        self._stop.wait(self._retry_backoff_s)
+
+class _Settled:
+    """What the loop waits for before committing a request: its answers acknowledged, then on_published."""
+
+    def __init__(self, responder: Responder, request: Event, answers: list[Event], deliveries: list) -> None:
+        self._responder, self._request, self._answers, self._deliveries = responder, request, answers, deliveries
+
+    def result(self) -> None:
+        unsettled = self._responder._unsettled
+        try:
+            for _, delivery in self._deliveries:
+                delivery.result()  # the broker's acknowledgement
+        except PublishError as exc:
+            unsettled.clear()
+            raise AnswersNotPublished(f"{self._responder.name} adapter: answers not acknowledged ({exc})") from None
+        for event_id, _ in self._deliveries:
+            unsettled.pop(event_id, None)
+        if self._responder._on_published is not None:
+            self._responder._on_published(self._request, self._answers)

@@ -95,7 +95,7 @@ class AdapterSet:
     def _build(self) -> list[Responder]:
         cat, out = self.catalogue, []
         common = dict(bootstrap_servers=self._bootstrap, registry=self._registry, publisher=self._publisher,
-                      connect_timeout_s=self._timeout)
+                      connect_timeout_s=self._timeout, dlq_topic=cat.name(topics.DLQ))
         if self._want["identity"]:
             db = JsonLinesDatabase(self.identity_db)
             out.append(Responder("identity", request_topic=cat.name(topics.IDENTITY_REQUESTS),

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from gplx_bus.commands.asyncapi import command
 from schemas import loader
+from schemas.errors import SchemaError
 from topology import asyncapi
 from topology.catalogue import Catalogue, consumer_group
 
@@ -143,7 +144,7 @@ def test_an_event_without_a_schema_is_refused(catalogue):
     broken = dataclasses.replace(catalogue.topics[0], event_types=("vn.gplx.nowhere.Missing",))
     bad = Catalogue(prefix="", topics=(broken,) + catalogue.topics[1:], groups=catalogue.groups,
                     provinces=catalogue.provinces)
-    with pytest.raises(ValueError, match="vn.gplx.nowhere.Missing"):
+    with pytest.raises(SchemaError, match="vn.gplx.nowhere.Missing"):
         asyncapi.build_document(bad, server_url="localhost:9092", registry_url=REGISTRY)
 
 

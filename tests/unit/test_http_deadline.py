@@ -77,7 +77,7 @@ def test_stop_ends_a_request_at_once(dripping_server):
 
 
 def test_webhook_and_portal_clients_use_the_total_deadline(dripping_server):
-    from consumers.portal.backoff import Backoff
+    from consumers.backoff import Backoff
 
     hook = WebhookOutput(dripping_server, attempts=2, timeout_s=1.0, backoff=Backoff(base_s=0.01, max_s=0.01))
     started = time.monotonic()

@@ -15,6 +15,9 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from kafka.structs import TopicPartition
+
+from consumers.loop import DeadLetters
 from consumers.portal import Backoff, IssuanceSink, PortalClient, PortalCredentials, StandinPortal, signing
 from consumers.subscriber import WebhookFailed, WebhookOutput, render
 from schemas import models
@@ -284,9 +287,27 @@ class FakeProducer:
         return SimpleNamespace(get=lambda timeout=None: None)
 
 
-def make_sink(registry, attempts=3):
+def make_sink(registry, attempts=3, backoff=None):
     return IssuanceSink("unused:9092", registry, "http://portal", prefix="u.", max_attempts=attempts,
-                        backoff=Backoff(base_s=0.001, max_s=0.002))
+                        backoff=backoff or Backoff(base_s=0.001, max_s=0.002))
+
+
+class FakeConsumer:
+    def __init__(self):
+        self.committed = []
+
+    def commit(self, offsets):
+        self.committed += [(tp.partition, meta.offset) for tp, meta in offsets.items()]
+
+
+def drive(sink, rec, client, producer):
+    """One record through the sink's loop (decode, act, dead-letter, commit) without a broker; the commits."""
+    loop = sink.loop
+    loop._consumer = consumer = FakeConsumer()
+    loop.dead_letters = DeadLetters(producer, loop._serializer, loop.dlq_topic, {"system": "t", "instance": "t"})
+    sink._client = client
+    loop._batch(TopicPartition(rec.topic, rec.partition), [rec])
+    return consumer.committed
 
 
 def record(registry, event, offset=7):
@@ -304,7 +325,7 @@ def test_sink_retries_then_delivers():
     registry = InMemoryRegistry()
     sink, producer = make_sink(registry), FakeProducer()
     client = FakeClient([outcome(), outcome(), outcome(True)])
-    assert sink._process(record(registry, issuance()), client, producer, threading.Event())
+    assert drive(sink, record(registry, issuance()), client, producer) == [(2, 8)]
     assert (client.calls, sink.stats.delivered, producer.sent) == (3, 1, [])
 
 
@@ -312,7 +333,7 @@ def test_sink_dead_letters_after_n_attempts_and_tells_the_case():
     registry = InMemoryRegistry()
     sink, producer = make_sink(registry, attempts=3), FakeProducer()
     client, rec = FakeClient([], then=outcome()), record(registry, issuance())
-    assert sink._process(rec, client, producer, threading.Event())
+    assert drive(sink, rec, client, producer) == [(2, 8)]
     assert client.calls == 3 and sink.stats.dead_lettered == 1
     de = AvroDeserializer(registry)
     by_topic = {t: de(v, SerializationContext(t)) for t, _, v in producer.sent}
@@ -330,7 +351,7 @@ def test_sink_does_not_retry_a_permanent_refusal():
     registry = InMemoryRegistry()
     sink, producer = make_sink(registry, attempts=5), FakeProducer()
     client = FakeClient([outcome(retryable=False, error="HTTP 400")])
-    assert sink._process(record(registry, issuance()), client, producer, threading.Event())
+    drive(sink, record(registry, issuance()), client, producer)
     assert client.calls == 1 and sink.stats.dead_lettered == 1
 
 
@@ -338,21 +359,21 @@ def test_sink_dead_letters_garbage_with_its_code():
     registry = InMemoryRegistry()
     sink, producer = make_sink(registry), FakeProducer()
     bad = SimpleNamespace(topic="u.issuance.requests", partition=0, offset=1, key=None, value=b"not avro")
-    assert sink._process(bad, FakeClient([]), producer, threading.Event())
+    assert drive(sink, bad, FakeClient([]), producer) == [(0, 2)]
     [(topic, _, value)] = producer.sent
     letter = AvroDeserializer(registry)(value, SerializationContext(topic))
     assert topic == "u.dlq" and letter.error_code == "BAD_MAGIC_BYTE" and letter.original_value == b"not avro"
+    assert sink.stats.undecodable == 1
 
 
 def test_sink_stop_interrupts_the_backoff_without_giving_up():
     registry = InMemoryRegistry()
-    sink = IssuanceSink("unused:9092", registry, "http://portal", prefix="u.", max_attempts=5,
-                        backoff=Backoff(base_s=60, max_s=60))
-    stop, producer = threading.Event(), FakeProducer()
-    threading.Timer(0.2, stop.set).start()
+    sink, producer = make_sink(registry, attempts=5, backoff=Backoff(base_s=60, max_s=60)), FakeProducer()
+    threading.Timer(0.2, sink.loop.stopping.set).start()
     started = time.monotonic()
-    assert not sink._process(record(registry, issuance()), FakeClient([], then=outcome()), producer, stop)
+    committed = drive(sink, record(registry, issuance()), FakeClient([], then=outcome()), producer)
     assert time.monotonic() - started < 10 and producer.sent == []  # neither delivered nor dead-lettered
+    assert committed == []  # read again on the next start
 
 
 def test_webhook_output_retries_with_event_id_as_key_then_gives_up():

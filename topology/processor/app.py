@@ -30,8 +30,8 @@ from typing import Mapping
 
 import faust
 
-from schemas import models
-from schemas.errors import DeserializationError, RegistryUnavailable
+from schemas import deadletter
+from schemas.errors import DeserializationError, DlqCode, TransientError
 from schemas.privacy import failure_summary
 from schemas.registry import RegistryClient
 from schemas.serde import AvroDeserializer, AvroSerializer, SerializationContext
@@ -97,17 +97,13 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         for name, value in zip(names, values):
             await produce(name, key, value)
 
-    async def dead_letter(message, code: str, text: str) -> None:
+    async def dead_letter(message, code: DlqCode, text: str) -> None:
         dlq = catalogue.name(topics.DLQ)
         # A forwarded record is dead-lettered under the place it arrived at (the record an operator can find at
         # its source); a replayed forward then gives the same letter id.
-        topic, partition, offset = _first_position(message, rerouted_topic)
-        letter = models.DeadLetter(
-            event_id=output_id(f"{topic}/{partition}/{offset}", "dead-letter"),
-            occurred_at=datetime.now(timezone.utc), source=SOURCE, original_topic=topic,
-            original_partition=partition, original_offset=offset, original_key=message.key,
-            original_value=message.value or b"", error_code=code, error_text=text[:2000],
-            first_seen_at=datetime.now(timezone.utc))
+        topic, partition, offset = position = _first_position(message, rerouted_topic)
+        letter = deadletter.dead_letter(message, code=code, text=text, source=SOURCE, position=position,
+                                        event_id=output_id(f"{topic}/{partition}/{offset}", "dead-letter"))
         value = await registry_call(serialize, letter, SerializationContext(dlq))
         await produce(dlq, message.key, value)
         log.warning("dead-lettered %s[%s]@%s: %s", topic, partition, offset, code)
@@ -143,7 +139,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         while True:
             try:
                 return serde(*args)
-            except RegistryUnavailable as exc:
+            except TransientError as exc:  # the registry is away: wait for it
                 log.warning("schema registry unavailable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
@@ -162,7 +158,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 await dead_letter(message, exc.code, str(exc))
                 continue
             except _KeyMismatch as exc:
-                await dead_letter(message, "PROCESSING_FAILED", str(exc))
+                await dead_letter(message, DlqCode.PROCESSING_FAILED, str(exc))
                 continue
             if topic != topics.CASES_REROUTED:  # what is on cases.rerouted is where we put it
                 partition = topics.expected_partition(message.key, partitions)
@@ -175,7 +171,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 # Not log.exception: the message may quote the input (personal data); it goes to the DLQ.
                 log.error("processing failed at %s[%s]@%s: %s", message.topic, message.partition, message.offset,
                           failure_summary(exc))
-                await dead_letter(message, "PROCESSING_FAILED", f"{type(exc).__name__}: {exc}")
+                await dead_letter(message, DlqCode.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}")
                 continue
             for output in step.outputs:
                 await send(output)

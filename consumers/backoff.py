@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from topology.errors import SettingsError
+
 
 @dataclass(frozen=True)
 class Backoff:
@@ -21,7 +23,7 @@ class Backoff:
 
     def __post_init__(self) -> None:
         if self.base_s < 0 or self.max_s < self.base_s or not 0 <= self.jitter <= 1:
-            raise ValueError("backoff needs 0 <= base <= max and 0 <= jitter <= 1")
+            raise SettingsError("backoff needs 0 <= base <= max and 0 <= jitter <= 1")
 
     def nominal(self, attempt: int) -> float:
         if attempt < 1:
