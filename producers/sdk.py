@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from producers.errors import (BrokerUnavailable, DeliveryError, InvalidEvent, PublishError, RegistryUnreachable,
                               UnroutableEvent)
-from schemas.errors import RegistryError, SerializationError
+from schemas.errors import RegistryError, SchemaNotFound, SerializationError
 from schemas.models import Event
 from schemas.registry import RegistryClient
 from schemas.serde import AvroSerializer, SchemaRegistry, SerializationContext, key_bytes
@@ -113,13 +113,14 @@ class Publisher:
     """Publishes validated events to the bus. Thread-safe; one per process is enough.
 
     `registry` is a registry URL (a RegistryClient is made and owned) or any object with the registry interface
-    (RegistryClient, InMemoryRegistry). `auto_register=False` is for production producers: only
-    `gplx-bus schemas register` changes the registry, and an unregistered schema fails fast.
+    (RegistryClient, InMemoryRegistry). Schemas are looked up, never registered: only the operator's
+    `gplx-bus schemas register` changes the registry, and an unregistered schema fails fast (SchemaNotRegistered
+    naming the subject). `auto_register=True` is for tests on a private in-memory registry.
     """
 
     def __init__(self, bootstrap_servers: str | Connection, registry: str | SchemaRegistry, *,
                  catalogue: Catalogue | None = None,
-                 client_id: str = "gplx-producer", auto_register: bool = True, connect_timeout_s: float = 10.0,
+                 client_id: str = "gplx-producer", auto_register: bool = False, connect_timeout_s: float = 10.0,
                  delivery_timeout_s: float = 30.0, linger_ms: int = 10, batch_size: int = 64 * 1024,
                  compression: str | None = COMPRESSION) -> None:
         from kafka import KafkaProducer
@@ -243,6 +244,8 @@ class Publisher:
             return self._serializer(event, SerializationContext(topic))
         except SerializationError as exc:
             raise InvalidEvent(str(exc)) from None
+        except SchemaNotFound:
+            raise  # the contract is not registered: the operator's fix, not a transient outage
         except RegistryError as exc:
             raise RegistryUnreachable(str(exc)) from None
 

@@ -122,9 +122,12 @@ def restartable_kafka():
 
 
 @pytest.fixture
-def private_topics(kafka_bootstrap, unique_name):
-    """make(provinces) -> a catalogue under this test's own prefix, its topics created now and deleted after."""
+def private_topics(kafka_bootstrap, schema_registry_url, unique_name):
+    """make(provinces) -> a catalogue under this test's own prefix, its topics created now and deleted after, its
+    contracts registered (as the operator does: the components only look them up)."""
+    from schemas.registry import RegistryClient
     from topology import apply as topo
+    from topology import contracts
     from topology.catalogue import Catalogue
 
     made = []
@@ -137,6 +140,8 @@ def private_topics(kafka_bootstrap, unique_name):
             topo.apply(topo.plan(catalogue, admin), admin)
         finally:
             admin.close()
+        with RegistryClient(schema_registry_url) as registry:
+            contracts.register(registry, catalogue)
         made.append(catalogue)
         return catalogue
 

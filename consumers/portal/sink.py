@@ -37,6 +37,7 @@ from schemas import models
 from schemas.errors import DeserializationError, RegistryUnavailable
 from schemas.registry import RegistryClient
 from schemas.serde import AvroDeserializer, AvroSerializer, SchemaRegistry, SerializationContext, key_bytes
+from topology import contracts
 from topology.catalogue import CASES_EVENTS, DLQ, ISSUANCE_REQUESTS, PORTAL, Catalogue, consumer_group
 from topology.connection import Connection
 
@@ -68,7 +69,7 @@ class IssuanceSink:
     def __init__(self, bootstrap_servers: str | Connection, registry: str | SchemaRegistry, portal_url: str, *,
                  prefix: str = "", catalogue: Catalogue | None = None, group_id: str | None = None,
                  max_attempts: int = 6, backoff: Backoff | None = None, request_timeout_s: float = 10.0,
-                 auto_register: bool = True, rng: random.Random | None = None,
+                 auto_register: bool = False, rng: random.Random | None = None,
                  connect_timeout_s: float = 10.0, credentials: PortalCredentials | None = None,
                  portal_verify: object = True) -> None:
         if max_attempts < 1:
@@ -123,6 +124,7 @@ class IssuanceSink:
         """Consume and deliver until `stop` is set."""
         from kafka import KafkaConsumer, KafkaProducer
 
+        contracts.check_registered(self._registry, self.catalogue, writer=PORTAL, outage_ok=True)
         worst_s = self.max_attempts * self._request_timeout_s + self.backoff.worst_case(self.max_attempts) + 60
         consumer = KafkaConsumer(
             self.topic, **Connection.of(self.bootstrap_servers).kafka_python_kwargs(), group_id=self.group_id,

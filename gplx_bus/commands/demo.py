@@ -213,17 +213,13 @@ def create_topics(bootstrap: str, catalogue) -> None:
 
 
 def register_schemas(bootstrap: str | Connection, registry_url: str, catalogue) -> None:
-    """Register every event schema under each topic that carries it (what `gplx-bus schemas register` does)."""
-    from schemas import compat, loader
+    """Register every event schema under each topic that carries it, as the operator (`gplx-bus schemas register`):
+    the components only look them up."""
     from schemas.registry import RegistryClient
-    from schemas.serde import subject_name
+    from topology import contracts
 
-    known = set(loader.event_names())
-    subjects = [(subject_name(t.name, e), e) for t in catalogue for e in t.event_types if e in known]
     with RegistryClient(registry_url, auth=Connection.of(bootstrap).registry_auth) as client:
-        for subject, event in subjects:
-            client.register(subject, loader.event_schema_text(event))
-            client.set_compatibility(subject, compat.LEVEL)
+        subjects = contracts.register(client, catalogue)
     console.print(f"  {len(subjects)} subjects registered")
 
 

@@ -15,7 +15,6 @@ from rich.table import Table
 from gplx_bus.commands import options
 from schemas import compat, loader
 from schemas.registry import RegistryClient
-from schemas.serde import subject_name
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -24,17 +23,10 @@ Level = Enum("Level", {name: name for name in ("BACKWARD", "BACKWARD_TRANSITIVE"
                                                 "FULL", "FULL_TRANSITIVE", "NONE")}, type=str)
 console = Console()
 
-def _subjects(prefix: str) -> list[tuple[str, str]]:
-    """(subject, event full name) for every event on every catalogued topic."""
+def _catalogue(prefix: str):
     from topology.catalogue import Catalogue  # the command layer may compose packages; `schemas` may not
 
-    known = set(loader.event_names())
-    out = []
-    for topic in Catalogue.build(prefix=prefix, replication_factor=1):
-        for event in topic.event_types:
-            if event in known:
-                out.append((subject_name(topic.name, event), event))
-    return out
+    return Catalogue.build(prefix=prefix, replication_factor=1)
 
 
 @app.command()
@@ -49,11 +41,11 @@ def register(
     Example: gplx-bus schemas register --registry-url http://127.0.0.1:8081/apis/ccompat/v7
     """
     conn = options.connection(None, None, registry_url, registry_user, prefix)
+    from topology import contracts
+
     table = Table("subject", "schema id", "compatibility")
     with RegistryClient(conn.registry_url, auth=conn.registry_auth) as client:
-        for subject, event in _subjects(conn.prefix):
-            schema_id = client.register(subject, loader.event_schema_text(event))
-            client.set_compatibility(subject, level.value)
+        for subject, schema_id in contracts.register(client, _catalogue(conn.prefix), level.value):
             table.add_row(subject, str(schema_id), level.value)
     console.print(table)
 
@@ -81,7 +73,9 @@ def check(
     if registry:
         conn = options.connection(None, None, registry_url, registry_user, prefix)
         with RegistryClient(conn.registry_url, auth=conn.registry_auth) as client:
-            for subject, event in _subjects(conn.prefix):
+            from topology import contracts
+
+            for subject, event in contracts.subjects(_catalogue(conn.prefix)):
                 ok, messages = client.check_compatibility(subject, loader.event_schema_text(event))
                 if not ok:
                     problems += [f"{subject}: {m}" for m in messages] or [f"{subject}: refused by the registry"]
