@@ -38,6 +38,7 @@ from schemas.serde import AvroSerializer, SchemaRegistry, SerializationContext, 
 from schemas.validation import explain
 from topology.catalogue import CASES_REROUTED, Catalogue
 from topology.connection import Connection
+from topology.diagnose import cannot_reach, refuse_unreachable
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,7 @@ class Publisher:
         connect_ms = int(connect_timeout_s * 1000)
         request_ms = min(connect_ms, 30_000)
         try:
+            refuse_unreachable(bootstrap_servers, BrokerUnavailable)  # a known cause at once, not after the timeout
             self._producer = KafkaProducer(
                 **Connection.of(bootstrap_servers).kafka_python_kwargs(), client_id=client_id,
                 acks="all", enable_idempotence=True,  # no duplicates on retry; survives a leader loss
@@ -147,11 +149,12 @@ class Publisher:
                 delivery_timeout_ms=max(int(delivery_timeout_s * 1000), request_ms + linger_ms),
                 allow_auto_create_topics=False,  # topics come from the catalogue, never from a typo
             )
-        except (KafkaError, OSError) as exc:
+        except BrokerUnavailable:
             self._close_registry()
-            raise BrokerUnavailable(f"cannot reach Kafka at {bootstrap_servers} within {connect_timeout_s:g}s "
-                                    f"({type(exc).__name__}); is it running? (gplx-bus local status, or set "
-                                    f"KAFKA_BOOTSTRAP_SERVERS)") from None
+            raise
+        except (KafkaError, OSError):
+            self._close_registry()
+            raise BrokerUnavailable(cannot_reach(bootstrap_servers)) from None
         self._closed = False
         # Flush at interpreter exit even if the caller forgot close(); weak, so a dropped Publisher can be freed.
         self._atexit = functools.partial(_close_at_exit, weakref.ref(self))

@@ -21,6 +21,7 @@ from schemas.models import Event
 from schemas.privacy import failure_summary
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
 from topology.connection import Connection
+from topology.diagnose import cannot_reach, refuse_unreachable
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +72,14 @@ class Responder:
         from kafka.errors import KafkaError
 
         timeout_ms = int(self._connect_timeout_s * 1000)
+        refuse_unreachable(self._bootstrap, BrokerUnavailable)  # a known cause at once, not after the timeout
         try:
             self._consumer = KafkaConsumer(
                 self.request_topic, **Connection.of(self._bootstrap).kafka_python_kwargs(), group_id=self.group_id,
                 client_id=f"gplx-{self.name}-adapter", enable_auto_commit=False, auto_offset_reset="earliest",
                 bootstrap_timeout_ms=timeout_ms, max_poll_records=200)
-        except (KafkaError, OSError) as exc:
-            raise BrokerUnavailable(f"{self.name} adapter cannot reach Kafka at {self._bootstrap} "
-                                    f"({type(exc).__name__})") from None
+        except (KafkaError, OSError):
+            raise BrokerUnavailable(f"{self.name} adapter: {cannot_reach(self._bootstrap)}") from None
         self._thread = threading.Thread(target=self._run, name=f"gplx-{self.name}-adapter", daemon=True)
         self._thread.start()
         log.info("%s adapter consuming %s as group %s", self.name, self.request_topic, self.group_id)
