@@ -58,18 +58,29 @@ _FINAL_EVENTS = ("CaseApproved", "CaseRejected", "CaseEscalated")
 
 
 @contextmanager
-def cluster_from_environment(conn: Connection, external: bool):
-    """Yield (connection, registry URL, where): the given cluster, or (not `external`) a local one started now."""
+def cluster_from_environment(conn: Connection, external: bool, secure: bool = False, principals=()):
+    """Yield (connection, registry URL, where, login): the given cluster, or (not `external`) a local one started
+    now; `secure`: SASL_SSL with a SCRAM user per principal, and login(principal) is that principal's Connection
+    (None on a plain or external cluster: every component then connects as `connection`)."""
     if external:
-        yield conn, conn.registry_url, f"cluster {conn}"
+        yield conn, conn.registry_url, f"cluster {conn}", None
         return
     with console.status("starting the local Kafka broker and schema registry (first run fetches jars)..."):
-        cluster = LocalCluster()
+        cluster = LocalCluster(secure=secure, principals=principals)
         endpoints = cluster.start()
+
+    def login(principal: str) -> Connection:
+        from deploy.local.security import user_name
+
+        return Connection.from_env({}, client_config=cluster.secure.client_config(user_name(principal)),
+                                   bootstrap=endpoints.bootstrap_servers,
+                                   registry_url=endpoints.schema_registry_url)
     try:
-        yield (Connection(bootstrap=endpoints.bootstrap_servers, registry_url=endpoints.schema_registry_url),
+        yield (login("User:admin") if secure else
+               Connection(bootstrap=endpoints.bootstrap_servers, registry_url=endpoints.schema_registry_url),
                endpoints.schema_registry_url,
-               f"local Kafka {endpoints.kafka_version} (ready in {endpoints.broker_start_seconds}s)")
+               f"local Kafka {endpoints.kafka_version}{' secured (SASL_SSL, SCRAM, ACLs)' if secure else ''} "
+               f"(ready in {endpoints.broker_start_seconds}s)", login if secure else None)
     finally:
         with console.status("stopping the local stack..."):
             cluster.stop()
@@ -122,10 +133,14 @@ def command(
     client_config: Optional[str] = connection_options.client_config(),
     registry_url: Optional[str] = connection_options.registry_url(),
     registry_user: Optional[str] = connection_options.registry_user(),
+    secure: bool = typer.Option(True, "--secure/--plain", envvar="GPLX_LOCAL_SECURE",
+                                help="The local stack secured (SASL_SSL, SCRAM, ACLs; every component logs in as "
+                                     "its own principal), or plain (PLAINTEXT, no ACLs; GPLX_LOCAL_SECURE=0)."),
 ) -> None:
     """Run the main job: a simulated day through the whole bus, then the funnel per province. Starts what it
-    needs (the local broker unless --bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS is set) and stops all of it.
-    The topics get a fresh prefix of their own every run.
+    needs (the local broker unless --bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS is set; secured unless --plain,
+    with the catalogue's ACLs and each component under its own principal) and stops all of it. The topics get a
+    fresh prefix of their own every run.
 
     Example: gplx-bus demo --provinces 01,79 --applications 100
     """
@@ -134,10 +149,11 @@ def command(
     started = time.monotonic()
     conn = connection_options.connection(bootstrap, client_config, registry_url, registry_user, "")
     external = bootstrap is not None
-    with cluster_from_environment(conn, external) as (bootstrap, registry_url, where):
+    principals = sorted({a.principal for a in build_catalogue(provinces).acls()})
+    with cluster_from_environment(conn, external, secure, principals) as (bootstrap, registry_url, where, login):
         console.print(f"[bold]gplx-bus demo[/] on {where}")
         options = DemoOptions(provinces, applications, seed, keep, timeout, delete_topics=external and not keep)
-        result = run_demo(options, bootstrap, registry_url)
+        result = run_demo(options, bootstrap, registry_url, login)
     console.print(f"demo finished in {time.monotonic() - started:.1f}s (everything stopped)")
     raise typer.Exit(0 if result.ok else 1)
 
@@ -146,10 +162,16 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def run_demo(options: DemoOptions, bootstrap: str | Connection, registry_url: str) -> DemoResult:
+def run_demo(options: DemoOptions, bootstrap: str | Connection, registry_url: str, login=None) -> DemoResult:
     """The whole pipeline on a running cluster; prints progress and the report, returns what happened.
-    `bootstrap` is passed on to every client as given: a Connection carries the security settings."""
+    `bootstrap` is passed on to every client as given: a Connection carries the security settings. With
+    `login(principal) -> Connection` (a secured local stack, `bootstrap` the admin's), the catalogue's ACLs are
+    applied and each component connects as its own principal."""
     from producers import simulator
+    from topology.catalogue import CASE_PROCESSOR, PORTAL, SRE
+
+    def as_(principal: str):
+        return login(principal) if login else bootstrap
 
     workdir = Path(tempfile.mkdtemp(prefix="gplx-demo-"))  # 0700: its databases hold personal data
     catalogue = build_catalogue(options.provinces)
@@ -159,27 +181,28 @@ def run_demo(options: DemoOptions, bootstrap: str | Connection, registry_url: st
     try:
         with ExitStack() as stack:
             with _step("topics", result):
-                create_topics(bootstrap, catalogue)
+                create_topics(bootstrap, catalogue, acls=login is not None)
             with _step("schemas", result):
                 register_schemas(bootstrap, registry_url, catalogue)
             with _step("services", result):
                 simulator.write_databases(plan, workdir)
-                worker = stack.enter_context(processor_worker(bootstrap, registry_url, catalogue, workdir))
-                stack.enter_context(adapters(bootstrap, registry_url, catalogue, workdir))
+                worker = stack.enter_context(processor_worker(as_(CASE_PROCESSOR), registry_url, catalogue,
+                                                              workdir))
+                stack.enter_context(adapters(bootstrap, registry_url, catalogue, workdir, login))
                 secret_file, tls_files = workdir / "portal.secret", write_tls_files(workdir / "portal-tls")
                 portal = stack.enter_context(standin_portal(secret_file, tls_files))
-                sink = stack.enter_context(issuance_sink(bootstrap, registry_url, catalogue, portal.url,
+                sink = stack.enter_context(issuance_sink(as_(PORTAL), registry_url, catalogue, portal.url,
                                                          secret_file, tls_files["ca"]))
                 reader = stack.enter_context(topic_reader(bootstrap, registry_url, catalogue))
-                watch = Watch(bootstrap, catalogue, reader, portal, worker, plan)
+                watch = Watch(as_(SRE), catalogue, reader, portal, worker, plan)
                 stack.callback(watch.close)
             with _step("publish", result):
-                publish_day(bootstrap, registry_url, catalogue, plan)
+                publish_day(bootstrap, registry_url, catalogue, plan, login)
             with _step("process", result):
                 settled = watch.until("processing", watch.settled, deadline)
             if settled:  # a tick sent while facts are still in flight could overtake them
                 with _step("clock", result):
-                    result.ticks = move_clock_past_deadline(bootstrap, registry_url, catalogue,
+                    result.ticks = move_clock_past_deadline(as_(CASE_PROCESSOR), registry_url, catalogue,
                                                             watch.open_cases())
                 with _step("decide", result):
                     watch.until("deciding", watch.finished, deadline)
@@ -205,11 +228,22 @@ def build_catalogue(provinces: str):
                            provinces=[p for p in load_current_provinces() if p.code in codes])
 
 
-def create_topics(bootstrap: str, catalogue) -> None:
+def create_topics(bootstrap: str, catalogue, acls: bool = False) -> None:
+    """The catalogue's topics, and with `acls` its ACLs (`bootstrap` is then the admin's connection)."""
     from producers.testing import create_topics as apply_catalogue
 
     done = apply_catalogue(bootstrap, catalogue)
     console.print(f"  {len(done)} topics under prefix [cyan]{catalogue.prefix}[/]")
+    if acls:
+        from topology import acls as topology_acls
+        from topology import apply as topology_apply
+
+        admin = topology_apply.connect(bootstrap)
+        try:
+            topology_acls.apply(topology_acls.plan(catalogue, admin), catalogue, admin)
+        finally:
+            admin.close()
+        console.print(f"  {len(catalogue.acls())} ACLs: each component may touch only its own topics and group")
 
 
 def register_schemas(bootstrap: str | Connection, registry_url: str, catalogue) -> None:
@@ -244,12 +278,21 @@ def processor_worker(bootstrap: str, registry_url: str, catalogue, workdir: Path
 
 
 @contextmanager
-def adapters(bootstrap: str, registry_url: str, catalogue, workdir: Path):
+def adapters(bootstrap: str, registry_url: str, catalogue, workdir: Path, login=None):
+    """The identity, police and payment adapters: one set, or with `login` one per principal (as on a secured
+    cluster, where each answers under its own login)."""
     from producers.adapters.runner import AdapterSet
+    from topology.catalogue import IDENTITY, PAYMENT, POLICE
 
-    with AdapterSet(bootstrap, registry_url, catalogue=catalogue, data_dir=workdir) as running:
-        console.print(f"  adapters: {', '.join(running.responders)}")
-        yield running
+    parts = [("identity", IDENTITY), ("police", POLICE), ("payment", PAYMENT)] if login else [(None, None)]
+    with ExitStack() as stack:
+        for name, principal in parts:
+            running = stack.enter_context(AdapterSet(
+                login(principal) if login else bootstrap, registry_url, catalogue=catalogue, data_dir=workdir,
+                run_identity=name in (None, "identity"), run_police=name in (None, "police"),
+                run_payment=name in (None, "payment")))
+            console.print(f"  adapters: {', '.join(running.responders)}{f' as {principal}' if principal else ''}")
+        yield stack
 
 
 def write_tls_files(folder: Path) -> dict[str, Path]:
@@ -305,7 +348,40 @@ def topic_reader(bootstrap: str, registry_url: str, catalogue):
 
 
 # --- step 5: publish the day ---------------------------------------------------------------------------------------
-def publish_day(bootstrap: str, registry_url: str, catalogue, plan) -> None:
+class PrincipalPublishers:
+    """The simulator's `publisher` on a secured cluster: each event goes out under the principal the catalogue
+    says writes its topic (applications as User:portal, certificates as User:clinic, payments as User:payment)."""
+
+    def __init__(self, login, registry_url: str, catalogue) -> None:
+        from producers.sdk import Publisher
+        from topology.catalogue import CLINIC, PAYMENT, PORTAL
+
+        self.writer_of = {t.name: next(iter(t.writers)) for t in catalogue if len(t.writers) == 1}
+        self.publishers = {}
+        for principal in (PORTAL, CLINIC, PAYMENT):  # the writers of what the simulator publishes
+            self.publishers[principal] = Publisher(login(principal), registry_url, catalogue=catalogue,
+                                                   client_id=f"gplx-demo-{principal.split(':')[1]}")
+
+    def send(self, event):
+        publisher = next(iter(self.publishers.values()))
+        return self.publishers[self.writer_of[publisher.topic_for(event)]].send(event)
+
+    def flush(self) -> None:
+        for p in self.publishers.values():
+            p.flush()
+
+    def close(self) -> None:
+        for p in self.publishers.values():
+            p.close()
+
+    def __enter__(self) -> "PrincipalPublishers":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def publish_day(bootstrap: str, registry_url: str, catalogue, plan, login=None) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from producers import simulator
@@ -314,7 +390,8 @@ def publish_day(bootstrap: str, registry_url: str, catalogue, plan) -> None:
     counts = plan.counts()
     console.print(f"  {len(plan.expected)} applications in {', '.join(plan.provinces)}; planned outcomes: "
                   + ", ".join(f"{k} {v}" for k, v in sorted(counts["outcome"].items())))
-    with Publisher(bootstrap, registry_url, catalogue=catalogue, client_id="gplx-demo-simulator") as publisher, \
+    with (PrincipalPublishers(login, registry_url, catalogue) if login else
+          Publisher(bootstrap, registry_url, catalogue=catalogue, client_id="gplx-demo-simulator")) as publisher, \
             Progress(TextColumn("  publishing"), BarColumn(), MofNCompleteColumn(), console=console,
                      transient=True) as progress:
         task = progress.add_task("events", total=len(plan.events))
