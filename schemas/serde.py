@@ -36,7 +36,8 @@ from pydantic import ValidationError
 
 from schemas import compat, loader, logical
 from schemas.errors import (BadMagicByte, DomainInvalid, GarbagePayload, SchemaMismatch, SchemaNotFound,
-                            SchemaNotRegistered, SerializationError, TruncatedPayload, UnknownEventType, UnknownSchemaId)
+                            SchemaNotRegistered, SerializationError, TruncatedPayload, UnknownEventType,
+                            UnknownSchemaId)
 from schemas.models import EVENT_TYPES, Event
 from schemas.validation import explain
 

@@ -151,13 +151,16 @@ def access_table() -> str:
         writes = [a.resource_name for a in literal if a.resource_type == "TOPIC" and a.operation == "WRITE"]
         reads = [a.resource_name for a in literal if a.resource_type == "TOPIC" and a.operation == "READ"]
         groups = [a.resource_name for a in literal if a.resource_type == "GROUP" and a.operation == "READ"]
-        also = sorted({f"{a.operation} on {'every' if a.resource_name == '*' else 'prefixed `' + a.resource_name + '*`'}"
-                       f" {a.resource_type.lower()}" for a in grants if a not in literal or a.operation not in
-                       ("READ", "WRITE")})
+        also = sorted({f"{a.operation} on {_scope(a)} {a.resource_type.lower()}" for a in grants
+                       if a not in literal or a.operation not in ("READ", "WRITE")})
         seen = "; ".join(f"{name}: {personal[name]}" for name in reads if personal.get(name)) or "none"
         rows.append(f"| `{principal}` | {_names(writes)} | {_names(reads)}"
                     f"{' (' + _names(groups) + ')' if groups else ''} | {'; '.join(also) or '-'} | {seen} |")
     return "\n".join(rows) + "\n"
+
+
+def _scope(a: AclBinding) -> str:
+    return "every" if a.resource_name == "*" else f"prefixed `{a.resource_name}*`"
 
 
 def _names(names: list[str]) -> str:
