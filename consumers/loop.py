@@ -50,6 +50,7 @@ from schemas.privacy import failure_summary
 from schemas.registry import RegistryClient
 from schemas.serde import AvroDeserializer, AvroSerializer, SchemaRegistry, SerializationContext, key_bytes
 from topology.connection import Connection, environment
+from topology.diagnose import cannot_reach, refuse_unreachable
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class ConsumeLoop:
     def __init__(self, name: str, *, connection: str | Connection, registry: str | SchemaRegistry, topic: str,
                  group_id: str, act: Act, expects: type | tuple[type, ...], dlq_topic: str,
                  source: dict | None = None, max_poll_records: int = 200, max_poll_interval_ms: int = 300_000,
-                 backoff: Backoff | None = None, connect_timeout_s: float = 10.0, auto_register: bool = True,
+                 backoff: Backoff | None = None, connect_timeout_s: float = 10.0, auto_register: bool = False,
                  client_id: str | None = None, rng: random.Random | None = None) -> None:
         """
         name: the consumer's name, in logs, thread and client ids (e.g. "portal-sink", "identity").
@@ -207,6 +208,7 @@ class ConsumeLoop:
 
         from producers.errors import BrokerUnavailable
 
+        refuse_unreachable(self._connection, BrokerUnavailable)  # a known cause at once, not after the timeout
         kwargs = self._connection.kafka_python_kwargs()
         try:
             self._consumer = KafkaConsumer(
@@ -216,11 +218,9 @@ class ConsumeLoop:
                 bootstrap_timeout_ms=self._connect_ms)
             self._producer = KafkaProducer(**kwargs, client_id=self._client_id, acks="all", enable_idempotence=True,
                                            bootstrap_timeout_ms=self._connect_ms, max_block_ms=self._connect_ms)
-        except (KafkaError, OSError) as exc:
+        except (KafkaError, OSError):
             self._close()
-            raise BrokerUnavailable(f"{self.name} cannot reach Kafka at {self._connection.bootstrap} "
-                                    f"({type(exc).__name__}); is the broker up? Check --bootstrap-servers "
-                                    f"(KAFKA_BOOTSTRAP_SERVERS)") from None
+            raise BrokerUnavailable(f"{self.name}: {cannot_reach(self._connection)}") from None
         self.dead_letters = DeadLetters(self._producer, self._serializer, self.dlq_topic, self._source)
 
     def _close(self) -> None:

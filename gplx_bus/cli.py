@@ -13,7 +13,9 @@ import typer
 from kafka.errors import KafkaError
 
 from gplx_bus import commands
+from gplx_bus.commands import options
 from gplx_bus.errors import USER_ERRORS
+from topology.diagnose import CONNECT_ERRORS, cannot_reach
 
 app = typer.Typer(
     name="gplx-bus",
@@ -38,8 +40,11 @@ def main() -> None:
     except KafkaError as exc:  # a Kafka client of ours gave up (broker down, timeout): one line, never its traceback
         if debug:
             raise
-        print(f"gplx-bus: error: Kafka: {type(exc).__name__}: {exc}; is the broker up and reachable? Check "
-              f"--bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS (locally: gplx-bus local status)", file=sys.stderr)
+        if isinstance(exc, CONNECT_ERRORS) and options.last_connection is not None:
+            print(f"gplx-bus: error: {cannot_reach(options.last_connection)}", file=sys.stderr)
+        else:
+            print(f"gplx-bus: error: Kafka: {type(exc).__name__}: {exc}; is the broker up and reachable? Check "
+                  f"--bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS (locally: gplx-bus local status)", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("gplx-bus: interrupted", file=sys.stderr)

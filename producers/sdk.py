@@ -37,6 +37,7 @@ from schemas.serde import AvroSerializer, SchemaRegistry, SerializationContext, 
 from schemas.validation import explain
 from topology.catalogue import CASES_REROUTED, Catalogue
 from topology.connection import Connection
+from topology.diagnose import cannot_reach, refuse_unreachable
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +113,14 @@ class Publisher:
     """Publishes validated events to the bus. Thread-safe; one per process is enough.
 
     `registry` is a registry URL (a RegistryClient is made and owned) or any object with the registry interface
-    (RegistryClient, InMemoryRegistry). `auto_register=False` is for production producers: only
-    `gplx-bus schemas register` changes the registry, and an unregistered schema fails fast.
+    (RegistryClient, InMemoryRegistry). Schemas are looked up, never registered: only the operator's
+    `gplx-bus schemas register` changes the registry, and an unregistered schema fails fast (SchemaNotRegistered
+    naming the subject). `auto_register=True` is for tests on a private in-memory registry.
     """
 
     def __init__(self, bootstrap_servers: str | Connection, registry: str | SchemaRegistry, *,
                  catalogue: Catalogue | None = None,
-                 client_id: str = "gplx-producer", auto_register: bool = True, connect_timeout_s: float = 10.0,
+                 client_id: str = "gplx-producer", auto_register: bool = False, connect_timeout_s: float = 10.0,
                  delivery_timeout_s: float = 30.0, linger_ms: int = 10, batch_size: int = 64 * 1024,
                  compression: str | None = COMPRESSION) -> None:
         from kafka import KafkaProducer
@@ -135,6 +137,7 @@ class Publisher:
         connect_ms = int(connect_timeout_s * 1000)
         request_ms = min(connect_ms, 30_000)
         try:
+            refuse_unreachable(bootstrap_servers, BrokerUnavailable)  # a known cause at once, not after the timeout
             self._producer = KafkaProducer(
                 **Connection.of(bootstrap_servers).kafka_python_kwargs(), client_id=client_id,
                 acks="all", enable_idempotence=True,  # no duplicates on retry; survives a leader loss
@@ -145,11 +148,12 @@ class Publisher:
                 delivery_timeout_ms=max(int(delivery_timeout_s * 1000), request_ms + linger_ms),
                 allow_auto_create_topics=False,  # topics come from the catalogue, never from a typo
             )
-        except (KafkaError, OSError) as exc:
+        except BrokerUnavailable:
             self._close_registry()
-            raise BrokerUnavailable(f"cannot reach Kafka at {bootstrap_servers} within {connect_timeout_s:g}s "
-                                    f"({type(exc).__name__}); is it running? (gplx-bus local status, or set "
-                                    f"KAFKA_BOOTSTRAP_SERVERS)") from None
+            raise
+        except (KafkaError, OSError):
+            self._close_registry()
+            raise BrokerUnavailable(cannot_reach(bootstrap_servers)) from None
         self._closed = False
         # Flush at interpreter exit even if the caller forgot close(); weak, so a dropped Publisher can be freed.
         self._atexit = functools.partial(_close_at_exit, weakref.ref(self))

@@ -71,6 +71,17 @@ class SchemaNotFound(RegistryError, PermanentError):
     """The registry does not know the subject, version or schema id asked for."""
 
 
+class SchemaNotRegistered(SchemaNotFound):
+    """A client that may only look schemas up found its contract missing under a subject (not transient)."""
+
+    def __init__(self, subject: str) -> None:
+        super().__init__(
+            f"schema registry has no subject {subject} with this version of its schema: the operator registers "
+            f"the contracts first (`gplx-bus schemas register`, same --prefix, with registry write access); "
+            f"this client only looks them up")
+        self.subject = subject
+
+
 class IncompatibleSchema(RegistryError, PermanentError):
     """The registry refused a schema because it breaks the subject's compatibility level."""
 

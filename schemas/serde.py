@@ -36,7 +36,8 @@ from pydantic import ValidationError
 
 from schemas import compat, loader, logical
 from schemas.errors import (BadMagicByte, DomainInvalid, GarbagePayload, SchemaMismatch, SchemaNotFound,
-                            SerializationError, TruncatedPayload, UnknownEventType, UnknownSchemaId)
+                            SchemaNotRegistered, SerializationError, TruncatedPayload, UnknownEventType,
+                            UnknownSchemaId)
 from schemas.models import EVENT_TYPES, Event
 from schemas.validation import explain
 
@@ -85,9 +86,9 @@ def key_str(data: bytes | None) -> str | None:
 class AvroSerializer:
     """Event model (or Avro dict) -> Confluent wire bytes.
 
-    auto_register=True registers the schema on first use of each subject (tests, the simulator); production
-    producers use auto_register=False so that only `gplx-bus schemas register` changes the registry, and an
-    unregistered schema fails fast with SchemaNotFound.
+    auto_register=True registers the schema on first use of each subject (unit tests on an in-memory registry);
+    every client of the bus uses auto_register=False: only the operator's `gplx-bus schemas register` changes the
+    registry, and an unregistered schema fails fast with SchemaNotRegistered naming the subject.
     """
 
     def __init__(self, registry: SchemaRegistry, *, auto_register: bool = True) -> None:
@@ -135,7 +136,10 @@ class AvroSerializer:
         text = loader.event_schema_text(avro_name)
         if self._auto_register:
             return self._registry.register(subject, text)
-        return self._registry.lookup(subject, text)
+        try:
+            return self._registry.lookup(subject, text)
+        except SchemaNotFound:
+            raise SchemaNotRegistered(subject) from None
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import pytest
 
 from deploy.local.cluster import LocalCluster
 from deploy.local.process import pid_alive, stop_pid
+from topology.connection import Connection
 
 SESSION_ENV = "GPLX_TEST_SESSION"
 
@@ -25,9 +26,15 @@ SESSION_ENV = "GPLX_TEST_SESSION"
 @dataclass
 class Bus:
     mode: str
-    bootstrap_servers: str
+    bootstrap_servers: "str | Connection"  # a Connection (the admin's login) on the secured local stack
     schema_registry_url: str
     kafka_version: str
+
+
+def _secure() -> bool:
+    """GPLX_LOCAL_SECURE=1: the local session stack is secured (SASL_SSL + SCRAM) and the tests connect as admin.
+    Off by default: many tests still hand `kafka_bootstrap` to a Kafka client as a plain string."""
+    return os.environ.get("GPLX_LOCAL_SECURE", "0") == "1"
 
 
 def _docker_reachable() -> bool:
@@ -60,12 +67,21 @@ def pytest_report_header(config):
         "testcontainers": "testcontainers KafkaContainer (Docker)",
         "local": "the local launcher (Apache Kafka + Apicurio Registry from Maven Central jars)",
     }[mode]
-    return f"gplx-bus: Kafka from {where}"
+    secured = ", secured (GPLX_LOCAL_SECURE=1)" if mode == "local" and _secure() else ""
+    return f"gplx-bus: Kafka from {where}{secured}"
 
 
 @pytest.fixture(scope="session")
 def bus():
     mode = _mode()
+    if mode == "local" and _secure():
+        from deploy.local.security import ADMIN_USER
+
+        with LocalCluster(secure=True, principals=["User:sre"]) as endpoints:
+            admin = Connection.from_env({}, client_config=endpoints.secure_dir + f"/clients/{ADMIN_USER}.properties",
+                                        bootstrap=endpoints.bootstrap_servers)
+            yield Bus("local, secured", admin, endpoints.schema_registry_url, endpoints.kafka_version)
+        return
     if mode == "local":
         with LocalCluster() as endpoints:
             yield Bus(mode, endpoints.bootstrap_servers, endpoints.schema_registry_url, endpoints.kafka_version)
@@ -122,9 +138,12 @@ def restartable_kafka():
 
 
 @pytest.fixture
-def private_topics(kafka_bootstrap, unique_name):
-    """make(provinces) -> a catalogue under this test's own prefix, its topics created now and deleted after."""
+def private_topics(kafka_bootstrap, schema_registry_url, unique_name):
+    """make(provinces) -> a catalogue under this test's own prefix, its topics created now and deleted after, its
+    contracts registered (as the operator does: the components only look them up)."""
+    from schemas.registry import RegistryClient
     from topology import apply as topo
+    from topology import contracts
     from topology.catalogue import Catalogue
 
     made = []
@@ -133,6 +152,8 @@ def private_topics(kafka_bootstrap, unique_name):
         catalogue = Catalogue.build(prefix=unique_name + ".", replication_factor=1, input_partitions=3,
                                     provinces=provinces)
         topo.create_topics(kafka_bootstrap, catalogue)
+        with RegistryClient(schema_registry_url) as registry:
+            contracts.register(registry, catalogue)  # as the operator: the components only look them up
         made.append(catalogue)
         return catalogue
 

@@ -23,6 +23,7 @@ from producers.testing import create_topics, read_to_end
 from schemas.registry import RegistryClient
 from schemas.serde import AvroDeserializer, AvroSerializer, SerializationContext
 from topology import catalogue as topics
+from topology import contracts
 from topology.catalogue import Catalogue
 from topology.processor.app import INPUTS
 
@@ -51,6 +52,7 @@ class ProcessorBus:
                                          provinces=[p for p in all_provinces if p.code in provinces])
         create_topics(bootstrap, self.catalogue)
         self.registry = RegistryClient(registry_url)
+        contracts.register(self.registry, self.catalogue)  # as the operator: the components only look them up
         self.serialize = AvroSerializer(self.registry)
         self.deserialize = AvroDeserializer(self.registry)
         self.behind: dict[str, tuple] = {}  # partitions not yet consumed at the last check: (committed, end)

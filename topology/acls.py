@@ -132,3 +132,36 @@ def apply(the_plan: AclPlan, catalogue: Catalogue, admin, settle_timeout: float 
             raise TopologyError(f"the ACLs did not show up within {settle_timeout:.0f}s; run the apply again")
         time.sleep(0.1)  # pacing between polls
     return done
+
+
+# --- the README's "who can do what" table ------------------------------------------------------------------------
+
+def access_table() -> str:
+    """The Markdown table of README "Security": each principal's rights, as the catalogue's ACLs grant them, and
+    the personal data of what it reads. One province stands for all 34 (`<code>`); tests/unit check the README."""
+    from topology.catalogue import Catalogue, Province
+
+    catalogue = Catalogue.build(prefix="", replication_factor=1, provinces=[Province("<code>", "any province")])
+    personal = {t.name: t.personal_data for t in catalogue}
+    rows = ["| principal | writes | reads (consumer group) | also | personal data it reads |",
+            "| --- | --- | --- | --- | --- |"]
+    for principal in sorted({a.principal for a in catalogue.acls()}):
+        grants = catalogue.acls_for(principal)
+        literal = [a for a in grants if a.pattern_type == "LITERAL" and a.resource_name != "*"]
+        writes = [a.resource_name for a in literal if a.resource_type == "TOPIC" and a.operation == "WRITE"]
+        reads = [a.resource_name for a in literal if a.resource_type == "TOPIC" and a.operation == "READ"]
+        groups = [a.resource_name for a in literal if a.resource_type == "GROUP" and a.operation == "READ"]
+        also = sorted({f"{a.operation} on {_scope(a)} {a.resource_type.lower()}" for a in grants
+                       if a not in literal or a.operation not in ("READ", "WRITE")})
+        seen = "; ".join(f"{name}: {personal[name]}" for name in reads if personal.get(name)) or "none"
+        rows.append(f"| `{principal}` | {_names(writes)} | {_names(reads)}"
+                    f"{' (' + _names(groups) + ')' if groups else ''} | {'; '.join(also) or '-'} | {seen} |")
+    return "\n".join(rows) + "\n"
+
+
+def _scope(a: AclBinding) -> str:
+    return "every" if a.resource_name == "*" else f"prefixed `{a.resource_name}*`"
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in sorted(names)) or "-"

@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Mapping
 
-
 from topology.catalogue import Catalogue, TopicSpec
 from topology.connection import Connection
+from topology.diagnose import cannot_reach, refuse_unreachable
 from topology.errors import TopologyError  # noqa: F401 - defined there, imported here as before
 
 
@@ -161,17 +161,13 @@ def connect(bootstrap_servers: str | Connection, *, timeout_ms: int = 10_000):
     from kafka.admin import KafkaAdminClient  # imported here so the pure diff needs no Kafka client
     from kafka.errors import KafkaError
 
+    refuse_unreachable(bootstrap_servers, TopologyError)  # a known cause at once, not after the timeout
     try:
         return KafkaAdminClient(**Connection.of(bootstrap_servers).kafka_python_kwargs(),
                                 client_id="gplx-bus-topology",
                                 bootstrap_timeout_ms=timeout_ms, request_timeout_ms=max(timeout_ms, 30_000))
-    except (KafkaError, OSError) as exc:
-        conn = Connection.of(bootstrap_servers)
-        login = (f"; check the login and CA in {conn.client_config} (a wrong password or CA looks the same from "
-                 f"here)") if conn.client_config else ""
-        raise TopologyError(
-            f"cannot reach Kafka at {bootstrap_servers} ({type(exc).__name__}); start the local broker with "
-            f"`gplx-bus local up` or point --bootstrap-servers (KAFKA_BOOTSTRAP_SERVERS) at yours{login}") from exc
+    except (KafkaError, OSError):
+        raise TopologyError(cannot_reach(bootstrap_servers)) from None
 
 
 def observe(catalogue: Catalogue, admin) -> dict[str, ObservedTopic]:

@@ -14,6 +14,7 @@ from schemas import models
 from schemas.errors import DeserializationError
 from schemas.serde import AvroDeserializer, SerializationContext
 from topology.connection import Connection
+from topology.diagnose import cannot_reach, refuse_unreachable
 
 from consumers.errors import DlqError  # noqa: F401 - defined there, imported here as before
 from consumers.read import partitions_of, records_to_end
@@ -60,12 +61,12 @@ class DeadLetterView:
 
 def consumer(conn: Connection | str) -> KafkaConsumer:
     conn = Connection.of(conn)
+    refuse_unreachable(conn, DlqError)  # a known cause at once, not after the timeout
     try:
         return KafkaConsumer(**conn.kafka_python_kwargs(), group_id=None, enable_auto_commit=False,
                              client_id="gplx-dlq", request_timeout_ms=10_000, bootstrap_timeout_ms=10_000)
-    except KafkaError as exc:
-        raise DlqError(f"cannot reach Kafka at {conn} ({type(exc).__name__}); is the broker up? "
-                       f"Set --bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS") from None
+    except KafkaError:
+        raise DlqError(cannot_reach(conn)) from None
 
 
 def partitions(kafka: KafkaConsumer, topic: str) -> list[TopicPartition]:

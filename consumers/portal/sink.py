@@ -38,6 +38,7 @@ from schemas import models
 from schemas.errors import DlqCode
 from schemas.registry import RegistryClient
 from schemas.serde import SchemaRegistry
+from topology import contracts
 from topology.catalogue import CASES_EVENTS, DLQ, ISSUANCE_REQUESTS, PORTAL, Catalogue, consumer_group
 from topology.connection import Connection
 
@@ -83,7 +84,7 @@ class IssuanceSink:
     def __init__(self, bootstrap_servers: str | Connection, registry: str | SchemaRegistry, portal_url: str, *,
                  prefix: str = "", catalogue: Catalogue | None = None, group_id: str | None = None,
                  max_attempts: int = 6, backoff: Backoff | None = None, request_timeout_s: float = 10.0,
-                 auto_register: bool = True, rng: random.Random | None = None,
+                 auto_register: bool = False, rng: random.Random | None = None,
                  connect_timeout_s: float = 10.0, credentials: PortalCredentials | None = None,
                  portal_verify: object = True) -> None:
         if max_attempts < 1:
@@ -109,6 +110,7 @@ class IssuanceSink:
             max_poll_interval_ms=max(300_000, int(worst_s * 1000)), backoff=self.backoff,
             connect_timeout_s=connect_timeout_s, auto_register=auto_register, rng=self._rng)
         self.stats = SinkStats(loop=self.loop.stats)
+        self._registry = registry
         self._client: PortalClient | None = None
 
     # ---- control: start()/stop() (a daemon thread, the demo) or run(stop) (the command) ----
@@ -133,6 +135,8 @@ class IssuanceSink:
         return self.stats
 
     def _open_client(self, stop: threading.Event | None = None) -> None:
+        # Lookup only: a contract the operator never registered is named now, not at the first issuance.
+        contracts.check_registered(self._registry, self.catalogue, writer=PORTAL, outage_ok=True)
         self._client = PortalClient(self.portal_url, timeout_s=self._request_timeout_s,
                                     stop=stop or self.loop.stopping, credentials=self._credentials,
                                     verify=self._portal_verify)

@@ -56,13 +56,16 @@ from gplx_bus.commands.simulate import MAX_APPLICATIONS
 from gplx_bus.errors import DemoError
 from producers import simulator
 from producers.adapters.runner import AdapterSet
+from producers.principals import PrincipalPublishers
 from producers.sdk import Publisher
 from schemas.registry import RegistryClient
 from topology import apply as topology_apply
 from topology import catalogue as topics
 from topology.catalogue import Catalogue, load_current_provinces
 from topology.connection import Connection
-from topology.registration import register_all
+from deploy.local.security import user_name
+from topology import acls as topology_acls
+from topology import contracts
 
 console = Console()
 
@@ -76,18 +79,27 @@ RUNNING = (topics.CASE_PROCESSOR, topics.IDENTITY, topics.POLICE, topics.PAYMENT
 
 
 @contextmanager
-def cluster_from_environment(conn: Connection, external: bool):
-    """Yield (connection, registry URL, where): the given cluster, or (not `external`) a local one started now."""
+def cluster_from_environment(conn: Connection, external: bool, secure: bool = False, principals=()):
+    """Yield (connection, registry URL, where, login): the given cluster, or (not `external`) a local one started
+    now; `secure`: SASL_SSL with a SCRAM user per principal, and login(principal) is that principal's Connection
+    (None on a plain or external cluster: every component then connects as `connection`)."""
     if external:
-        yield conn, conn.registry_url, f"cluster {conn}"
+        yield conn, conn.registry_url, f"cluster {conn}", None
         return
     with console.status("starting the local Kafka broker and schema registry (first run fetches jars)..."):
-        cluster = LocalCluster()
+        cluster = LocalCluster(secure=secure, principals=principals)
         endpoints = cluster.start()
+
+    def login(principal: str) -> Connection:
+        return Connection.from_env({}, client_config=cluster.secure.client_config(user_name(principal)),
+                                   bootstrap=endpoints.bootstrap_servers,
+                                   registry_url=endpoints.schema_registry_url)
     try:
-        yield (Connection(bootstrap=endpoints.bootstrap_servers, registry_url=endpoints.schema_registry_url),
+        yield (login("User:admin") if secure else
+               Connection(bootstrap=endpoints.bootstrap_servers, registry_url=endpoints.schema_registry_url),
                endpoints.schema_registry_url,
-               f"local Kafka {endpoints.kafka_version} (ready in {endpoints.broker_start_seconds}s)")
+               f"local Kafka {endpoints.kafka_version}{' secured (SASL_SSL, SCRAM, ACLs)' if secure else ''} "
+               f"(ready in {endpoints.broker_start_seconds}s)", login if secure else None)
     finally:
         with console.status("stopping the local stack..."):
             cluster.stop()
@@ -136,10 +148,14 @@ def command(
     client_config: Optional[str] = connection_options.client_config(),
     registry_url: Optional[str] = connection_options.registry_url(),
     registry_user: Optional[str] = connection_options.registry_user(),
+    secure: bool = typer.Option(True, "--secure/--plain", envvar="GPLX_LOCAL_SECURE",
+                                help="The local stack secured (SASL_SSL, SCRAM, ACLs; every component logs in as "
+                                     "its own principal), or plain (PLAINTEXT, no ACLs; GPLX_LOCAL_SECURE=0)."),
 ) -> None:
     """Run the main job: a simulated day through the whole bus, then the funnel per province. Starts what it
-    needs (the local broker unless --bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS is set) and stops all of it.
-    The topics get a fresh prefix of their own every run.
+    needs (the local broker unless --bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS is set; secured unless --plain,
+    with the catalogue's ACLs and each component under its own principal) and stops all of it. The topics get a
+    fresh prefix of their own every run.
 
     Example: gplx-bus demo --provinces 01,79 --applications 100
     """
@@ -148,10 +164,11 @@ def command(
     started = time.monotonic()
     conn = connection_options.connection(bootstrap, client_config, registry_url, registry_user, "")
     external = bootstrap is not None
-    with cluster_from_environment(conn, external) as (bootstrap, registry_url, where):
+    principals = sorted({a.principal for a in build_catalogue(provinces).acls()})
+    with cluster_from_environment(conn, external, secure, principals) as (bootstrap, registry_url, where, login):
         console.print(f"[bold]gplx-bus demo[/] on {where}")
         options = DemoOptions(provinces, applications, seed, keep, timeout, delete_topics=external and not keep)
-        result = run_demo(options, bootstrap, registry_url)
+        result = run_demo(options, bootstrap, registry_url, login)
     console.print(f"demo finished in {time.monotonic() - started:.1f}s (everything stopped)")
     raise typer.Exit(0 if result.ok else 1)
 
@@ -160,9 +177,15 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def run_demo(options: DemoOptions, bootstrap: str | Connection, registry_url: str) -> DemoResult:
+def run_demo(options: DemoOptions, bootstrap: str | Connection, registry_url: str, login=None) -> DemoResult:
     """The whole pipeline on a running cluster; prints progress and the report, returns what happened.
-    `bootstrap` is passed on to every client as given: a Connection carries the security settings."""
+    `bootstrap` is passed on to every client as given: a Connection carries the security settings. With
+    `login(principal) -> Connection` (a secured local stack, `bootstrap` the admin's), the catalogue's ACLs are
+    applied and each component connects as its own principal."""
+
+    def as_(principal: str):
+        return login(principal) if login else bootstrap
+
     workdir = Path(tempfile.mkdtemp(prefix="gplx-demo-"))  # 0700: its databases hold personal data
     catalogue = build_catalogue(options.provinces)
     plan = simulator.make_plan(options.provinces, options.applications, options.seed)
@@ -171,27 +194,28 @@ def run_demo(options: DemoOptions, bootstrap: str | Connection, registry_url: st
     try:
         with ExitStack() as stack:
             with _step("topics", result):
-                create_topics(bootstrap, catalogue)
+                create_topics(bootstrap, catalogue, acls=login is not None)
             with _step("schemas", result):
                 register_schemas(bootstrap, registry_url, catalogue)
             with _step("services", result):
                 simulator.write_databases(plan, workdir)
-                worker = stack.enter_context(processor_worker(bootstrap, registry_url, catalogue, workdir))
-                stack.enter_context(adapters(bootstrap, registry_url, catalogue, workdir))
+                worker = stack.enter_context(processor_worker(as_(topics.CASE_PROCESSOR), registry_url, catalogue,
+                                                              workdir))
+                stack.enter_context(adapters(bootstrap, registry_url, catalogue, workdir, login))
                 secret_file, tls_files = workdir / "portal.secret", write_tls_files(workdir / "portal-tls")
                 portal = stack.enter_context(standin_portal(secret_file, tls_files))
-                sink = stack.enter_context(issuance_sink(bootstrap, registry_url, catalogue, portal.url,
+                sink = stack.enter_context(issuance_sink(as_(topics.PORTAL), registry_url, catalogue, portal.url,
                                                          secret_file, tls_files["ca"]))
                 reader = stack.enter_context(topic_reader(bootstrap, registry_url, catalogue))
-                watch = Watch(bootstrap, catalogue, reader, portal, worker, plan)
+                watch = Watch(as_(topics.SRE), catalogue, reader, portal, worker, plan)
                 stack.callback(watch.close)
             with _step("publish", result):
-                publish_day(bootstrap, registry_url, catalogue, plan)
+                publish_day(bootstrap, registry_url, catalogue, plan, login)
             with _step("process", result):
                 settled = watch.until("processing", watch.settled, deadline)
             if settled:  # a tick sent while facts are still in flight could overtake them
                 with _step("clock", result):
-                    result.ticks = move_clock_past_deadline(bootstrap, registry_url, catalogue,
+                    result.ticks = move_clock_past_deadline(as_(topics.CASE_PROCESSOR), registry_url, catalogue,
                                                             watch.open_cases())
                 with _step("decide", result):
                     watch.until("deciding", watch.finished, deadline)
@@ -202,7 +226,7 @@ def run_demo(options: DemoOptions, bootstrap: str | Connection, registry_url: st
             with _step("status", result):  # the case store and status API on this run (consumers/casestore)
                 from consumers.casestore.demo import status_step
 
-                lines, problems = status_step(bootstrap, registry_url, catalogue, result.funnel, workdir)
+                lines, problems = status_step(as_(topics.CASE_STORE), registry_url, catalogue, result.funnel, workdir)
                 console.print(*lines, sep="\n", markup=False)
                 result.problems += problems
     finally:
@@ -220,15 +244,24 @@ def build_catalogue(provinces: str):
                            provinces=[p for p in load_current_provinces() if p.code in codes])
 
 
-def create_topics(bootstrap: str | Connection, catalogue) -> None:
+def create_topics(bootstrap: str | Connection, catalogue, acls: bool = False) -> None:
+    """The catalogue's topics, and with `acls` its ACLs (`bootstrap` is then the admin's connection)."""
     done = topology_apply.create_topics(bootstrap, catalogue)
     console.print(f"  {len(done)} topics under prefix [cyan]{catalogue.prefix}[/]")
+    if acls:
+        admin = topology_apply.connect(bootstrap)
+        try:
+            topology_acls.apply(topology_acls.plan(catalogue, admin), catalogue, admin)
+        finally:
+            admin.close()
+        console.print(f"  {len(catalogue.acls())} ACLs: each component may touch only its own topics and group")
 
 
 def register_schemas(bootstrap: str | Connection, registry_url: str, catalogue) -> None:
-    """Register every event schema under each topic that carries it (as `gplx-bus schemas register`)."""
+    """Register every event schema under each topic that carries it, as the operator (`gplx-bus schemas register`):
+    the components only look them up."""
     with RegistryClient(registry_url, auth=Connection.of(bootstrap).registry_auth) as client:
-        registered = register_all(client, catalogue)
+        registered = contracts.register(client, catalogue)
     console.print(f"  {len(registered)} subjects registered")
 
 
@@ -251,10 +284,19 @@ def processor_worker(bootstrap: str, registry_url: str, catalogue, workdir: Path
 
 
 @contextmanager
-def adapters(bootstrap: str, registry_url: str, catalogue, workdir: Path):
-    with AdapterSet(bootstrap, registry_url, catalogue=catalogue, data_dir=workdir) as running:
-        console.print(f"  adapters: {', '.join(running.responders)}")
-        yield running
+def adapters(bootstrap: str, registry_url: str, catalogue, workdir: Path, login=None):
+    """The identity, police and payment adapters: one set, or with `login` one per principal (as on a secured
+    cluster, where each answers under its own login)."""
+    parts = ([("identity", topics.IDENTITY), ("police", topics.POLICE), ("payment", topics.PAYMENT)] if login
+             else [(None, None)])
+    with ExitStack() as stack:
+        for name, principal in parts:
+            running = stack.enter_context(AdapterSet(
+                login(principal) if login else bootstrap, registry_url, catalogue=catalogue, data_dir=workdir,
+                run_identity=name in (None, "identity"), run_police=name in (None, "police"),
+                run_payment=name in (None, "payment")))
+            console.print(f"  adapters: {', '.join(running.responders)}{f' as {principal}' if principal else ''}")
+        yield stack
 
 
 @contextmanager
@@ -293,11 +335,12 @@ def topic_reader(bootstrap: str, registry_url: str, catalogue):
 
 
 # --- step 5: publish the day ---------------------------------------------------------------------------------------
-def publish_day(bootstrap: str, registry_url: str, catalogue, plan) -> None:
+def publish_day(bootstrap: str, registry_url: str, catalogue, plan, login=None) -> None:
     counts = plan.counts()
     console.print(f"  {len(plan.expected)} applications in {', '.join(plan.provinces)}; planned outcomes: "
                   + ", ".join(f"{k} {v}" for k, v in sorted(counts["outcome"].items())))
-    with Publisher(bootstrap, registry_url, catalogue=catalogue, client_id="gplx-demo-simulator") as publisher, \
+    with (PrincipalPublishers(login, registry_url, catalogue, client_id="gplx-demo") if login else
+          Publisher(bootstrap, registry_url, catalogue=catalogue, client_id="gplx-demo-simulator")) as publisher, \
             Progress(TextColumn("  publishing"), BarColumn(), MofNCompleteColumn(), console=console,
                      transient=True) as progress:
         task = progress.add_task("events", total=len(plan.events))

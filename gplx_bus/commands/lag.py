@@ -24,6 +24,7 @@ from consumers.lag.model import PartitionLag
 from gplx_bus.commands import options
 from gplx_bus.signals import stop_on_signals, wait_until_set
 from topology.connection import Connection
+from topology.diagnose import CONNECT_ERRORS, cannot_reach
 
 app = typer.Typer(help="Consumer lag (messages, seconds, status) per group, topic and partition.",
                   no_args_is_help=False)
@@ -97,9 +98,12 @@ def _sample_or_exit(monitor: LagMonitor) -> LagReport:
     try:
         return monitor.sample()
     except Exception as exc:
-        typer.echo(f"gplx-bus: error: cannot read offsets from {monitor.config.bootstrap_servers}: "
-                   f"{type(exc).__name__}: {exc}. Is the broker up? Set --bootstrap-servers or "
-                   f"KAFKA_BOOTSTRAP_SERVERS.", err=True)
+        if isinstance(exc, CONNECT_ERRORS):
+            typer.echo(f"gplx-bus: error: {cannot_reach(monitor.config.bootstrap_servers)}", err=True)
+        else:
+            typer.echo(f"gplx-bus: error: cannot read offsets from {monitor.config.bootstrap_servers}: "
+                       f"{type(exc).__name__}: {exc}. Is the broker up? Set --bootstrap-servers or "
+                       f"KAFKA_BOOTSTRAP_SERVERS.", err=True)
         raise typer.Exit(2)
 
 

@@ -63,9 +63,16 @@ def topic_prefix():
 def connection(bootstrap: Optional[str], client_config_file: Optional[str], registry: Optional[str],
                user: Optional[str], prefix: str) -> Connection:
     """The command's Connection: its options (typer already folded their environment variables in), the
-    registry password from the environment, the security settings from the client properties file."""
-    return Connection.from_env(bootstrap=bootstrap, client_config=client_config_file, registry_url=registry,
-                               registry_user=user, prefix=prefix)
+    registry password from the environment, the security settings from the client properties file.
+    Remembered as `last_connection` so the CLI can say why, should a Kafka client give up connecting."""
+    global last_connection
+    last_connection = Connection.from_env(bootstrap=bootstrap, client_config=client_config_file,
+                                          registry_url=registry, registry_user=user, prefix=prefix)
+    return last_connection
+
+
+#: The Connection the running command built (None before it built one): for gplx_bus.cli's one-line errors.
+last_connection: Optional[Connection] = None
 
 
 def verbose():

@@ -15,8 +15,8 @@ from rich.table import Table
 from gplx_bus.commands import options
 from schemas import compat, loader
 from schemas.registry import RegistryClient
+from topology import contracts
 from topology.catalogue import Catalogue
-from topology.registration import register_all, subjects
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -25,9 +25,8 @@ Level = Enum("Level", {name: name for name in ("BACKWARD", "BACKWARD_TRANSITIVE"
                                                 "FULL", "FULL_TRANSITIVE", "NONE")}, type=str)
 console = Console()
 
-def _subjects(prefix: str) -> list[tuple[str, str]]:
-    """(subject, event full name) for every event on every catalogued topic."""
-    return subjects(Catalogue.build(prefix=prefix, replication_factor=1))
+def _catalogue(prefix: str) -> Catalogue:
+    return Catalogue.build(prefix=prefix, replication_factor=1)
 
 
 @app.command()
@@ -44,8 +43,7 @@ def register(
     conn = options.connection(None, None, registry_url, registry_user, prefix)
     table = Table("subject", "schema id", "compatibility")
     with RegistryClient(conn.registry_url, auth=conn.registry_auth) as client:
-        for subject, schema_id in register_all(client, Catalogue.build(prefix=conn.prefix, replication_factor=1),
-                                               level=level.value):
+        for subject, schema_id in contracts.register(client, _catalogue(conn.prefix), level.value):
             table.add_row(subject, str(schema_id), level.value)
     console.print(table)
 
@@ -73,7 +71,7 @@ def check(
     if registry:
         conn = options.connection(None, None, registry_url, registry_user, prefix)
         with RegistryClient(conn.registry_url, auth=conn.registry_auth) as client:
-            for subject, event in _subjects(conn.prefix):
+            for subject, event in contracts.subjects(_catalogue(conn.prefix)):
                 ok, messages = client.check_compatibility(subject, loader.event_schema_text(event))
                 if not ok:
                     problems += [f"{subject}: {m}" for m in messages] or [f"{subject}: refused by the registry"]

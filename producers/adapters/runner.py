@@ -21,6 +21,7 @@ from schemas import models
 from schemas.registry import RegistryClient
 from schemas.serde import SchemaRegistry
 from topology import catalogue as topics
+from topology import contracts
 from topology.catalogue import Catalogue, consumer_group
 from topology.connection import Connection
 
@@ -64,6 +65,10 @@ class AdapterSet:
         self._publisher = Publisher(self._bootstrap, registry, catalogue=self.catalogue,
                                     client_id="gplx-adapters", connect_timeout_s=self._timeout, linger_ms=0)
         try:
+            for name, principal in (("identity", topics.IDENTITY), ("police", topics.POLICE),
+                                    ("payment", topics.PAYMENT)):
+                if self._want[name]:  # refuse to start on a contract the operator has not registered
+                    contracts.check_registered(registry, self.catalogue, writer=principal)
             for responder in self._build():
                 responder.start()
                 self.responders[responder.name] = responder

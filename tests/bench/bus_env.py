@@ -123,9 +123,13 @@ def catalogue_for(prefix: str):
 
 def create_catalogue(bus: Bus, prefix: str):
     from producers.testing import create_topics
+    from schemas.registry import RegistryClient
+    from topology import contracts
 
     catalogue = catalogue_for(prefix)
     create_topics(bus.connection, catalogue)
+    with RegistryClient(bus.registry_url) as registry:
+        contracts.register(registry, catalogue)  # as the operator: the clients only look them up
     return catalogue
 
 

@@ -15,6 +15,7 @@ from producers.testing import create_topics, private_catalogue, read_events, top
 from schemas import models
 from schemas.registry import RegistryClient
 from topology import catalogue as topics
+from topology import contracts
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +29,7 @@ def private_bus(kafka_bootstrap, schema_registry_url):
     catalogue = private_catalogue()
     create_topics(kafka_bootstrap, catalogue)
     registry = RegistryClient(schema_registry_url)
+    contracts.register(registry, catalogue)  # as the operator
     publisher = Publisher(kafka_bootstrap, registry, catalogue=catalogue, client_id="test-case-processor")
     yield catalogue, registry, publisher
     publisher.close()

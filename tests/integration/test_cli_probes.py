@@ -126,8 +126,15 @@ def test_lag_serve_exits_promptly_on_sigterm_with_the_broker_down():
 
 @pytest.mark.integration
 def test_adapters_run_prints_its_summary_on_sigterm(kafka_bootstrap, schema_registry_url, tmp_path):
+    from schemas.registry import RegistryClient
+    from topology import contracts
+    from topology.catalogue import Catalogue
+
+    prefix = f"probe{os.getpid()}."
+    with RegistryClient(schema_registry_url) as registry:  # as the operator: the adapters only look them up
+        contracts.register(registry, Catalogue.build(prefix=prefix, replication_factor=1))
     proc = subprocess.Popen([*GPLX, "adapters", "run", "-b", kafka_bootstrap, "--registry-url", schema_registry_url,
-                             "--prefix", f"probe{os.getpid()}.", "--data-dir", str(tmp_path)], cwd=ROOT,
+                             "--prefix", prefix, "--data-dir", str(tmp_path)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60

@@ -19,6 +19,7 @@ from producers.sdk import Publisher
 from producers.testing import create_topics, private_catalogue, read_events, topic_size
 from schemas.registry import RegistryClient
 from topology import catalogue as topics
+from topology import contracts
 
 pytestmark = pytest.mark.integration
 
@@ -27,9 +28,11 @@ SAMPLE = Path(clinic.__file__).parent / "samples" / "health-certificates.csv"
 
 
 @pytest.fixture
-def catalogue(kafka_bootstrap):
+def catalogue(kafka_bootstrap, schema_registry_url):
     cat = private_catalogue()
     create_topics(kafka_bootstrap, cat)
+    with RegistryClient(schema_registry_url) as registry:
+        contracts.register(registry, cat)  # as the operator: the SDK only looks them up
     return cat
 
 

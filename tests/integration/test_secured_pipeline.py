@@ -27,7 +27,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import pytest
 
 from deploy.local.cluster import Endpoints, LocalCluster
 from deploy.local.security import ADMIN_USER, SecureFiles, user_name
+from producers.principals import PrincipalPublishers
 from topology import acls
 from topology import apply as topics_apply
 from topology import catalogue as topics
@@ -99,39 +99,6 @@ class _Collect:
 
     def close(self) -> None:
         pass
-
-
-class PrincipalPublishers:
-    """The simulator's `publisher`: each event goes out under the principal the catalogue says writes its topic
-    (portal applications as User:portal, certificates as User:clinic, payments as User:payment)."""
-
-    def __init__(self, stack: SecuredStack, registry_url: str) -> None:
-        from producers.sdk import Publisher
-
-        self.writer_of = {}
-        self.publishers = {}
-        for spec in CATALOGUE:
-            writers = sorted(spec.writers - {CASE_PROCESSOR})
-            if len(writers) == 1:
-                self.writer_of[spec.name] = writers[0]
-        for principal in (PORTAL, CLINIC, PAYMENT):
-            self.publishers[principal] = Publisher(stack.connection(principal), registry_url, catalogue=CATALOGUE,
-                                                   client_id=f"gplx-test-{user_name(principal)}")
-        self.sent = defaultdict(int)
-
-    def send(self, event):
-        topic = next(iter(self.publishers.values())).topic_for(event)
-        principal = self.writer_of[topic]
-        self.sent[principal] += 1
-        return self.publishers[principal].send(event)
-
-    def flush(self) -> None:
-        for p in self.publishers.values():
-            p.flush()
-
-    def close(self) -> None:
-        for p in self.publishers.values():
-            p.close()
 
 
 @dataclass
@@ -208,7 +175,7 @@ def pipeline(stack):
         watch = demo.Watch(stack.connection(SRE), CATALOGUE, reader, portal, worker, plan)
         stack_ctx.callback(watch.close)
 
-        publishers = PrincipalPublishers(stack, registry_url)
+        publishers = PrincipalPublishers(stack.connection, registry_url, CATALOGUE, client_id="gplx-test")
         try:
             simulator.publish(plan, publishers)
         finally:

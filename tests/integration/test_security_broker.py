@@ -26,7 +26,9 @@ from kafka.structs import OffsetAndMetadata
 from deploy.local import jars, tls
 from deploy.local.cluster import Endpoints, LocalCluster
 from deploy.local.security import ADMIN_USER, SecureFiles, user_name
+from topology.apply import TopologyError
 from topology.connection import Connection, read_properties
+from topology.diagnose import refuse_unreachable
 from topology import acls
 from topology import apply as topics
 from topology.catalogue import CASE_PROCESSOR, CASE_PROCESSOR_APP_ID, AclBinding, Catalogue, Province, consumer_group
@@ -218,6 +220,65 @@ def test_the_broker_refuses(secured, case, tmp_path, caplog):
         assert "socket disconnected" in causes  # the broker hung up: no TLS, no SASL login, or a bad proof
     # the same client with the right settings gets in (so the refusal above is the broker's answer to the case)
     KafkaAdminClient(**login, bootstrap_timeout_ms=5000).close()
+
+
+def test_a_refused_connection_is_one_line_naming_its_cause(secured, tmp_path):
+    """What a command prints for each refusal above (topology.diagnose): one line, exit 2, in seconds."""
+    good = secured.files.client_config("portal")
+    text = good.read_text()
+    password = read_properties(good)["sasl.jaas.config"].split('password="')[1].split('"')[0]
+    unreadable = tmp_path / "ca-unreadable.pem"
+    unreadable.write_bytes(secured.files.ca.read_bytes())
+    unreadable.chmod(0)
+    files = {
+        "no credentials": f"security.protocol=SSL\nssl.truststore.type=PEM\n"
+                          f"ssl.truststore.location={secured.files.ca}\n",
+        "wrong password": text.replace(password, "not-the-password"),
+        "certificate from another CA": text.replace(str(secured.files.ca), str(_other_ca(tmp_path))),
+        "missing truststore": text.replace(str(secured.files.ca), str(tmp_path / "no-such-ca.pem")),
+    }
+    if os.geteuid() != 0:  # root reads a 0000 file anyway
+        files["unreadable truststore"] = text.replace(str(secured.files.ca), str(unreadable))
+    args = {"plaintext to the TLS port": []}
+    for case, content in files.items():
+        (tmp_path / f"{case}.properties").write_text(content)
+        args[case] = ["--client-config", str(tmp_path / f"{case}.properties")]
+    expected = {
+        "no credentials": "wants SASL",
+        "wrong password": "refused the SCRAM-SHA-512 login of user 'portal'",
+        "plaintext to the TLS port": "speaks TLS and this client PLAINTEXT",
+        "certificate from another CA": "is not signed by a CA in",
+        "missing truststore": "no-such-ca.pem does not exist",
+        "unreadable truststore": "cannot load the TLS files",
+    }
+
+    def run(case: str) -> tuple[str, subprocess.CompletedProcess, float]:
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "gplx_bus.cli", "topics", "apply", "--dry-run",
+                               "-b", secured.endpoints.bootstrap_servers, *args[case]],
+                              capture_output=True, text=True, timeout=60, env={**os.environ, "GPLX_DEBUG": ""})
+        return case, done, time.monotonic() - started
+
+    with ThreadPoolExecutor(len(args)) as pool:
+        results = list(pool.map(run, args))
+    for case, done, seconds in results:
+        assert done.returncode == 2 and "Traceback" not in done.stderr, (case, done.stderr)
+        [line] = done.stderr.strip().splitlines()
+        assert line.startswith("gplx-bus: error:") and expected[case] in line, (case, line)
+        assert password not in line
+    # The probe itself, in process: the line comes at once, not after the client's 10 s bootstrap timeout (the
+    # commands' wall time above is mostly Python starting on a loaded machine).
+    probe_seconds = {}
+    for case in ("no credentials", "wrong password", "certificate from another CA", "plaintext to the TLS port"):
+        conn = Connection.from_env({}, bootstrap=secured.endpoints.bootstrap_servers,
+                                   client_config=(tmp_path / f"{case}.properties") if args[case] else None)
+        started = time.monotonic()
+        with pytest.raises(TopologyError, match=expected[case]):
+            refuse_unreachable(conn, TopologyError)
+        probe_seconds[case] = time.monotonic() - started
+    assert max(probe_seconds.values()) < 5, probe_seconds
+    print("\n" + "\n".join(f"{case}: command {seconds:.1f}s, probe {probe_seconds.get(case, 0):.2f}s: "
+                            f"{done.stderr.strip()}" for case, done, seconds in results))
 
 
 # -- acls apply through the CLI --------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Every HTTP server a user can start listens on 127.0.0.1 unless told otherwise (README, Security notes)."""
+"""Every HTTP server a user can start listens on 127.0.0.1 unless told otherwise (README, Security: Notes)."""
 from __future__ import annotations
 
 import inspect

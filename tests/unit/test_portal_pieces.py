@@ -23,6 +23,8 @@ from consumers.subscriber import WebhookFailed, WebhookOutput, render
 from schemas import models
 from schemas.registry import InMemoryRegistry
 from schemas.serde import AvroDeserializer, AvroSerializer, SerializationContext
+from topology import contracts
+from topology.catalogue import Catalogue
 
 UTC = dt.timezone.utc
 
@@ -288,6 +290,7 @@ class FakeProducer:
 
 
 def make_sink(registry, attempts=3, backoff=None):
+    contracts.register(registry, Catalogue.build(prefix="u.", replication_factor=1))  # as the operator
     return IssuanceSink("unused:9092", registry, "http://portal", prefix="u.", max_attempts=attempts,
                         backoff=backoff or Backoff(base_s=0.001, max_s=0.002))
 

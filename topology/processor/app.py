@@ -36,6 +36,7 @@ from schemas.privacy import failure_summary
 from schemas.registry import RegistryClient
 from schemas.serde import AvroDeserializer, AvroSerializer, SerializationContext
 from topology import catalogue as topics
+from topology import contracts
 from topology.catalogue import Catalogue
 from topology.processor import assembler, store
 from topology.processor.outputs import SOURCE, Output, output_id
@@ -73,7 +74,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         table_standby_replicas=0,
     )
     registry = RegistryClient(settings.registry_url, auth=settings.connection.registry_auth)
-    serialize = AvroSerializer(registry)
+    serialize = AvroSerializer(registry, auto_register=False)  # the operator registers (topology.contracts)
+    contracts.check_registered(registry, catalogue, writer=topics.CASE_PROCESSOR, outage_ok=True)
     deserialize = AvroDeserializer(registry)
     base_of = {catalogue.name(base): base for base in INPUTS}
     inputs = app.topic(*base_of, key_serializer="raw", value_serializer="raw")
