@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 import uuid
@@ -217,6 +218,51 @@ class LocalCluster:
         return wait_until_ready(self.nodes[0].bootstrap, self.node_count, self.ready_timeout,
                                 alive=lambda: all(n.alive() for n in self.nodes), client=self._admin_login())
 
+    # -- one node at a time (fault tests, `gplx-bus local kill|hang|resume|restart`) ---------------------------------
+    def node(self, node_id: int) -> KafkaNode:
+        """The node with this id (1..nodes)."""
+        for node in self.nodes:
+            if node.spec.node_id == node_id:
+                return node
+        raise LauncherError(f"there is no node {node_id}: this cluster has nodes "
+                            f"{', '.join(str(n.spec.node_id) for n in self.nodes) or 'none (not started)'}")
+
+    def kill_node(self, node_id: int) -> None:
+        """SIGKILL one node (a crashed machine: no controlled shutdown); its data and ports stay for a restart."""
+        self.node(node_id).signal(signal.SIGKILL)
+
+    def hang_node(self, node_id: int) -> None:
+        """SIGSTOP one node: alive to the kernel, silent to the cluster (a GC pause, a frozen VM)."""
+        self.node(node_id).signal(signal.SIGSTOP)
+
+    def resume_node(self, node_id: int) -> None:
+        """SIGCONT a node hung by `hang_node`."""
+        self.node(node_id).signal(signal.SIGCONT)
+
+    def restart_node(self, node_id: int, timeout: float = 20.0) -> float:
+        """Stop the node (gracefully, SIGKILL after `timeout`; nothing to do if it is dead) and start it again on
+        the same ports and data; returns the seconds until the cluster lists it again."""
+        node = self.node(node_id)
+        node.stop(timeout)
+        return self.start_node(node_id)
+
+    def start_node(self, node_id: int) -> float:
+        """Start a stopped or killed node again; returns the seconds until the cluster lists all nodes."""
+        node = self.node(node_id)
+        if node.alive():
+            raise LauncherError(f"node {node_id} is running (pid {node.process.pid}); restart_node stops it first")
+        node.start()
+        return wait_until_ready(node.bootstrap, self.node_count, self.ready_timeout, alive=node.alive,
+                                client=self._admin_login())
+
+    def controller(self) -> int:
+        """The id of the active KRaft controller (the quorum's leader), from the live nodes' own record of it."""
+        return active_controller([n.spec.data_dir for n in self.nodes if n.alive()])
+
+    def leader(self, topic: str, partition: int) -> int:
+        """The id of the broker leading `topic`'s `partition` now (-1 while none is elected)."""
+        return partition_leader(self.endpoints.bootstrap_servers, topic, partition, self._admin_login())
+
     # -- stop and inspect --------------------------------------------------------------------------------------
     def pids(self) -> list[int]:
         procs = [n.process for n in self.nodes if n.process] + ([self.registry] if self.registry else [])
@@ -235,6 +281,49 @@ class LocalCluster:
         if self.owns_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
         return outcome
+
+
+def active_controller(node_dirs: Iterable[Path]) -> int:
+    """The active controller's id: the leader of the highest epoch in the nodes' `quorum-state` files (each
+    KRaft voter writes the leader it knows there on every election). A node that is killed or hung keeps an old
+    epoch, so the highest epoch among the live nodes wins."""
+    best: tuple[int, int] | None = None
+    for folder in node_dirs:
+        path = Path(folder) / "logs" / "__cluster_metadata-0" / "quorum-state"
+        try:
+            state = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            continue  # not written yet, or being rewritten: the other nodes say it too
+        epoch, leader = int(state.get("leaderEpoch", -1)), int(state.get("leaderId", -1))
+        if leader >= 0 and (best is None or epoch > best[0]):
+            best = (epoch, leader)
+    if best is None:
+        raise LauncherError("no node knows an active controller yet (no quorum elected); wait and ask again")
+    return best[1]
+
+
+def partition_leader(bootstrap: str, topic: str, partition: int, client: dict | None = None) -> int:
+    """The broker id leading one partition (-1 while none is elected), from a metadata request."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="gplx-launcher", request_timeout_ms=5000,
+                                 **(client or {}))
+    except (KafkaError, OSError) as exc:
+        raise LauncherError(f"no broker answered at {bootstrap} ({type(exc).__name__}): is the cluster up?") from None
+    try:
+        described = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    for t in described:
+        if t.get("error_code", 0):
+            raise LauncherError(f"topic {topic!r} is unknown to the cluster (error {t['error_code']}): "
+                                "check the name (`gplx-bus topics list`)")
+        for p in t["partitions"]:
+            if p.get("partition_index", p.get("partition")) == partition:
+                return int(p.get("leader_id", p.get("leader", -1)))
+    raise LauncherError(f"topic {topic!r} has no partition {partition}")
 
 
 def _kafka_cluster_id() -> str:
