@@ -46,6 +46,8 @@ class Endpoints:
     #: "PLAINTEXT", or "SASL_SSL" for a secured stack (`secure_dir` then holds the CA and the client configs)
     security_protocol: str = "PLAINTEXT"
     secure_dir: str | None = None
+    #: node id (as text: JSON keys) -> pid of its JVM, for `gplx-bus local kill|hang|resume|restart`
+    node_pids: dict[str, int] = field(default_factory=dict)
 
     def client_config(self, user: str = ADMIN_USER) -> Path:
         """The Kafka client properties file of a SCRAM user of a secured stack."""
@@ -120,6 +122,7 @@ class LocalCluster:
             registry_start_seconds=round(registry_seconds, 2),
             security_protocol="SASL_SSL" if self.secure else "PLAINTEXT",
             secure_dir=str(self.secure.root) if self.secure else None,
+            node_pids={str(n.spec.node_id): n.process.pid for n in self.nodes if n.process},
         )
         return self.endpoints
 
@@ -156,10 +159,7 @@ class LocalCluster:
 
     def _admin_login(self) -> dict:
         """The admin's login before its client config exists (written once the bootstrap address is known)."""
-        if not self.secure:
-            return {}
-        return {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "ssl_cafile": str(self.secure.ca),
-                "sasl_plain_username": ADMIN_USER, "sasl_plain_password": self.secure.password(ADMIN_USER)}
+        return admin_login(self.secure)
 
     def _create_users(self) -> None:
         """Client configs for admin and every principal; SCRAM credentials for the principals (admin's came at
@@ -281,6 +281,14 @@ class LocalCluster:
         if self.owns_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
         return outcome
+
+
+def admin_login(secure: SecureFiles | None) -> dict:
+    """kafka-python settings of the admin's SASL_SSL login on a secured stack ({} on a plain one)."""
+    if secure is None:
+        return {}
+    return {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "ssl_cafile": str(secure.ca),
+            "sasl_plain_username": ADMIN_USER, "sasl_plain_password": secure.password(ADMIN_USER)}
 
 
 def active_controller(node_dirs: Iterable[Path]) -> int:
@@ -421,3 +429,71 @@ def stop_detached(home: Path, timeout: float = 20.0) -> list[str]:
     shutil.rmtree(endpoints.data_dir, ignore_errors=True)
     return stopped
 
+
+
+# -- one node of the detached stack (`gplx-bus local kill|hang|resume|restart|controller|leader`) ------------------
+class DetachedNodes:
+    """The nodes of the stack `gplx-bus local up` left running, driven from a later command."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        endpoints = load_state(home)
+        if endpoints is None or not running_pids(endpoints):
+            raise LauncherError("no local stack is running from this GPLX_HOME: start one with "
+                                "`gplx-bus local up --nodes 3`")
+        self.endpoints = endpoints
+
+    def _pid(self, node_id: int) -> int:
+        pid = self.endpoints.node_pids.get(str(node_id))
+        if pid is None:
+            raise LauncherError(f"there is no node {node_id}: the stack has nodes "
+                                f"{', '.join(sorted(self.endpoints.node_pids)) or 'none'}")
+        return pid
+
+    def _alive(self, node_id: int) -> bool:
+        pid = self._pid(node_id)
+        return pid_alive(pid) and self.endpoints.marker in cmdline(pid)
+
+    def signal(self, node_id: int, sig: int) -> int:
+        """Send `sig` to a running node's JVM; returns its pid."""
+        if not self._alive(node_id):
+            raise LauncherError(f"node {node_id} is not running: `gplx-bus local restart {node_id}` starts it")
+        pid = self._pid(node_id)
+        os.kill(pid, sig)
+        if sig == signal.SIGKILL:
+            deadline = time.monotonic() + 10
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)  # polling until the kernel reaped it
+        return pid
+
+    def restart(self, node_id: int, timeout: float = 20.0, ready_timeout: float = 90.0) -> float:
+        """Stop the node if it runs (SIGTERM, then SIGKILL), start it on the same ports and data, wait until the
+        cluster lists every node; the new pid goes into the state file."""
+        if self._alive(node_id):
+            stop_pid(self._pid(node_id), timeout)
+        node = self._node(node_id)
+        node.start()
+        self.endpoints.node_pids[str(node_id)] = node.process.pid
+        self.endpoints.pids = [pid for pid in self.endpoints.pids if pid_alive(pid)] + [node.process.pid]
+        save_state(self.home, self.endpoints)
+        login = admin_login(SecureFiles(Path(self.endpoints.secure_dir)) if self.endpoints.secure_dir else None)
+        return wait_until_ready(node.bootstrap, len(self.endpoints.node_pids), ready_timeout, alive=node.alive,
+                                client=login)
+
+    def _node(self, node_id: int) -> KafkaNode:
+        folder = Path(self.endpoints.data_dir) / f"node-{node_id}"
+        props = dict(line.split("=", 1) for line in (folder / "server.properties").read_text().splitlines()
+                     if "=" in line and not line.startswith("#"))
+        broker_port = int(props["advertised.listeners"].rsplit(":", 1)[1])
+        controller_port = int(props["controller.quorum.voters"].split(f"{node_id}@127.0.0.1:", 1)[1].split(",")[0])
+        spec = NodeSpec(node_id, broker_port, controller_port, folder)
+        return KafkaNode(spec, jars.ensure_kafka_jars(self.endpoints.kafka_version), self.endpoints.kafka_version,
+                         self.endpoints.marker, tie_to_parent=False)
+
+    def controller(self) -> int:
+        live = [Path(self.endpoints.data_dir) / f"node-{n}" for n in self.endpoints.node_pids if self._alive(int(n))]
+        return active_controller(live)
+
+    def leader(self, topic: str, partition: int) -> int:
+        login = admin_login(SecureFiles(Path(self.endpoints.secure_dir)) if self.endpoints.secure_dir else None)
+        return partition_leader(self.endpoints.bootstrap_servers, topic, partition, login)
