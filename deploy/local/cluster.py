@@ -89,6 +89,7 @@ class LocalCluster:
         self.ready_timeout = ready_timeout
         self.marker = f"gplx-{uuid.uuid4().hex[:12]}"
         self.nodes: list[KafkaNode] = []
+        self.hung: set[int] = set()  # nodes SIGSTOPped by hang_node
         self.registry: ManagedProcess | None = None
         self.endpoints: Endpoints | None = None
         self.secure = SecureFiles(self.data_dir / "secure") if secure else None
@@ -234,16 +235,19 @@ class LocalCluster:
     def hang_node(self, node_id: int) -> None:
         """SIGSTOP one node: alive to the kernel, silent to the cluster (a GC pause, a frozen VM)."""
         self.node(node_id).signal(signal.SIGSTOP)
+        self.hung.add(node_id)
 
     def resume_node(self, node_id: int) -> None:
         """SIGCONT a node hung by `hang_node`."""
         self.node(node_id).signal(signal.SIGCONT)
+        self.hung.discard(node_id)
 
     def restart_node(self, node_id: int, timeout: float = 20.0) -> float:
         """Stop the node (gracefully, SIGKILL after `timeout`; nothing to do if it is dead) and start it again on
         the same ports and data; returns the seconds until the cluster lists it again."""
         node = self.node(node_id)
         node.stop(timeout)
+        self.hung.discard(node_id)  # stop_pid sends SIGCONT with its SIGKILL
         return self.start_node(node_id)
 
     def start_node(self, node_id: int) -> float:
@@ -260,8 +264,11 @@ class LocalCluster:
         return active_controller([n.spec.data_dir for n in self.nodes if n.alive()])
 
     def leader(self, topic: str, partition: int) -> int:
-        """The id of the broker leading `topic`'s `partition` now (-1 while none is elected)."""
-        return partition_leader(self.endpoints.bootstrap_servers, topic, partition, self._admin_login())
+        """The id of the broker leading `topic`'s `partition` now (-1 while none is elected). Asks the running nodes
+        that are not hung: kafka-python's bootstrap waits for ever on a SIGSTOPped node (it accepts the connection
+        and never answers; bootstrap_timeout_ms does not bound that wait)."""
+        answering = [n.bootstrap for n in self.nodes if n.alive() and n.spec.node_id not in self.hung]
+        return partition_leader(",".join(answering), topic, partition, self._admin_login())
 
     # -- stop and inspect --------------------------------------------------------------------------------------
     def pids(self) -> list[int]:
@@ -317,7 +324,7 @@ def partition_leader(bootstrap: str, topic: str, partition: int, client: dict | 
 
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="gplx-launcher", request_timeout_ms=5000,
-                                 **(client or {}))
+                                 bootstrap_timeout_ms=5000, **(client or {}))
     except (KafkaError, OSError) as exc:
         raise LauncherError(f"no broker answered at {bootstrap} ({type(exc).__name__}): is the cluster up?") from None
     try:
