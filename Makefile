@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | md5sum | cut -c1-12)
 
-.PHONY: demo test bench bench-exporter bench-status setup jars debs clean
+.PHONY: demo test bench bench-exporter bench-status faults soak setup jars debs clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,15 @@ bench-exporter: jars
 # The case store on PostgreSQL (not CI): query p99 on 1,000,000 cases; materializer against a plain COPY.
 bench-status: setup debs
 	$(BIN)/python -m consumers.casestore.bench
+
+# every fault scenario on the three-node cluster (the CI selection included), with the figures at the end
+faults: jars
+	$(BIN)/python -m pytest -m 'faults or not faults' tests/faults
+
+# 30 minutes at 50 cases/s with a fault every 2 minutes; memory plot and table in soak-report/ (extra: plot)
+soak: jars
+	$(BIN)/pip install -q -c constraints.txt -e '.[plot]'
+	$(BIN)/python -m tests.faults.soak --minutes 30 --rate 50 --fault-every 120 --out soak-report
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -240,7 +240,8 @@ class Catalogue:
             raise SettingsError("replication factor and partition counts must be at least 1")
         overrides = dict(partitions or {})
         provs = tuple(provinces) if provinces is not None else load_current_provinces()
-        base = {"min.insync.replicas": str(min_insync_for(rf))}
+        # an out-of-sync replica never becomes leader: it could lack records already acknowledged with acks=all
+        base = {"min.insync.replicas": str(min_insync_for(rf)), "unclean.leader.election.enable": "false"}
         p = prefix
 
         def spec(name: str, count: int, retention: Retention, events: Iterable[str], writers: Iterable[str],

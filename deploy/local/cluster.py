@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 import uuid
@@ -45,6 +46,8 @@ class Endpoints:
     #: "PLAINTEXT", or "SASL_SSL" for a secured stack (`secure_dir` then holds the CA and the client configs)
     security_protocol: str = "PLAINTEXT"
     secure_dir: str | None = None
+    #: node id (as text: JSON keys) -> pid of its JVM, for `gplx-bus local kill|hang|resume|restart`
+    node_pids: dict[str, int] = field(default_factory=dict)
 
     def client_config(self, user: str = ADMIN_USER) -> Path:
         """The Kafka client properties file of a SCRAM user of a secured stack."""
@@ -86,6 +89,7 @@ class LocalCluster:
         self.ready_timeout = ready_timeout
         self.marker = f"gplx-{uuid.uuid4().hex[:12]}"
         self.nodes: list[KafkaNode] = []
+        self.hung: set[int] = set()  # nodes SIGSTOPped by hang_node
         self.registry: ManagedProcess | None = None
         self.endpoints: Endpoints | None = None
         self.secure = SecureFiles(self.data_dir / "secure") if secure else None
@@ -119,6 +123,7 @@ class LocalCluster:
             registry_start_seconds=round(registry_seconds, 2),
             security_protocol="SASL_SSL" if self.secure else "PLAINTEXT",
             secure_dir=str(self.secure.root) if self.secure else None,
+            node_pids={str(n.spec.node_id): n.process.pid for n in self.nodes if n.process},
         )
         return self.endpoints
 
@@ -155,10 +160,7 @@ class LocalCluster:
 
     def _admin_login(self) -> dict:
         """The admin's login before its client config exists (written once the bootstrap address is known)."""
-        if not self.secure:
-            return {}
-        return {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "ssl_cafile": str(self.secure.ca),
-                "sasl_plain_username": ADMIN_USER, "sasl_plain_password": self.secure.password(ADMIN_USER)}
+        return admin_login(self.secure)
 
     def _create_users(self) -> None:
         """Client configs for admin and every principal; SCRAM credentials for the principals (admin's came at
@@ -217,6 +219,57 @@ class LocalCluster:
         return wait_until_ready(self.nodes[0].bootstrap, self.node_count, self.ready_timeout,
                                 alive=lambda: all(n.alive() for n in self.nodes), client=self._admin_login())
 
+    # -- one node at a time (fault tests, `gplx-bus local kill|hang|resume|restart`) ---------------------------------
+    def node(self, node_id: int) -> KafkaNode:
+        """The node with this id (1..nodes)."""
+        for node in self.nodes:
+            if node.spec.node_id == node_id:
+                return node
+        raise LauncherError(f"there is no node {node_id}: this cluster has nodes "
+                            f"{', '.join(str(n.spec.node_id) for n in self.nodes) or 'none (not started)'}")
+
+    def kill_node(self, node_id: int) -> None:
+        """SIGKILL one node (a crashed machine: no controlled shutdown); its data and ports stay for a restart."""
+        self.node(node_id).signal(signal.SIGKILL)
+
+    def hang_node(self, node_id: int) -> None:
+        """SIGSTOP one node: alive to the kernel, silent to the cluster (a GC pause, a frozen VM)."""
+        self.node(node_id).signal(signal.SIGSTOP)
+        self.hung.add(node_id)
+
+    def resume_node(self, node_id: int) -> None:
+        """SIGCONT a node hung by `hang_node`."""
+        self.node(node_id).signal(signal.SIGCONT)
+        self.hung.discard(node_id)
+
+    def restart_node(self, node_id: int, timeout: float = 20.0) -> float:
+        """Stop the node (gracefully, SIGKILL after `timeout`; nothing to do if it is dead) and start it again on
+        the same ports and data; returns the seconds until the cluster lists it again."""
+        node = self.node(node_id)
+        node.stop(timeout)
+        self.hung.discard(node_id)  # stop_pid sends SIGCONT with its SIGKILL
+        return self.start_node(node_id)
+
+    def start_node(self, node_id: int) -> float:
+        """Start a stopped or killed node again; returns the seconds until the cluster lists all nodes."""
+        node = self.node(node_id)
+        if node.alive():
+            raise LauncherError(f"node {node_id} is running (pid {node.process.pid}); restart_node stops it first")
+        node.start()
+        return wait_until_ready(node.bootstrap, self.node_count, self.ready_timeout, alive=node.alive,
+                                client=self._admin_login())
+
+    def controller(self) -> int:
+        """The id of the active KRaft controller (the quorum's leader), from the live nodes' own record of it."""
+        return active_controller([n.spec.data_dir for n in self.nodes if n.alive()])
+
+    def leader(self, topic: str, partition: int) -> int:
+        """The id of the broker leading `topic`'s `partition` now (-1 while none is elected). Asks the running nodes
+        that are not hung: kafka-python's bootstrap waits for ever on a SIGSTOPped node (it accepts the connection
+        and never answers; bootstrap_timeout_ms does not bound that wait)."""
+        answering = [n.bootstrap for n in self.nodes if n.alive() and n.spec.node_id not in self.hung]
+        return partition_leader(",".join(answering), topic, partition, self._admin_login())
+
     # -- stop and inspect --------------------------------------------------------------------------------------
     def pids(self) -> list[int]:
         procs = [n.process for n in self.nodes if n.process] + ([self.registry] if self.registry else [])
@@ -235,6 +288,57 @@ class LocalCluster:
         if self.owns_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
         return outcome
+
+
+def admin_login(secure: SecureFiles | None) -> dict:
+    """kafka-python settings of the admin's SASL_SSL login on a secured stack ({} on a plain one)."""
+    if secure is None:
+        return {}
+    return {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "ssl_cafile": str(secure.ca),
+            "sasl_plain_username": ADMIN_USER, "sasl_plain_password": secure.password(ADMIN_USER)}
+
+
+def active_controller(node_dirs: Iterable[Path]) -> int:
+    """The active controller's id: the leader of the highest epoch in the nodes' `quorum-state` files (each
+    KRaft voter writes the leader it knows there on every election). A node that is killed or hung keeps an old
+    epoch, so the highest epoch among the live nodes wins."""
+    best: tuple[int, int] | None = None
+    for folder in node_dirs:
+        path = Path(folder) / "logs" / "__cluster_metadata-0" / "quorum-state"
+        try:
+            state = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            continue  # not written yet, or being rewritten: the other nodes say it too
+        epoch, leader = int(state.get("leaderEpoch", -1)), int(state.get("leaderId", -1))
+        if leader >= 0 and (best is None or epoch > best[0]):
+            best = (epoch, leader)
+    if best is None:
+        raise LauncherError("no node knows an active controller yet (no quorum elected); wait and ask again")
+    return best[1]
+
+
+def partition_leader(bootstrap: str, topic: str, partition: int, client: dict | None = None) -> int:
+    """The broker id leading one partition (-1 while none is elected), from a metadata request."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="gplx-launcher", request_timeout_ms=5000,
+                                 bootstrap_timeout_ms=5000, **(client or {}))
+    except (KafkaError, OSError) as exc:
+        raise LauncherError(f"no broker answered at {bootstrap} ({type(exc).__name__}): is the cluster up?") from None
+    try:
+        described = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    for t in described:
+        if t.get("error_code", 0):
+            raise LauncherError(f"topic {topic!r} is unknown to the cluster (error {t['error_code']}): "
+                                "check the name (`gplx-bus topics list`)")
+        for p in t["partitions"]:
+            if p.get("partition_index", p.get("partition")) == partition:
+                return int(p.get("leader_id", p.get("leader", -1)))
+    raise LauncherError(f"topic {topic!r} has no partition {partition}")
 
 
 def _kafka_cluster_id() -> str:
@@ -332,3 +436,71 @@ def stop_detached(home: Path, timeout: float = 20.0) -> list[str]:
     shutil.rmtree(endpoints.data_dir, ignore_errors=True)
     return stopped
 
+
+
+# -- one node of the detached stack (`gplx-bus local kill|hang|resume|restart|controller|leader`) ------------------
+class DetachedNodes:
+    """The nodes of the stack `gplx-bus local up` left running, driven from a later command."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        endpoints = load_state(home)
+        if endpoints is None or not running_pids(endpoints):
+            raise LauncherError("no local stack is running from this GPLX_HOME: start one with "
+                                "`gplx-bus local up --nodes 3`")
+        self.endpoints = endpoints
+
+    def _pid(self, node_id: int) -> int:
+        pid = self.endpoints.node_pids.get(str(node_id))
+        if pid is None:
+            raise LauncherError(f"there is no node {node_id}: the stack has nodes "
+                                f"{', '.join(sorted(self.endpoints.node_pids)) or 'none'}")
+        return pid
+
+    def _alive(self, node_id: int) -> bool:
+        pid = self._pid(node_id)
+        return pid_alive(pid) and self.endpoints.marker in cmdline(pid)
+
+    def signal(self, node_id: int, sig: int) -> int:
+        """Send `sig` to a running node's JVM; returns its pid."""
+        if not self._alive(node_id):
+            raise LauncherError(f"node {node_id} is not running: `gplx-bus local restart {node_id}` starts it")
+        pid = self._pid(node_id)
+        os.kill(pid, sig)
+        if sig == signal.SIGKILL:
+            deadline = time.monotonic() + 10
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)  # polling until the kernel reaped it
+        return pid
+
+    def restart(self, node_id: int, timeout: float = 20.0, ready_timeout: float = 90.0) -> float:
+        """Stop the node if it runs (SIGTERM, then SIGKILL), start it on the same ports and data, wait until the
+        cluster lists every node; the new pid goes into the state file."""
+        if self._alive(node_id):
+            stop_pid(self._pid(node_id), timeout)
+        node = self._node(node_id)
+        node.start()
+        self.endpoints.node_pids[str(node_id)] = node.process.pid
+        self.endpoints.pids = [pid for pid in self.endpoints.pids if pid_alive(pid)] + [node.process.pid]
+        save_state(self.home, self.endpoints)
+        login = admin_login(SecureFiles(Path(self.endpoints.secure_dir)) if self.endpoints.secure_dir else None)
+        return wait_until_ready(node.bootstrap, len(self.endpoints.node_pids), ready_timeout, alive=node.alive,
+                                client=login)
+
+    def _node(self, node_id: int) -> KafkaNode:
+        folder = Path(self.endpoints.data_dir) / f"node-{node_id}"
+        props = dict(line.split("=", 1) for line in (folder / "server.properties").read_text().splitlines()
+                     if "=" in line and not line.startswith("#"))
+        broker_port = int(props["advertised.listeners"].rsplit(":", 1)[1])
+        controller_port = int(props["controller.quorum.voters"].split(f"{node_id}@127.0.0.1:", 1)[1].split(",")[0])
+        spec = NodeSpec(node_id, broker_port, controller_port, folder)
+        return KafkaNode(spec, jars.ensure_kafka_jars(self.endpoints.kafka_version), self.endpoints.kafka_version,
+                         self.endpoints.marker, tie_to_parent=False)
+
+    def controller(self) -> int:
+        live = [Path(self.endpoints.data_dir) / f"node-{n}" for n in self.endpoints.node_pids if self._alive(int(n))]
+        return active_controller(live)
+
+    def leader(self, topic: str, partition: int) -> int:
+        login = admin_login(SecureFiles(Path(self.endpoints.secure_dir)) if self.endpoints.secure_dir else None)
+        return partition_leader(self.endpoints.bootstrap_servers, topic, partition, login)

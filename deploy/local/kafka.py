@@ -6,6 +6,8 @@ subprocess. Readiness is a metadata request that lists this broker, never a slee
 """
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -70,7 +72,8 @@ def server_properties(node: NodeSpec, voters: str, replication: int, secure: Sec
         f"log.dirs={node.data_dir / 'logs'}",
         "num.partitions=1",
         f"default.replication.factor={replication}",
-        f"min.insync.replicas={min(2, replication)}",
+        f"min.insync.replicas={min(2, replication)}",  # __consumer_offsets too: RF 3 / min ISR 2 on three nodes
+        "unclean.leader.election.enable=false",  # never elect a replica that may miss acknowledged records
         f"offsets.topic.replication.factor={replication}",
         "offsets.topic.num.partitions=10",  # 50 by default: slow first group join on a laptop-sized broker
         f"transaction.state.log.replication.factor={replication}",
@@ -142,6 +145,15 @@ class KafkaNode:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.alive()
+
+    def signal(self, sig: int) -> None:
+        """Send `sig` to the node's JVM (SIGKILL: a crash; SIGSTOP/SIGCONT: a hang and its end); SIGKILL waits
+        until it is gone, so a restart right after finds its ports free."""
+        if not self.alive():
+            raise LauncherError(f"node {self.spec.node_id} is not running")
+        os.kill(self.process.pid, sig)
+        if sig == signal.SIGKILL:
+            self.process.popen.wait()
 
     def failure_reason(self) -> str:
         """Why the node died, in one line, from its log: the last error, else its last lines. Never only the log's

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from deploy.local.cluster import LocalCluster, load_state, only_stack_of, save_state, stop_detached
+from deploy.local.cluster import DetachedNodes, LocalCluster, load_state, only_stack_of, save_state, stop_detached
 from deploy.local.process import pid_alive
 from deploy.local.settings import gplx_home
 
@@ -97,6 +98,70 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         console.print(f"[red]broken[/]: some processes of the stack died (pids {endpoints.pids}); "
                       "run `gplx-bus local down` then `up`")
         raise typer.Exit(1)
+
+
+# -- faults on one node of a running stack (`local up --nodes 3`) -------------------------------------------------
+_NODE = typer.Argument(..., min=1, max=3, help="Node id: 1, 2 or 3.")
+
+
+@app.command()
+def kill(node: int = _NODE) -> None:
+    """SIGKILL one Kafka node of the running stack (a crash: no controlled shutdown); `restart` brings it back.
+
+    Example: gplx-bus local kill "$(gplx-bus local controller)"
+    """
+    pid = DetachedNodes(gplx_home()).signal(node, signal.SIGKILL)
+    console.print(f"node {node} (pid {pid}) killed")
+
+
+@app.command()
+def hang(node: int = _NODE) -> None:
+    """SIGSTOP one Kafka node (alive but silent, like a long GC pause or a frozen VM); `resume` ends it.
+
+    Example: gplx-bus local hang 2
+    """
+    pid = DetachedNodes(gplx_home()).signal(node, signal.SIGSTOP)
+    console.print(f"node {node} (pid {pid}) hung (SIGSTOP); `gplx-bus local resume {node}` ends it")
+
+
+@app.command()
+def resume(node: int = _NODE) -> None:
+    """SIGCONT a node hung by `hang`.
+
+    Example: gplx-bus local resume 2
+    """
+    pid = DetachedNodes(gplx_home()).signal(node, signal.SIGCONT)
+    console.print(f"node {node} (pid {pid}) resumed")
+
+
+@app.command()
+def restart(node: int = _NODE) -> None:
+    """Stop one node (SIGTERM, SIGKILL after 20 s; nothing to do if it is dead) and start it on the same ports and
+    data; returns once the cluster lists every node again.
+
+    Example: gplx-bus local restart 3
+    """
+    seconds = DetachedNodes(gplx_home()).restart(node)
+    console.print(f"node {node} restarted; the cluster listed every node after {seconds:.1f}s")
+
+
+@app.command()
+def controller() -> None:
+    """Print the id of the active KRaft controller.
+
+    Example: gplx-bus local controller
+    """
+    print(DetachedNodes(gplx_home()).controller())
+
+
+@app.command()
+def leader(topic: str = typer.Argument(..., help="Topic name (with its prefix, if any)."),
+           partition: int = typer.Argument(0, min=0, help="Partition number.")) -> None:
+    """Print the id of the broker leading a partition (-1 while none is elected).
+
+    Example: gplx-bus local leader portal.applications 3
+    """
+    print(DetachedNodes(gplx_home()).leader(topic, partition))
 
 
 @app.command()

@@ -40,3 +40,31 @@ def test_a_java_tool_failure_is_its_exception_not_slf4j_noise():
               'configuration "process.roles"\n\tat org.apache.kafka.common.config.ConfigDef.parseValue(ConfigDef.java:534)\n')
     assert _tool_failure(output).startswith('Exception in thread "main" org.apache.kafka.common.config.ConfigException')
     assert _tool_failure(SLF4J) == "no output"
+
+
+def test_node_faults_without_a_running_stack_say_how_to_start_one(tmp_path):
+    """`gplx-bus local kill|hang|resume|restart|controller|leader` with nothing running: one line and the fix."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GPLX_HOME": str(tmp_path), "GPLX_DEBUG": ""}
+    for args in (["kill", "1"], ["leader", "portal.applications"]):  # every one goes through DetachedNodes
+        done = subprocess.run([sys.executable, "-m", "gplx_bus.cli", "local", *args], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode != 0
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "gplx-bus local up --nodes 3" in lines[0], done.stderr
+
+
+def test_the_active_controller_is_the_leader_of_the_highest_epoch(tmp_path):
+    import json
+
+    from deploy.local.cluster import active_controller
+
+    for node, (leader, epoch) in {1: (2, 5), 2: (3, 7), 3: (None, None)}.items():
+        folder = tmp_path / f"node-{node}" / "logs" / "__cluster_metadata-0"
+        folder.mkdir(parents=True)
+        if leader is not None:  # node 3 has not written its file yet
+            (folder / "quorum-state").write_text(json.dumps({"leaderId": leader, "leaderEpoch": epoch}))
+    assert active_controller(tmp_path / f"node-{n}" for n in (1, 2, 3)) == 3

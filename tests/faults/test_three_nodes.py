@@ -1,0 +1,159 @@
+"""The replicated three-node cluster under faults: the scenarios meant for CI.
+
+One cluster for the module (three KRaft nodes + registry); first the launcher's fault controls, then a fault-free
+run of the seeded day (the baseline), then three scenarios on the same seed, each compared case by case with it:
+SIGKILL the leader of the busiest input partitions, SIGKILL the active controller, SIGKILL one of two workers.
+The last two are marked `faults` (run by `make faults`, not by default) until what they revealed is fixed: see
+the README's Reliability section. The other scenarios are in test_more_faults.py.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.faults import harness
+from tests.faults.harness import run_day
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CASES = 100
+SEED = 14
+
+
+def check(run: harness.Run, baseline: harness.Run) -> harness.Figures:
+    harness.compare(run, baseline)
+    f = run.figures
+    print("\n" + f.line())
+    assert not f.client_errors, f.client_errors
+    # a worker may exit once on a failed delivery (at-least-once: its input is processed again after the restart
+    # its supervisor gives it), but must not crash-loop
+    assert len(f.worker_exits) <= 2, f.worker_exits
+    assert f.problems == [], f.problems[:5]
+    assert f.inputs_on_topics == f.inputs_acknowledged == f.inputs_committed, f.line()
+    assert f.decided == f.cases and f.identical == f.compared == f.cases, f.differences
+    assert f.portal_distinct == f.approvals and f.refunds == f.paid_rejections, f.line()
+    assert f.conflicting_ids == 0, f.line()
+    assert f.lag0_after_fault_s is not None and f.first_decision_after_fault_s is not None, f.line()
+    assert f.exporter_up_at_end, "the lag exporter did not report again after the fault"
+    return f
+
+
+@pytest.fixture(scope="module")
+def baseline(cluster3, workroot):
+    run = run_day(cluster3, workroot, CASES, SEED)
+    f = run.figures
+    print("\n" + f.line())
+    assert f.problems == [] and f.decided == CASES, f.problems[:5]
+    assert f.conflicting_ids == 0, f.line()
+    # the catalogue's replication settings took effect on the cluster
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    from topology import catalogue as topics
+
+    admin = KafkaAdminClient(bootstrap_servers=cluster3.endpoints.bootstrap_servers)
+    try:
+        name = run.catalogue.name(topics.PORTAL_APPLICATIONS)
+        assert _replicas(admin, name) == {3}
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)], config_filter="all")
+        configs = {k: v.get("value") for k, v in described.get("topic", {}).get(name, {}).items()}
+        assert configs["min.insync.replicas"] == "2" and configs["unclean.leader.election.enable"] == "false"
+    finally:
+        admin.close()
+    return run
+
+
+def test_launcher_kills_hangs_restarts_and_names_controller_and_leaders(cluster3):
+    from kafka import KafkaAdminClient, KafkaConsumer
+    from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+
+    bootstrap = cluster3.endpoints.bootstrap_servers
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic("launcher.probe", 3, 3)])
+        consumer = KafkaConsumer("launcher.probe", bootstrap_servers=bootstrap, group_id="launcher-probe")
+        harness.wait_for(lambda: consumer.poll(timeout_ms=500) is not None and consumer.assignment(), 60,
+                         "a group joined (its coordinator creates __consumer_offsets)")
+        consumer.close()
+        offsets = harness.wait_for(lambda: _replicas(admin, "__consumer_offsets"), 30, "__consumer_offsets")
+        assert offsets == {3}, "internal offsets topic must be replicated three times"
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, "1")], config_filter="all")
+        broker = {k: v.get("value") for k, v in described.get("broker", {}).get("1", {}).items()}
+        assert broker["offsets.topic.replication.factor"] == "3"
+        assert broker["transaction.state.log.replication.factor"] == "3"
+        assert broker["transaction.state.log.min.isr"] == "2"
+        assert broker["min.insync.replicas"] == "2"
+        assert broker["unclean.leader.election.enable"] == "false"
+    finally:
+        admin.close()
+
+    first = cluster3.controller()
+    cluster3.kill_node(first)
+    new = harness.wait_for(lambda: _other_controller(cluster3, first), 30, "a new active controller")
+    assert new != first
+    started = time.monotonic()
+    cluster3.start_node(first)
+    print(f"\ncontroller {first} SIGKILLed: {new} took over; node {first} back in {time.monotonic() - started:.1f}s")
+
+    leader = cluster3.leader("launcher.probe", 0)
+    cluster3.hang_node(leader)
+    try:
+        moved = harness.wait_for(lambda: _other_leader(cluster3, "launcher.probe", 0, leader), 60,
+                                 "partition 0 to get a new leader while its leader is SIGSTOPped")
+    finally:
+        cluster3.resume_node(leader)
+    assert moved not in (leader, -1)
+    cluster3.restart_node(leader)
+    assert len(cluster3.pids()) == 4  # three nodes and the registry
+
+
+def test_kill_leader_of_busiest_partitions(cluster3, workroot, baseline):
+    def inject(run):
+        node, label = harness.busiest_leader(run)
+        run.cluster.kill_node(node)
+        return label
+    run = run_day(cluster3, workroot, CASES, SEED, harness.Fault("kill-partition-leader", inject))
+    check(run, baseline)
+
+
+@pytest.mark.faults  # out of CI for now: timed out at 300 s under load (see README, Reliability: findings)
+def test_kill_active_controller(cluster3, workroot, baseline):
+    def inject(run):
+        node = run.cluster.controller()
+        run.cluster.kill_node(node)
+        return f"SIGKILL broker {node} (active controller)"
+    run = run_day(cluster3, workroot, CASES, SEED, harness.Fault("kill-controller", inject))
+    check(run, baseline)
+
+
+@pytest.mark.faults  # out of CI for now: once the survivor left partitions unconsumed (see README: findings)
+def test_kill_one_of_two_workers(cluster3, workroot, baseline):
+    def inject(run):
+        harness.wait_group_members(run, 2)
+        run.workers.kill("w1")
+        return "SIGKILL worker w1 of 2"
+    run = run_day(cluster3, workroot, CASES, SEED, harness.Fault("kill-worker", inject, workers=2))
+    check(run, baseline)
+
+
+def _replicas(admin, topic):
+    described = admin.describe_topics([topic])
+    parts = [p for t in described for p in t.get("partitions") or ()]
+    return {len(p["replica_nodes"]) for p in parts} if parts else None
+
+
+def _other_controller(cluster, old):
+    try:
+        now = cluster.controller()
+    except Exception:  # noqa: BLE001 - no quorum yet: ask again
+        return None
+    return now if now != old else None
+
+
+def _other_leader(cluster, topic, partition, old):
+    try:
+        now = cluster.leader(topic, partition)
+    except Exception:  # noqa: BLE001 - metadata from the hung node times out: ask again
+        return None
+    return now if now not in (old, -1) else None
