@@ -107,9 +107,17 @@ class SignedInFuture(DeserializationError):
     code = "SIGNED_IN_FUTURE"
 
 
+class SignatureInvalid(DeserializationError):
+    """A health certificate whose clinic signature does not verify (bad, unknown or revoked key, or unsigned from
+    a clinic that signs): a forged record that reached the topic some other way than the gateway
+    (`schemas.signature`)."""
+
+    code = "SIGNATURE_INVALID"
+
+
 #: Every DeserializationError subclass by its DLQ code.
 ERROR_CLASSES: dict[str, type[DeserializationError]] = {
     cls.code: cls
     for cls in (BadMagicByte, UnknownSchemaId, UnknownEventType, SchemaMismatch, TruncatedPayload,
-                GarbagePayload, DomainInvalid, SignedInFuture)
+                GarbagePayload, DomainInvalid, SignedInFuture, SignatureInvalid)
 }
