@@ -49,12 +49,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from schemas.errors import GplxError
+
 FORM_HEADER = "gplx-health-certificate-v1"
 ALGORITHM = "ECDSA_P256_SHA256"
 _LINE_BREAKS = ("\n", "\r")
 
 
-class SignatureError(ValueError):
+class SignatureError(GplxError):
     """A certificate that cannot be verified; the message says why, never the signed content."""
 
 
@@ -139,6 +141,9 @@ class KeyBook:
 
     def get(self, clinic_code: str, kid: str) -> ClinicKeyState | None:
         return self._keys.get((clinic_code, kid))
+
+    def all(self) -> list[ClinicKeyState]:
+        return sorted(self._keys.values(), key=lambda k: (k.clinic_code, k.registered_at))
 
     def knows(self, cert) -> bool:
         return cert.signature_key_id is None or self.get(cert.clinic_code, cert.signature_key_id) is not None

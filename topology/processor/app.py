@@ -30,6 +30,7 @@ from typing import Mapping
 
 import faust
 
+from consumers.clinic_keys import ClinicKeys
 from schemas import models
 from schemas.errors import DeserializationError, RegistryUnavailable
 from schemas.privacy import failure_summary
@@ -73,6 +74,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         table_standby_replicas=0,
     )
     registry = RegistryClient(settings.registry_url, auth=settings.connection.registry_auth)
+    clinic_keys = ClinicKeys(settings.connection, catalogue, registry)  # started at the first certificate
     serialize = AvroSerializer(registry)
     deserialize = AvroDeserializer(registry)
     base_of = {catalogue.name(base): base for base in INPUTS}
@@ -157,7 +159,10 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 item = await registry_call(deserialize, message.value, SerializationContext(message.topic))
                 if message.key is None or item.cccd.encode() != message.key:
                     raise _KeyMismatch(f"record key does not equal the event's cccd on {message.topic}")
-                assembler.refuse_signed_in_future(item, _arrival_time(message) or item.occurred_at, rules)
+                arrival = _arrival_time(message) or item.occurred_at
+                assembler.refuse_signed_in_future(item, arrival, rules)
+                if isinstance(item, models.HealthCertificate):  # in a thread: may read clinics.keys (blocking)
+                    await asyncio.to_thread(clinic_keys.refuse_unverified, item, arrival)
             except DeserializationError as exc:
                 await dead_letter(message, exc.code, str(exc))
                 continue
