@@ -3,6 +3,7 @@
 And `Signing`: a publisher wrapper that signs each certificate with the clinic's private key first."""
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,7 @@ class GatewayClient:
 
         self._body = CertificateBody
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout_s, verify=str(ca) if ca else True,
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s, verify=ssl.create_default_context(cafile=str(ca)) if ca else True,
                                   headers={"Authorization": f"Bearer {api_key}"})
 
     def publish(self, event) -> DeliveryResult:
