@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | md5sum | cut -c1-12)
 
-.PHONY: demo test bench setup jars debs clean
+.PHONY: demo test bench bench-gateway setup jars debs clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,9 @@ test: jars debs
 
 bench: jars
 	$(BIN)/gplx-bus bench
+
+bench-gateway: jars
+	$(BIN)/python -m gplx_bus.bench.gateway
 
 clean:
 	rm -rf $(VENV) .pytest_cache
