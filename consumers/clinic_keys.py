@@ -55,15 +55,21 @@ class ClinicKeys:
             with self._lock:
                 self.book.apply(event)
 
-    def refusal(self, cert, arrival: datetime) -> str | None:
-        """Why `cert` is not validly signed (see schemas.signature), after reading any key published since the
-        last look if it names a key not seen yet (a key is added just before its clinic's first certificates)."""
+    def refusal(self, cert, arrival: datetime, *, as_of_arrival: bool = False) -> str | None:
+        """Why `cert`, on the bus since `arrival`, is not validly signed (see schemas.signature).
+
+        `as_of_arrival` (the case processor): first wait until every key record appended before `arrival` has
+        been read, so the verdict is the one a replay will give. Otherwise (the gateway, arrival = now) the keys
+        read so far, after reading any key published since the last look if it names a key not seen yet."""
         if not self._started:
             self.start()
-        with self._lock:
-            known = self.book.knows(cert)
-        if not known:
-            self.catch_up()
+        if as_of_arrival:
+            self._follower.wait_complete_as_of(arrival.timestamp())
+        else:
+            with self._lock:
+                known = self.book.knows(cert)
+            if not known:
+                self.catch_up()
         with self._lock:
             return self.book.refusal(cert, arrival)
 
@@ -71,7 +77,7 @@ class ClinicKeys:
         """For the case processor: SignatureInvalid (a dead letter) for a HealthCertificate whose signature does
         not verify; anything else passes."""
         if isinstance(item, models.HealthCertificate):
-            reason = self.refusal(item, arrival)
+            reason = self.refusal(item, arrival, as_of_arrival=True)
             if reason is not None:
                 raise SignatureInvalid(reason, schema=item.avro_name)
 

@@ -6,6 +6,10 @@ nothing is committed, so a restart simply reads again from the beginning. `catch
 state trustworthy: it returns once everything that was on the topic *when it was called* has been applied, so a
 caller that catches up before answering has seen every record acknowledged before its question.
 
+`wait_complete_as_of(t)` is the cheaper promise a stream processor needs: it returns once every record appended
+to the topic before the time `t` has been applied (known from the high-water marks that come with every fetch, no
+extra request), so a decision about a record that reached another topic at `t` sees the same state on a replay.
+
 kafka-python's consumer is not thread-safe: only the follower's own thread touches it; `catch_up` asks that thread
 for the end offsets and waits for it to get there.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable
 
 from schemas.errors import GplxError, RegistryUnavailable
@@ -40,6 +45,7 @@ class TopicFollower:
         self._served = 0  # requests whose end offsets were reached
         self._error: str | None = None
         self._stop = threading.Event()
+        self._complete_as_of = 0.0  # wall time (s): every record appended before it has been applied
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.applied = 0
 
@@ -58,6 +64,16 @@ class TopicFollower:
             if not done:
                 raise FollowerError(f"{self._topic}: not read to its end within {timeout_s:g}s; is Kafka up?")
 
+    def wait_complete_as_of(self, moment: float, timeout_s: float = 30.0) -> None:
+        """Wait until every record appended before `moment` (Unix seconds) has been applied."""
+        with self._cond:
+            done = self._cond.wait_for(lambda: self._complete_as_of >= moment or self._error is not None,
+                                       timeout_s)
+            if self._error is not None:
+                raise FollowerError(self._error)
+            if not done:
+                raise FollowerError(f"{self._topic}: not read up to the time asked within {timeout_s:g}s; is Kafka up?")
+
     def close(self) -> None:
         self._stop.set()
         if self._thread.ident is not None:
@@ -70,7 +86,8 @@ class TopicFollower:
 
         try:
             consumer = KafkaConsumer(**self._connection.kafka_python_kwargs(), group_id=None,
-                                     enable_auto_commit=False, client_id=self._thread.name)
+                                     enable_auto_commit=False, client_id=self._thread.name,
+                                     fetch_max_wait_ms=50)  # an idle topic still says how far it goes, often
             partitions = consumer.partitions_for_topic(self._topic)
             if not partitions:
                 raise FollowerError(f"topic {self._topic} does not exist (gplx-bus topics apply)")
@@ -85,8 +102,10 @@ class TopicFollower:
         consumer.seek_to_beginning(*tps)
         target: dict | None = None
         target_for = 0
+        previous_poll = time.time()
         try:
             while not self._stop.is_set():
+                poll_started = time.time()
                 with self._cond:
                     asked = self._asked
                 if target is None and asked > self._served:
@@ -102,6 +121,14 @@ class TopicFollower:
                         self._served = target_for
                         self._cond.notify_all()
                     target = None
+                # At the high-water marks: everything appended before the previous poll began is applied (the
+                # marks came with a fetch sent during or after it; the previous one, to allow for prefetching).
+                marks = [consumer.highwater(tp) for tp in tps]
+                if all(m is not None and consumer.position(tp) >= m for tp, m in zip(tps, marks)):
+                    with self._cond:
+                        self._complete_as_of = previous_poll
+                        self._cond.notify_all()
+                previous_poll = poll_started
         finally:
             consumer.close()
 

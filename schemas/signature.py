@@ -28,7 +28,9 @@ A key id is the first 16 hex digits of SHA-256 over the public key's DER Subject
 operator cannot give two keys one id.
 
 Validity (`KeyBook.refusal`), the same in the gateway and in the case processor:
-- a certificate naming a key must name a key registered for its own clinic and verify under it;
+- a certificate naming a key must name a key registered for its own clinic before the certificate reached the bus
+  (its Kafka record time), and verify under it; a key registered later does not make it valid afterwards, so a
+  replay decides the same (publish it again: `gplx-bus dlq replay`);
 - a revoked key keeps certificates it signed *before* its revocation time valid (`signed_at` < `revoked_at`):
   a clinic rotating keys does not invalidate a year of certificates. Revoke a stolen key with the time it was
   stolen (`gplx-bus clinic keys revoke --at`), which also covers back-dated forgeries;
@@ -157,8 +159,9 @@ class KeyBook:
                         f"signed its certificates since {first.isoformat()}")
             return None
         key = self.get(cert.clinic_code, cert.signature_key_id)
-        if key is None:
-            return f"unknown key id {cert.signature_key_id} for clinic {cert.clinic_code}"
+        if key is None or key.registered_at > arrival:
+            return (f"unknown key id {cert.signature_key_id} for clinic {cert.clinic_code}"
+                    + ("" if key is None else " when the certificate reached the bus (registered later)"))
         if key.revoked_at is not None and cert.signed_at >= key.revoked_at:
             return (f"key {key.key_id} of clinic {cert.clinic_code} was revoked at {key.revoked_at.isoformat()}, "
                     f"before the certificate was signed")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -132,8 +133,10 @@ class CertificateIndex:
 class Gateway:
     """The decisions of `gplx-bus clinic serve`, shared by its HTTP routes."""
 
-    def __init__(self, publisher: Publisher, keys: ClinicKeys, index: CertificateIndex) -> None:
+    def __init__(self, publisher: Publisher, keys: ClinicKeys, index: CertificateIndex, *,
+                 delivery_timeout_s: float = 10.0) -> None:
         self.publisher = publisher
+        self.delivery_timeout_s = delivery_timeout_s  # as the publisher's: how long a batch waits, in all
         self.keys = keys
         self.index = index
         self._skew = load_rule_set().certificate_clock_skew
@@ -153,6 +156,7 @@ class Gateway:
             try:
                 delivery = self.publisher.publish(checked)
             except PublishError as exc:
+                log.warning("certificate not acknowledged by Kafka: %s", type(exc).__name__)
                 return self._failed(exc)
             return self._accepted(checked, delivery)
 
@@ -185,9 +189,11 @@ class Gateway:
                     pending[i] = self.publisher.send(cert)
                 except PublishError as exc:
                     verdicts[i] = self._failed(exc)
+            deadline = time.monotonic() + self.delivery_timeout_s  # one wait for the whole batch
             for i, delivery in pending.items():
                 try:
-                    verdicts[i] = self._accepted(checked[i], delivery.result())
+                    result = delivery.result(timeout_s=max(0.001, deadline - time.monotonic()))
+                    verdicts[i] = self._accepted(checked[i], result)
                 except PublishError as exc:
                     verdicts[i] = self._failed(exc)
             for i, cert in checked.items():
@@ -196,6 +202,10 @@ class Gateway:
         finally:
             for lock in locks:
                 lock.release()
+        unavailable_items = sum(v.status == 503 for v in verdicts)
+        if unavailable_items:
+            log.warning("batch: %d of %d items not acknowledged by Kafka (answered 503)", unavailable_items,
+                        len(items))
         return verdicts  # type: ignore[return-value]
 
     def check(self, item: Any, clinic: str) -> "models.HealthCertificate | Verdict":
@@ -272,7 +282,6 @@ class Gateway:
         if isinstance(exc, InvalidEvent):
             return refusal(422, "invalid_field", str(exc))
         if isinstance(exc, (BrokerUnavailable, DeliveryError, RegistryUnreachable)):
-            log.warning("publish failed: %s", type(exc).__name__)
             return unavailable("Kafka or the schema registry is unavailable")
         return unavailable(type(exc).__name__)
 

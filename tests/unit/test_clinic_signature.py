@@ -51,6 +51,7 @@ def test_a_signed_certificate_verifies_and_any_change_breaks_it():
     book.apply(key_event(key))
     cert = signature.signed(certificate(), key)
     assert book.refusal(cert, T0) is None
+    assert "registered later" in book.refusal(cert, T0 - timedelta(seconds=1))  # on the bus before the key
     assert "does not verify" in book.refusal(cert.model_copy(update={"health_group": 3}), T0)
     assert "does not verify" in book.refusal(cert.model_copy(update={"signature": b"\x30\x00"}), T0)
     other = signature.signed(certificate(), ec.generate_private_key(ec.SECP256R1()))
