@@ -330,3 +330,32 @@ def test_the_readme_python_client_is_accepted(gateway, tmp_path):
     done = subprocess.run([sys.executable, "client.py"], cwd=work, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("202 "), done.stdout + done.stderr
     assert gateway.records() == 1
+
+
+def test_clinic_publish_goes_through_the_gateway_signed(gateway, tmp_path):
+    from typer.testing import CliRunner
+
+    from gplx_bus.cli import app
+
+    rows = [{"certificate_number": f"0070{i}/GKSKLX/{CLINIC}/26", "version_kind": "ADD", "cccd": f"00108500070{i}",
+             "clinic_code": CLINIC, "health_group": 3, "requested_class": "B",
+             "conclusions": [{"licence_class": "B", "fit": True}], "signed_at": "2026-03-02T08:30:00+07:00",
+             "doctor": "BS. Lê Thị Hồng", "signature": "c2ln"} for i in range(2)]
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(rows + [rows[0] | {"cccd": "12"}]), encoding="utf-8")
+    signing = tmp_path / "signing.pem"
+    signing.write_bytes(gateway.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    api_key = tmp_path / "bvbm.apikey"
+    api_key.write_text(gateway.api_key + "\n")
+    result = CliRunner().invoke(app, ["clinic", "publish", str(export), "--via", gateway.server.url,
+                                      "--api-key-file", str(api_key), "--ca", str(gateway.ca),
+                                      "--signing-key", str(signing)])
+    assert result.exit_code == 1, result.output  # the third row is refused
+    assert "2 accepted, 1 rejected" in result.output and "cccd_format" in result.output, result.output
+    assert gateway.records() == 2
+    # without --signing-key the gateway refuses the unsigned rows, and says why
+    again = CliRunner().invoke(app, ["clinic", "publish", str(export), "--via", gateway.server.url,
+                                     "--api-key-file", str(api_key), "--ca", str(gateway.ca)])
+    assert "HTTP 422 from the gateway: signature_key_id is missing" in again.output, again.output
+    assert gateway.records() == 2
