@@ -120,9 +120,10 @@ def serve(
     prefix: str = options.topic_prefix(),
     verbose: bool = options.verbose(),
 ) -> None:
-    """Run the HTTPS clinic gateway until interrupted: POST /v1/certificates, POST /v1/certificates:batch,
-    GET /v1/certificates/{number}, GET /openapi.json. It reads health.exam-results and clinics.keys to their
-    end before it says ready, so a restart never accepts a duplicate.
+    """Run the HTTPS clinic gateway until interrupted (POST /v1/certificates, POST /v1/certificates:batch, GET /v1/certificates/{number}, GET /openapi.json).
+
+    It reads health.exam-results and clinics.keys to their end before it says ready, so a restart never accepts a
+    duplicate.
 
     Example: gplx-bus clinic serve --api-keys gateway-keys.json --tls-dir ./gateway-tls --port 8443
     """
