@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from topology.catalogue import CASE_PROCESSOR_APP_ID, DLQ, LAG_EXPORTER, Catalogue, consumer_group
+from topology.catalogue import CASE_PROCESSOR_APP_ID, DLQ, GATEWAY, LAG_EXPORTER, Catalogue, consumer_group
 
 
 def our_groups(prefix: str = "", catalogue: Catalogue | None = None) -> list[str]:
@@ -24,7 +24,8 @@ def our_groups(prefix: str = "", catalogue: Catalogue | None = None) -> list[str
     # replication_factor=1: only names matter here, and GPLX_REPLICATION_FACTOR must not be able to break the CLI.
     cat = catalogue or Catalogue.build(prefix=prefix, replication_factor=1)
     dlq = cat.name(DLQ)
-    readers = {r for t in cat.topics if t.name != dlq for r in t.readers} - {LAG_EXPORTER}
+    # the clinic gateway reads without a consumer group (it follows whole topics): no lag to watch
+    readers = {r for t in cat.topics if t.name != dlq for r in t.readers} - {LAG_EXPORTER, GATEWAY}
     groups = {cat.prefix + consumer_group(r) for r in readers}
     groups.add(cat.prefix + CASE_PROCESSOR_APP_ID)  # the faust app id is its group, whatever the principal
     return sorted(groups)
