@@ -43,6 +43,10 @@ class ClinicKeys:
         self._follower.catch_up(timeout_s)
         return self
 
+    @property
+    def alive(self) -> bool:
+        return self._follower.alive
+
     def catch_up(self, timeout_s: float = 10.0) -> None:
         self._follower.catch_up(timeout_s)
 

@@ -74,6 +74,10 @@ class TopicFollower:
             if not done:
                 raise FollowerError(f"{self._topic}: not read up to the time asked within {timeout_s:g}s; is Kafka up?")
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def close(self) -> None:
         self._stop.set()
         if self._thread.ident is not None:
@@ -100,37 +104,43 @@ class TopicFollower:
         tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        target: dict | None = None
-        target_for = 0
+        self._target: dict | None = None
+        self._target_for = 0
         previous_poll = time.time()
         try:
             while not self._stop.is_set():
                 poll_started = time.time()
-                with self._cond:
-                    asked = self._asked
-                if target is None and asked > self._served:
-                    try:
-                        target, target_for = consumer.end_offsets(tps), asked
-                    except KafkaError as exc:  # broker away: ask again on the next round
-                        log.warning("%s: end offsets unavailable (%s)", self._topic, type(exc).__name__)
-                for records in consumer.poll(timeout_ms=100).values():
-                    for record in records:
-                        self._take(record)
-                if target is not None and all(consumer.position(tp) >= end for tp, end in target.items()):
-                    with self._cond:
-                        self._served = target_for
-                        self._cond.notify_all()
-                    target = None
-                # At the high-water marks: everything appended before the previous poll began is applied (the
-                # marks came with a fetch sent during or after it; the previous one, to allow for prefetching).
-                marks = [consumer.highwater(tp) for tp in tps]
-                if all(m is not None and consumer.position(tp) >= m for tp, m in zip(tps, marks)):
-                    with self._cond:
-                        self._complete_as_of = previous_poll
-                        self._cond.notify_all()
+                try:
+                    self._round(consumer, tps, previous_poll)
+                except KafkaError as exc:  # the broker away: keep the state, try again (callers time out meanwhile)
+                    log.warning("%s: cannot read (%s); retrying", self._topic, type(exc).__name__)
+                    self._stop.wait(1.0)
+                    continue
                 previous_poll = poll_started
         finally:
             consumer.close()
+
+    def _round(self, consumer, tps, previous_poll: float) -> None:
+        """One poll: apply what came, serve catch-ups whose end offsets were reached, move `complete_as_of`."""
+        with self._cond:
+            asked = self._asked
+        if self._target is None and asked > self._served:
+            self._target, self._target_for = consumer.end_offsets(tps), asked
+        for records in consumer.poll(timeout_ms=100).values():
+            for record in records:
+                self._take(record)
+        if self._target is not None and all(consumer.position(tp) >= end for tp, end in self._target.items()):
+            with self._cond:
+                self._served = self._target_for
+                self._cond.notify_all()
+            self._target = None
+        # At the high-water marks: everything appended before the previous poll began is applied (the marks came
+        # with a fetch sent during or after it; the previous one, to allow for prefetching).
+        marks = [consumer.highwater(tp) for tp in tps]
+        if all(m is not None and consumer.position(tp) >= m for tp, m in zip(tps, marks)):
+            with self._cond:
+                self._complete_as_of = previous_poll
+                self._cond.notify_all()
 
     def _take(self, record) -> None:
         if record.value is None:  # a tombstone: nothing to apply

@@ -24,7 +24,8 @@ class GatewayClient:
 
         self._body = CertificateBody
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout_s, verify=ssl.create_default_context(cafile=str(ca)) if ca else True,
+        verify = ssl.create_default_context(cafile=str(ca)) if ca else True
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s, verify=verify,
                                   headers={"Authorization": f"Bearer {api_key}"})
 
     def publish(self, event) -> DeliveryResult:

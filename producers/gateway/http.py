@@ -248,6 +248,10 @@ class GatewayServer:
                                         name="gateway-http", daemon=True)
 
     @property
+    def index_alive(self) -> bool:
+        return self._index_follower.alive
+
+    @property
     def url(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}"
 

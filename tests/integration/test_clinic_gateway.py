@@ -90,7 +90,8 @@ class Deployment:
     def start(self) -> "Deployment":
         self.server = GatewayServer(self.conn, self.api_keys, tls=self.tls, catalogue=self.catalogue,
                                     delivery_timeout_s=self.delivery_timeout_s).start()
-        self.http = httpx.Client(base_url=self.server.url, verify=ssl.create_default_context(cafile=str(self.ca)), timeout=60,
+        self.http = httpx.Client(base_url=self.server.url, timeout=60,
+                                 verify=ssl.create_default_context(cafile=str(self.ca)),
                                  headers={"Authorization": f"Bearer {self.api_key}"})
         return self
 
@@ -302,16 +303,26 @@ def test_broker_down_mid_batch_no_item_reported_accepted_is_missing(restartable_
                 answers.extend((c.event_id, r["status"]) for c, r in zip(certs, reply.json()["results"]))
 
     thread = threading.Thread(target=client)
+    down = False
     try:
         thread.start()
         wait_for(lambda: sum(s == 202 for _, s in answers) >= 100, 60, "the first accepted items")
         restartable_kafka.stop()
+        down = True
         stopped.set()
         thread.join(timeout=120)
         assert not thread.is_alive()
+        restartable_kafka.start()
+        down = False
+        # back: new certificates are accepted again, and the gateway's readers of Kafka survived the outage
+        later = iter(range(9000, 9100))
+        wait_for(lambda: deployment.post(as_json(deployment.signed(certificate(next(later))))).status_code == 202,
+                 90, "a certificate accepted after the broker came back")
+        assert deployment.server.keys.alive and deployment.server.index_alive
     finally:
         stopped.set()
-        restartable_kafka.start()
+        if down:
+            restartable_kafka.start()
         deployment.stop()
     accepted = {e for e, s in answers if s == 202}
     assert {s for _, s in answers} <= {202, 503} and len(accepted) < len(answers)
@@ -369,3 +380,29 @@ def test_clinic_publish_goes_through_the_gateway_signed(gateway, tmp_path):
                                      "--api-key-file", str(api_key), "--ca", str(gateway.ca)])
     assert "HTTP 422 from the gateway: signature_key_id is missing" in again.output, again.output
     assert gateway.records() == 2
+
+
+def test_keys_add_list_revoke_commands(kafka_bootstrap, schema_registry_url, tmp_path):
+    from typer.testing import CliRunner
+
+    from gplx_bus.cli import app
+
+    prefix = f"k{uuid.uuid4().hex[:8]}."
+    create_topics(kafka_bootstrap, Catalogue.build(prefix=prefix, replication_factor=1, input_partitions=1,
+                                                   provinces=[]))
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = tmp_path / "bvbm.pub.pem"
+    pem.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+    conn = ["--bootstrap-servers", kafka_bootstrap, "--registry-url", schema_registry_url, "--prefix", prefix]
+    runner = CliRunner()
+    added = runner.invoke(app, ["clinic", "keys", "add", CLINIC, "--public-key", str(pem), *conn])
+    assert added.exit_code == 0, added.output
+    kid = added.output.split()[1]
+    again = runner.invoke(app, ["clinic", "keys", "add", CLINIC, "--public-key", str(pem), *conn])
+    assert again.exit_code != 0 and "already registered" in str(again.exception or again.output)
+    revoked = runner.invoke(app, ["clinic", "keys", "revoke", CLINIC, "--key-id", kid,
+                                  "--at", "2026-03-01T00:00:00+0700", *conn])
+    assert revoked.exit_code == 0 and "revoked from 2026-02-28T17:00:00+00:00" in revoked.output, revoked.output
+    listed = runner.invoke(app, ["clinic", "keys", "list", *conn])
+    assert listed.exit_code == 0 and f"{CLINIC}\t{kid}\t" in listed.output and "revoked 2026-02-28" in listed.output
