@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | md5sum | cut -c1-12)
 
-.PHONY: demo test bench bench-exporter bench-status faults soak setup jars debs clean
+.PHONY: demo test bench bench-exporter bench-status bench-gateway faults soak setup jars debs clean
 
 setup: $(STAMP)
 
@@ -48,6 +48,10 @@ faults: jars
 soak: jars
 	$(BIN)/pip install -q -c constraints.txt -e '.[plot]'
 	$(BIN)/python -m tests.faults.soak --minutes 30 --rate 50 --fault-every 120 --out soak-report
+
+# The clinic gateway: certificates/s and p99 with 16 clients, against an echo endpoint on the same server.
+bench-gateway: jars
+	$(BIN)/python -m gplx_bus.bench.gateway
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -46,6 +46,7 @@ class DlqCode(str, enum.Enum):
     SCHEMA_MISMATCH = "SCHEMA_MISMATCH"
     PROCESSING_FAILED = "PROCESSING_FAILED"
     SIGNED_IN_FUTURE = "SIGNED_IN_FUTURE"
+    SIGNATURE_INVALID = "SIGNATURE_INVALID"
     UNKNOWN = "UNKNOWN"
 
     def __str__(self) -> str:
@@ -161,9 +162,17 @@ class SignedInFuture(DeserializationError):
     code = DlqCode.SIGNED_IN_FUTURE
 
 
+class SignatureInvalid(DeserializationError):
+    """A health certificate whose clinic signature does not verify (bad, unknown or revoked key, or unsigned from
+    a clinic that signs): a forged record that reached the topic some other way than the gateway
+    (`schemas.signature`)."""
+
+    code = DlqCode.SIGNATURE_INVALID
+
+
 #: Every DeserializationError subclass by its DLQ code.
 ERROR_CLASSES: dict[str, type[DeserializationError]] = {
     cls.code.value: cls
     for cls in (BadMagicByte, UnknownSchemaId, UnknownEventType, SchemaMismatch, TruncatedPayload,
-                GarbagePayload, DomainInvalid, SignedInFuture)
+                GarbagePayload, DomainInvalid, SignedInFuture, SignatureInvalid)
 }

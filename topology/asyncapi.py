@@ -77,6 +77,7 @@ def build_document(catalogue: Catalogue, *, server_url: str, registry_url: str,
     """
     events = _event_names(catalogue)
     channels = {_channel_id(catalogue, t): _channel(catalogue, t) for t in catalogue}
+    other_keys = {e: t.key for t in catalogue for e in t.event_types if t.key != "cccd"}
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {
@@ -90,7 +91,7 @@ def build_document(catalogue: Catalogue, *, server_url: str, registry_url: str,
         "operations": dict(_operations(catalogue)),
         "components": {
             "schemas": {KEY_SCHEMA_ID: _key_schema()},
-            "messages": {loader.short_name(e): _message(e) for e in events},
+            "messages": {loader.short_name(e): _message(e, other_keys.get(e)) for e in events},
         },
     }
 
@@ -229,7 +230,8 @@ def _key_schema() -> dict[str, Any]:
     }
 
 
-def _message(event: str) -> dict[str, Any]:
+def _message(event: str, key: str | None = None) -> dict[str, Any]:
+    """`key`: what the record key is when it is not the CCCD (e.g. "clinic_code/key_id" on clinics.keys)."""
     schema = loader.event_schema(event)
     doc = " ".join(str(schema.get("doc", "")).split())
     name = loader.short_name(event)
@@ -240,7 +242,8 @@ def _message(event: str) -> dict[str, Any]:
         "contentType": CONTENT_TYPE,
         "payload": {"schemaFormat": AVRO_SCHEMA_FORMAT, "schema": schema},
         "bindings": {"kafka": {
-            "key": {"$ref": f"#/components/schemas/{KEY_SCHEMA_ID}"},
+            "key": {"$ref": f"#/components/schemas/{KEY_SCHEMA_ID}"} if key is None else {
+                "type": "string", "description": f"{key}, plain UTF-8"},
             "schemaIdLocation": "payload",
             "schemaIdPayloadEncoding": "confluent",
             "schemaLookupStrategy": SCHEMA_LOOKUP_STRATEGY,

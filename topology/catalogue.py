@@ -42,6 +42,7 @@ CASES_PROVINCE_PREFIX = "cases.province."
 ISSUANCE_REQUESTS = "issuance.requests"
 PAYMENT_REFUND_REQUESTS = "payment.refund-requests"
 DLQ = "dlq"
+CLINICS_KEYS = "clinics.keys"
 
 #: The co-partition group of the case processor's inputs (the join is a table keyed by cccd over these).
 CASE_INPUTS_GROUP = "case-inputs"
@@ -65,6 +66,11 @@ LAG_EXPORTER = "User:lag-exporter"
 #: The case store (consumers/casestore) materializes the audit stream into a database for the status API; its
 #: offsets live in that database, its group `case-store` only mirrors them for `gplx-bus lag`.
 CASE_STORE = "User:case-store"
+#: The HTTPS clinic gateway (`gplx-bus clinic serve`): writes health certificates only; reads them back (its
+#: idempotency index is rebuilt from the topic at start) and reads the clinic keys.
+GATEWAY = "User:gateway"
+#: Operators' principal for `gplx-bus clinic keys add|revoke` (the only writer of clinics.keys).
+KEY_OPERATOR = "User:operator"
 
 
 def expected_partition(key: bytes, partitions: int) -> int:
@@ -125,6 +131,9 @@ HANDOFF_RETENTION = Retention(30, "an issuance must survive a long outage of the
 REFUND_RETENTION = Retention(90, "the payment gateway's monthly reconciliation and disputed refunds")
 #: Dead letters hold the original bytes (all of an input's personal data, health data included) and are read by
 #: the operator alone: short. Two weeks to triage and replay, even across the Tết holiday (up to 9 days off).
+#: clinics.keys has no personal data and is compacted without a time limit.
+KEYS_RETENTION = ("compacted, no time limit: a clinic's keys (active or revoked) must outlive every certificate "
+                  "they signed and every replay of the sources; only each key's latest state is kept")
 DLQ_RETENTION = Retention(14, "triage and replay by the operator, even across the Tết holiday; "
                               "holds the original bytes of poison input")
 
@@ -263,7 +272,8 @@ class Catalogue:
         src = SOURCE_RETENTION
         topics = [
             spec(HEALTH_EXAM_RESULTS, input_partitions, src, ["vn.gplx.clinics.HealthCertificate"],
-                 [CLINIC], [CASE_PROCESSOR], "Health certificates from clinics (ADD/EDIT/REVOKE).", inputs,
+                 [CLINIC, GATEWAY], [CASE_PROCESSOR, GATEWAY], "Health certificates from clinics (ADD/EDIT/REVOKE).",
+                 inputs,
                  personal="CCCD; health data: health group, doctor's conclusions (sensitive)"),
             spec(PORTAL_APPLICATIONS, input_partitions, src,
                  ["vn.gplx.portal.ApplicationSubmitted", "vn.gplx.portal.ApplicationWithdrawn"],
@@ -314,6 +324,15 @@ class Catalogue:
                  "Poison input with the reason and the original bytes.",
                  personal="any input's, in the original bytes: CCCD, name, phone, health data"),
         ]
+        # Compacted only, no retention: no personal data, and a key must outlive every certificate it signed.
+        topics.append(TopicSpec(
+            name=p + CLINICS_KEYS, partitions=1, replication_factor=rf,
+            configs=MappingProxyType({**base, "cleanup.policy": "compact"}),
+            event_types=("vn.gplx.clinics.ClinicKey",), writers=frozenset([KEY_OPERATOR]),
+            readers=frozenset([CASE_PROCESSOR, GATEWAY]), key="clinic_code/key_id",
+            description="Clinic public keys, each key's latest state (active or revoked), against which every "
+                        "consumer verifies signed health certificates.",
+            personal_data="none", retention_why=KEYS_RETENTION))
         for province in provs:
             # Compacted: the province's work queue is the latest state of each citizen's case; the full history
             # is in cases.events. delete too, so a closed case leaves the topic after PROVINCE_RETENTION.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from topology.catalogue import CASE_PROCESSOR_APP_ID, DLQ, LAG_EXPORTER, Catalogue, consumer_group
+from topology.catalogue import CASE_PROCESSOR_APP_ID, DLQ, GATEWAY, LAG_EXPORTER, Catalogue, consumer_group
 
 
 def group_topics(catalogue: Catalogue, principals: Iterable[str] | None = None) -> dict[str, list[str]]:
@@ -30,7 +30,8 @@ def group_topics(catalogue: Catalogue, principals: Iterable[str] | None = None) 
     for topic in catalogue.topics:
         if topic.name == dlq:
             continue
-        for reader in topic.readers - {LAG_EXPORTER}:
+        # the clinic gateway reads without a consumer group (it follows whole topics): no lag to watch
+        for reader in topic.readers - {LAG_EXPORTER, GATEWAY}:
             if wanted is None or reader in wanted:
                 out.setdefault(catalogue.prefix + consumer_group(reader), set()).add(topic.name)
     return {group: sorted(names) for group, names in sorted(out.items())}

@@ -256,16 +256,18 @@ class _TLSServer(ThreadingHTTPServer):
         log.debug("stand-in portal: request from %s failed: %s", client_address[0], sys.exc_info()[1])
 
 
-def write_tls_files(folder: str | Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> dict[str, Path]:
+def write_tls_files(folder: str | Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
+                    name: str = "portal") -> dict[str, Path]:
     """A throw-away CA and a server certificate for `hosts` signed by it, as PEM files in `folder` (keys 0600):
-    {"ca": ca.pem, "cert": portal.pem, "key": portal.key}. Give "cert"/"key" to the stand-in, "ca" to the sink."""
+    {"ca": ca.pem, "cert": <name>.pem, "key": <name>.key}. Give "cert"/"key" to the stand-in (or the clinic
+    gateway, name="gateway"), "ca" to its client."""
     from deploy.local import tls
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    ca = tls.generate_ca("gplx-bus stand-in portal CA")
-    server = tls.issue_server_cert(ca, hosts=tuple(dict.fromkeys(hosts)), common_name="gplx-standin-portal")
-    paths = {"ca": folder / "ca.pem", "cert": folder / "portal.pem", "key": folder / "portal.key"}
+    ca = tls.generate_ca(f"gplx-bus {name} CA")
+    server = tls.issue_server_cert(ca, hosts=tuple(dict.fromkeys(hosts)), common_name=f"gplx-{name}")
+    paths = {"ca": folder / "ca.pem", "cert": folder / f"{name}.pem", "key": folder / f"{name}.key"}
     paths["ca"].write_bytes(ca.cert_pem)
     paths["cert"].write_bytes(server.cert_pem + ca.cert_pem)
     fd = os.open(paths["key"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -14,7 +14,7 @@ _COMMANDS = [
     ("users", "users", "SCRAM users of a secured cluster: add them, rotate their passwords."),
     ("processor", "processor", "The case processor (faust): assemble, decide and route renewal cases."),
     ("simulate", "simulate", None),
-    ("clinic", "clinic", "Clinics: publish health certificates from a hospital system's export."),
+    ("clinic", "clinic", "Clinics: publish health certificates (straight or through the HTTPS gateway), keys."),
     ("adapters", "adapters", "Identity, police and payment adapters that answer the processor's requests."),
     ("subscribe", "subscribe", None),
     ("portal", "portal", "The national portal's side: issuance sink and a local stand-in portal."),

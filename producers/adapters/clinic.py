@@ -14,7 +14,8 @@ CSV columns (JSON: the same keys, one object per row, as a list or JSON lines):
     signed_at           ISO 8601; without an offset it is Vietnam time (UTC+7, no daylight saving)
     doctor              name of the concluding doctor
     signature           base64 of the clinic's digital signature
-    event_id, occurred_at   optional
+    event_id, occurred_at, signature_key_id   optional (signature_key_id: the clinic key that signed, see the README,
+                                              "Signed health certificates")
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 
 VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")
 COLUMNS = ("certificate_number", "version_kind", "cccd", "clinic_code", "health_group", "requested_class",
-           "conclusions", "signed_at", "doctor", "signature", "event_id", "occurred_at")
+           "conclusions", "signed_at", "doctor", "signature", "event_id", "occurred_at", "signature_key_id")
 REQUIRED = COLUMNS[:10]
 REJECT_REASON = "reject_reason"
 
@@ -237,7 +238,7 @@ def parse_row(raw: dict[str, Any]) -> models.HealthCertificate:
             certificate_number=number, version_kind=kind, cccd=_text(raw, "cccd"),
             clinic_code=_text(raw, "clinic_code"), health_group=health_group,
             requested_class=_text(raw, "requested_class"), conclusions=conclusions, signed_at=signed_at,
-            doctor=_text(raw, "doctor"), signature=signature,
+            doctor=_text(raw, "doctor"), signature=signature, signature_key_id=_text(raw, "signature_key_id") or None,
         )
     except ValidationError as exc:
         raise RowError(explain(exc)) from None

@@ -32,12 +32,13 @@ def test_one_cases_topic_per_current_province(catalogue):
 
 def test_every_topic_is_catalogued_once_and_keyed_by_cccd(catalogue):
     names = catalogue.names()
-    assert len(names) == len(set(names)) == 13 + 34
+    assert len(names) == len(set(names)) == 14 + 34
     for base in (cat.HEALTH_EXAM_RESULTS, cat.PORTAL_APPLICATIONS, cat.PAYMENT_TRANSACTIONS, cat.IDENTITY_REQUESTS,
                  cat.IDENTITY_RESULTS, cat.POLICE_REQUESTS, cat.POLICE_LICENCE_STATUS, cat.CASES_EVENTS,
                  cat.ISSUANCE_REQUESTS, cat.PAYMENT_REFUND_REQUESTS, cat.DLQ, cat.CASES_CLOCK, cat.CASES_REROUTED):
         assert catalogue.name(base) == "t." + base
-    assert {t.key for t in catalogue} == {"cccd"}
+    assert {t.key for t in catalogue if t.name != "t." + cat.CLINICS_KEYS} == {"cccd"}
+    assert catalogue.topic(cat.CLINICS_KEYS).key == "clinic_code/key_id"
     assert all(t.event_types and all(e.startswith("vn.gplx.") for e in t.event_types) for t in catalogue)
 
 
@@ -118,6 +119,9 @@ def test_no_topic_keeps_personal_data_forever_and_each_says_why(catalogue):
     forever) and says why that long."""
     for t in catalogue:
         assert t.personal_data, f"{t.name}: which personal data it holds is not said"
+        if t.personal_data == "none":  # clinics.keys: public keys, compacted, kept as long as they may verify
+            assert t.configs["cleanup.policy"] == "compact" and len(t.retention_why) > 20
+            continue
         assert "delete" in t.configs["cleanup.policy"].split(","), f"{t.name} never deletes"
         retention_ms = int(t.configs["retention.ms"])
         assert 0 < retention_ms <= 730 * DAY_MS, f"{t.name}: retention.ms={retention_ms}"
@@ -137,6 +141,9 @@ def test_the_readme_tables_every_topics_personal_data_and_retention(catalogue):
         base = t.name.removeprefix(catalogue.prefix)
         base = "cases.province.<code>" if base.startswith(cat.CASES_PROVINCE_PREFIX) else base
         assert base in rows, f"{base} is not in the README's Personal data table"
+        if "retention.ms" not in t.configs:
+            assert rows[base][2] == "compacted", f"{base}: README says {rows[base][2]!r}, the catalogue compacted"
+            continue
         days = int(t.configs["retention.ms"]) // DAY_MS
         assert rows[base][2] == f"{days} day{'s' * (days != 1)}", f"{base}: README says {rows[base][2]!r}, the catalogue {days} days"
         assert rows[base][1] and rows[base][3], f"{base}: the README does not say what it holds or why"
@@ -154,6 +161,12 @@ def test_each_province_reads_only_its_own_topic(catalogue):
 
 def test_clinics_write_only_exam_results(catalogue):
     assert _topic_acls(catalogue, cat.CLINIC) == {("t.health.exam-results", "WRITE")}
+
+
+def test_the_gateway_writes_only_exam_results_and_reads_them_and_the_keys(catalogue):
+    assert _topic_acls(catalogue, cat.GATEWAY) == {("t.health.exam-results", "WRITE"),
+                                                   ("t.health.exam-results", "READ"), ("t.clinics.keys", "READ")}
+    assert _topic_acls(catalogue, cat.KEY_OPERATOR) == {("t.clinics.keys", "WRITE")}
 
 
 @pytest.mark.parametrize("principal, expected", [
@@ -175,7 +188,7 @@ def test_case_processor_reads_inputs_and_writes_outputs(catalogue):
     acls = _topic_acls(catalogue, cat.CASE_PROCESSOR)
     reads = {n for n, op in acls if op == "READ"}
     writes = {n for n, op in acls if op == "WRITE"}
-    assert reads == set(catalogue.group(cat.CASE_INPUTS_GROUP).topics)
+    assert reads == set(catalogue.group(cat.CASE_INPUTS_GROUP).topics) | {"t.clinics.keys"}  # verifies signatures
     assert writes >= {catalogue.province_topic(p.code) for p in catalogue.provinces}
     assert writes >= {"t.cases.events", "t.identity.requests", "t.police.requests", "t.issuance.requests",
                       "t.payment.refund-requests", "t.dlq"}

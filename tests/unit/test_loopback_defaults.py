@@ -10,6 +10,7 @@ from consumers.casestore.server import ApiServer
 from consumers.lag.exporter import LagExporter
 from consumers.portal import StandinPortal
 from gplx_bus.cli import app
+from producers.gateway.http import GatewayServer
 from tests.network import accepts, non_loopback_addresses
 
 LISTEN_OPTIONS = {"host", "addr", "bind", "listen"}
@@ -28,7 +29,8 @@ def test_every_listen_option_of_the_cli_defaults_to_loopback():
         for param in command.params:
             if param.name in LISTEN_OPTIONS:
                 found[path] = param.default
-    assert set(found) == {"lag serve", "portal standin", "status serve"}, found  # a new server must be added here, and checked
+    # a new server must be added here, and checked
+    assert set(found) == {"lag serve", "portal standin", "status serve", "clinic serve"}, found
     assert set(found.values()) == {"127.0.0.1"}
 
 
@@ -36,6 +38,7 @@ def test_the_servers_classes_default_to_loopback():
     assert inspect.signature(LagExporter).parameters["addr"].default == "127.0.0.1"
     assert inspect.signature(StandinPortal).parameters["host"].default == "127.0.0.1"
     assert inspect.signature(ApiServer).parameters["host"].default == "127.0.0.1"
+    assert inspect.signature(GatewayServer).parameters["host"].default == "127.0.0.1"
 
 
 def test_the_standin_portal_is_not_reachable_from_another_address():

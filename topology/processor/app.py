@@ -30,7 +30,8 @@ from typing import Mapping
 
 import faust
 
-from schemas import deadletter
+from consumers.clinic_keys import ClinicKeys
+from schemas import deadletter, models
 from schemas.errors import DeserializationError, DlqCode, TransientError
 from schemas.privacy import failure_summary
 from schemas.registry import RegistryClient
@@ -76,6 +77,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     registry = RegistryClient(settings.registry_url, auth=settings.connection.registry_auth)
     serialize = AvroSerializer(registry, auto_register=False)  # the operator registers (topology.contracts)
     contracts.check_registered(registry, catalogue, writer=topics.CASE_PROCESSOR, outage_ok=True)
+    clinic_keys = ClinicKeys(settings.connection, catalogue, registry)  # started at the first certificate
     deserialize = AvroDeserializer(registry)
     base_of = {catalogue.name(base): base for base in INPUTS}
     inputs = app.topic(*base_of, key_serializer="raw", value_serializer="raw")
@@ -155,7 +157,10 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 item = await registry_call(deserialize, message.value, SerializationContext(message.topic))
                 if message.key is None or item.cccd.encode() != message.key:
                     raise _KeyMismatch(f"record key does not equal the event's cccd on {message.topic}")
-                assembler.refuse_signed_in_future(item, _arrival_time(message) or item.occurred_at, rules)
+                arrival = _arrival_time(message) or item.occurred_at
+                assembler.refuse_signed_in_future(item, arrival, rules)
+                if isinstance(item, models.HealthCertificate):  # in a thread: may read clinics.keys (blocking)
+                    await asyncio.to_thread(clinic_keys.refuse_unverified, item, arrival)
             except DeserializationError as exc:
                 await dead_letter(message, exc.code, str(exc))
                 continue
