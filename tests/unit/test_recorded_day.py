@@ -1,0 +1,14 @@
+"""Issue 13: the citizen state's refactor changes no output. A seeded simulated day through the assembler gives,
+line for line, the case events recorded before the refactor (see tests/recorded_day.py)."""
+from __future__ import annotations
+
+from tests.recorded_day import recorded_lines, run_day
+
+
+def test_the_recorded_day_gives_byte_identical_outputs():
+    lines, _ = run_day()
+    recorded = recorded_lines()
+    first_difference = next((i for i, (a, b) in enumerate(zip(lines, recorded)) if a != b), None)
+    assert first_difference is None, (
+        f"output {first_difference} differs:\n now: {lines[first_difference]}\n was: {recorded[first_difference]}")
+    assert len(lines) == len(recorded) > 900
