@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from topology.decision import Application, CaseFacts, HealthCertificate, IdentityResult, LicenceStatus, Payment
+from topology.decision import Application, CaseFacts, CertificateOnFile, IdentityResult, LicenceRecord, Payment
 
 # A certificate is valid 12 months from signing. It is kept 6 months longer so that a citizen who applies with a
 # lapsed one is told EXAM_EXPIRED ("your exam is too old") rather than EXAM_MISSING ("we never got it").
@@ -68,6 +68,17 @@ def upgrade(state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+def deadline(state: dict[str, Any] | None) -> datetime | None:
+    """When the open case must be looked at again if nothing arrives: the notice (2 working days), then, once it
+    is sent (AWAITING), the decision (5). None without an open case (the deadline index keeps only these)."""
+    case = state and state["case"]
+    if not case or case["final"]:
+        return None
+    app = case["application"]
+    due = app.get("decision_due_at") if case["status"] == "AWAITING" else app.get("notice_due_at")
+    return None if due is None else datetime.fromisoformat(due)
+
+
 def prune_certificates(state: dict[str, Any], now: datetime) -> None:
     """Forget certificates that can no longer support a renewal nor explain a rejection."""
     cutoff = now - CERTIFICATE_KEEP
@@ -90,7 +101,7 @@ def case_facts(state: dict[str, Any]) -> CaseFacts:
         identity=None if identity is None else IdentityResult(
             match=identity["match"], phone_tied=identity["phone_tied"],
             mismatched_fields=frozenset(identity["mismatched_fields"])),
-        licence=None if licence is None else LicenceStatus(
+        licence=None if licence is None else LicenceRecord(
             found=licence["found"],
             classes={c: (None if exp is None else datetime.fromisoformat(exp).date())
                      for c, exp in licence["classes"].items()},
@@ -98,7 +109,7 @@ def case_facts(state: dict[str, Any]) -> CaseFacts:
             revoked=licence["revoked"], unresolved_violations=licence["unresolved_violations"],
             point_balance=licence["point_balance"]),
         certificates=tuple(
-            HealthCertificate(number=n, signed_at=_ts(c["signed_at"]), conclusions=c["conclusions"],
+            CertificateOnFile(number=n, signed_at=_ts(c["signed_at"]), conclusions=c["conclusions"],
                               health_group=c["health_group"], revoked=c["revoked"])
             for n, c in sorted(state["certificates"].items())),
         payments=tuple(Payment(status=p["status"], amount_vnd=p["amount_vnd"])
