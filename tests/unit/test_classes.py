@@ -10,7 +10,7 @@ import pytest
 
 from tests.case_scenarios import Script
 from topology.classes import HeldClass, parse_class_exchange, sex_from_cccd
-from topology.decision import (Application, CaseFacts, HealthCertificate, IdentityResult, LicenceStatus, Outcome,
+from topology.decision import (Application, CaseFacts, CertificateOnFile, IdentityResult, LicenceRecord, Outcome,
                                Payment, decide)
 from topology.processor.assembler import handle
 from topology.rules import RuleSetError, load_rule_set, parse_rule_set
@@ -30,12 +30,12 @@ def case(applied, held, *, issued=OLD, expires=None, certificates=(), person=MAN
     return CaseFacts(
         application=Application("app-1", cccd, "01", tuple(applied), SUBMITTED, "010123456789", date_of_birth=born),
         identity=IdentityResult(match=True, phone_tied=True),
-        licence=LicenceStatus(found=True, classes={c: expires for c in held}, issued_on={c: issued for c in held}),
+        licence=LicenceRecord(found=True, classes={c: expires for c in held}, issued_on={c: issued for c in held}),
         certificates=tuple(certificates), payments=(Payment("PAID", 135_000),))
 
 
-def cert(conclusions, fit=True, signed=datetime(2025, 2, 1, 8)) -> HealthCertificate:
-    return HealthCertificate("00001/GKSKLX/79001/25", signed, {c: fit for c in conclusions}, 3)
+def cert(conclusions, fit=True, signed=datetime(2025, 2, 1, 8)) -> CertificateOnFile:
+    return CertificateOnFile("00001/GKSKLX/79001/25", signed, {c: fit for c in conclusions}, 3)
 
 
 # --- the exchange table, one row per old class (Law 36/2024/QH15 Art. 89) -------------------------------------

@@ -17,7 +17,7 @@ from schemas import models, reference
 from schemas.errors import ERROR_CLASSES, SignedInFuture
 from tests.case_scenarios import T0, Script
 from tests.unit.test_assembler import run
-from topology.decision import Application, CaseFacts, HealthCertificate, IdentityResult, LicenceStatus, Outcome, \
+from topology.decision import Application, CaseFacts, CertificateOnFile, IdentityResult, LicenceRecord, Outcome, \
     Payment, decide, exam_finding
 from topology.processor import assembler
 from topology.processor.assembler import refuse_signed_in_future
