@@ -110,13 +110,37 @@ def run_day() -> tuple[list[str], dict[str, dict]]:
             elif output.kind == "licence-request":
                 at = request.occurred_at + _answer_delay(request.case_id, output.kind)
                 push(at, topics.POLICE_LICENCE_STATUS, police.answer(request, police_db, now=at))
-        _snapshot(snapshots, step)
+        _snapshot(snapshots, event.cccd, step.state)
     return lines, snapshots
 
 
-def _snapshot(snapshots: dict[str, dict], step) -> None:
-    """Keep the first state seen of each kind worth loading back (as JSON: what the changelog holds)."""
-    state = step.state
+def probe(cccd: str, state_json: dict) -> dict[str, list[str]]:
+    """What a stored state does next, as output lines: every applied input read again (a replay after a crash),
+    a payment for its application arriving late, the clock moved a month on. Each from a fresh copy of the JSON."""
+    from producers.adapters.payment import payment_transaction
+
+    rules = load_rule_set()
+    later = START + dt.timedelta(days=40)
+
+    def outputs(item, topic, offset):
+        return [output_line(o) for o in assembler.handle(json.loads(json.dumps(state_json)), item, topic, offset,
+                                                          rules).outputs]
+
+    applied = sorted(state_json["applied"].items())
+    probes = {"replay": [line for topic, offset in applied for line in outputs(assembler.tick(cccd, later), topic,
+                                                                                 offset)],
+              "month-later": outputs(assembler.tick(cccd, later), topics.CASES_CLOCK, 10**9)}
+    case = state_json["case"]
+    if case is not None:
+        late = payment_transaction(application_id=case["application"]["application_id"], cccd=cccd,
+                                   amount_vnd=135_000, occurred_at=later)
+        probes["late-payment"] = outputs(late, topics.PAYMENT_TRANSACTIONS, 10**9)
+    return probes
+
+
+def _snapshot(snapshots: dict[str, dict], cccd: str, state: dict) -> None:
+    """Keep the first state seen of each kind worth loading back (as JSON: what the changelog holds), with what
+    it does next (`probe`)."""
     case = state["case"]
     labels = []
     if case is None and state["certificates"]:
@@ -141,7 +165,9 @@ def _snapshot(snapshots: dict[str, dict], step) -> None:
     if state["early_answers"]:
         labels.append("early-answer")
     for label in labels:
-        snapshots.setdefault(label, json.loads(json.dumps(state)))
+        if label not in snapshots:
+            stored = json.loads(json.dumps(state))
+            snapshots[label] = {"cccd": cccd, "state": stored, "next": probe(cccd, stored)}
 
 
 def write() -> None:
@@ -149,7 +175,8 @@ def write() -> None:
     DATA.mkdir(parents=True, exist_ok=True)
     with gzip.GzipFile(OUTPUTS, "wb", mtime=0) as out:  # mtime 0: the same lines give the same file
         out.write("".join(line + "\n" for line in lines).encode())
-    STATES.write_text(json.dumps(snapshots, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    # key order kept: it is the order of the changelog's JSON, and a replay re-sends outputs in that order
+    STATES.write_text(json.dumps(snapshots, indent=1, ensure_ascii=False) + "\n")
     print(f"{len(lines)} outputs -> {OUTPUTS}; {len(snapshots)} states -> {STATES}: {sorted(snapshots)}")
 
 
