@@ -25,7 +25,7 @@ from producers import simulator
 from tests.case_scenarios import scripts
 from producers.adapters import identity, police
 from topology import catalogue as topics
-from topology.processor import assembler
+from topology.processor import assembler, citizen
 from topology.rules import load_rule_set
 
 DATA = Path(__file__).parent / "data" / "recorded-day"
@@ -45,7 +45,7 @@ def _answer_delay(case_id: str, kind: str) -> dt.timedelta:
     if draw < 80:
         return dt.timedelta(minutes=1 + draw)
     if draw < 92:
-        return dt.timedelta(days=3)  # after the 2-working-day notice
+        return dt.timedelta(days=4)  # after the 2-working-day notice (ticked on day 3), before the deadline
     return dt.timedelta(days=12)  # after the 5-working-day deadline: the case escalates without it
 
 
@@ -56,8 +56,9 @@ def output_line(output) -> str:
                       sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def run_day() -> tuple[list[str], dict[str, dict]]:
-    """(output lines in order, {label: a citizen's state as JSON at an interesting moment})."""
+def run_day(snapshots: bool = False) -> tuple[list[str], dict[str, dict]]:
+    """(output lines in order, {label: a citizen's state as JSON at an interesting moment} if `snapshots`).
+    Each state goes through JSON text between two inputs, as through the worker's table."""
     rules = load_rule_set()
     plan = simulator.make_plan(PROVINCES, APPLICATIONS, SEED, start=START)
     identity_db = {r["cccd"]: r for r in plan.identity_records}
@@ -85,22 +86,21 @@ def run_day() -> tuple[list[str], dict[str, dict]]:
             at = START + dt.timedelta(days=days)
             push(at, topics.CASES_CLOCK, assembler.tick(cccd, at))
 
-    states: dict[str, dict] = {}
+    stored: dict[str, str] = {}  # cccd -> the state as the changelog carries it
     offsets: dict[str, int] = {}
     lines: list[str] = []
-    snapshots: dict[str, dict] = {}
+    kept: dict[str, dict] = {}
     while queue:
         when, _, topic, event = heapq.heappop(queue)
         offsets[topic] = offsets.get(topic, -1) + 1
         offset = offsets[topic]
-        step = assembler.handle(states.get(event.cccd), event, topic, offset, rules)
-        states[event.cccd] = step.state
+        step = assembler.handle(_load(stored.get(event.cccd)), event, topic, offset, rules)
         draw = _draw(f"{event.event_id}/again")
         if draw < 4:  # a crash before the commit: the same record read again
-            step.outputs += assembler.handle(states[event.cccd], event, topic, offset, rules).outputs
+            step.outputs += assembler.handle(step.state, event, topic, offset, rules).outputs
         elif draw < 8:  # the producer retried: the same event at a new offset
             offsets[topic] += 1
-            step.outputs += assembler.handle(states[event.cccd], event, topic, offsets[topic], rules).outputs
+            step.outputs += assembler.handle(step.state, event, topic, offsets[topic], rules).outputs
         for output in step.outputs:
             lines.append(output_line(output))
             request = output.event
@@ -110,8 +110,14 @@ def run_day() -> tuple[list[str], dict[str, dict]]:
             elif output.kind == "licence-request":
                 at = request.occurred_at + _answer_delay(request.case_id, output.kind)
                 push(at, topics.POLICE_LICENCE_STATUS, police.answer(request, police_db, now=at))
-        _snapshot(snapshots, event.cccd, step.state)
-    return lines, snapshots
+        stored[event.cccd] = json.dumps(citizen.to_json(step.state), ensure_ascii=False)
+        if snapshots:
+            _snapshot(kept, event.cccd, json.loads(stored[event.cccd]))
+    return lines, kept
+
+
+def _load(text: str | None):
+    return None if text is None else citizen.from_json(json.loads(text))
 
 
 def probe(cccd: str, state_json: dict) -> dict[str, list[str]]:
@@ -123,8 +129,8 @@ def probe(cccd: str, state_json: dict) -> dict[str, list[str]]:
     later = START + dt.timedelta(days=40)
 
     def outputs(item, topic, offset):
-        return [output_line(o) for o in assembler.handle(json.loads(json.dumps(state_json)), item, topic, offset,
-                                                          rules).outputs]
+        state = citizen.from_json(json.loads(json.dumps(state_json)))
+        return [output_line(o) for o in assembler.handle(state, item, topic, offset, rules).outputs]
 
     applied = sorted(state_json["applied"].items())
     probes = {"replay": [line for topic, offset in applied for line in outputs(assembler.tick(cccd, later), topic,
@@ -158,6 +164,8 @@ def _snapshot(snapshots: dict[str, dict], cccd: str, state: dict) -> None:
             labels.append("withdrawn")
         if state["closed"] and not case["final"]:
             labels.append("second-application")
+        if case.get("notified") not in (None, case["missing"]):  # a fact arrived after the notice
+            labels.append("fact-after-notice")
     if any(c["revoked"] for c in state["certificates"].values()):
         labels.append("revoked-certificate")
     if state["early_payments"]:
@@ -166,12 +174,11 @@ def _snapshot(snapshots: dict[str, dict], cccd: str, state: dict) -> None:
         labels.append("early-answer")
     for label in labels:
         if label not in snapshots:
-            stored = json.loads(json.dumps(state))
-            snapshots[label] = {"cccd": cccd, "state": stored, "next": probe(cccd, stored)}
+            snapshots[label] = {"cccd": cccd, "state": state, "next": probe(cccd, state)}
 
 
 def write() -> None:
-    lines, snapshots = run_day()
+    lines, snapshots = run_day(snapshots=True)
     DATA.mkdir(parents=True, exist_ok=True)
     with gzip.GzipFile(OUTPUTS, "wb", mtime=0) as out:  # mtime 0: the same lines give the same file
         out.write("".join(line + "\n" for line in lines).encode())

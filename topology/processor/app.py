@@ -173,8 +173,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                     await forward(message, partition)
                     continue
             try:
-                state = citizens.get(message.key)
-                before = citizen.deadline(state)  # read first: handle() may change the state in place
+                state = citizen.from_json(citizens.get(message.key))  # the table holds JSON (see citizen.py)
+                before = citizen.deadline(state)  # read first: handle() changes the state in place
                 step = assembler.handle(state, item, topic, message.offset, rules)
             except Exception as exc:  # noqa: BLE001 - a bug on one input must not stop every case behind it
                 # Not log.exception: the message may quote the input (personal data); it goes to the DLQ.
@@ -184,7 +184,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 continue
             for output in step.outputs:
                 await send(output)
-            citizens[message.key] = step.state  # assigned back, so the changelog sees the change
+            citizens[message.key] = citizen.to_json(step.state)  # assigned back: the changelog sees the change
             after = citizen.deadline(step.state)
             deadlines.place(due_index, message.partition, item.cccd, before, after)
             if topic == topics.CASES_CLOCK:
