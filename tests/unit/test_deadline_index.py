@@ -8,6 +8,7 @@ from tests.recorded_day import run_day
 from topology.processor import citizen, deadlines
 
 T = datetime(2025, 9, 3, 3, 0, tzinfo=timezone.utc)
+ALL = range(12)  # the worker owns every partition
 
 
 class CountingIndex(dict):
@@ -33,10 +34,11 @@ def index_of(n: int, due_soon: int) -> CountingIndex:
 def test_a_tick_touches_only_the_cases_due():
     index = index_of(10_000, due_soon=3)
     index.touched = 0
-    assert sorted(deadlines.due(index, T)) == [f"{i:012d}" for i in range(3)]
+    assert sorted(deadlines.due(index, T, ALL)) == [f"{i:012d}" for i in range(3)]
     assert index.touched == 3  # of 10,000 indexed citizens
     later = T + timedelta(days=6)
-    assert len(list(deadlines.due(index, later))) == 10_000
+    assert len(list(deadlines.due(index, later, ALL))) == 10_000
+    assert sorted(deadlines.due(index, later, {1, 2})) == sorted(f"{i:012d}" for i in range(10_000) if i % 12 in (1, 2))
 
 
 def test_a_deadline_moves_and_goes():
@@ -46,7 +48,7 @@ def test_a_deadline_moves_and_goes():
     assert index == {b"3/2025-09-03T03": {"001": T.isoformat(), "002": (T + timedelta(minutes=10)).isoformat()}}
     deadlines.place(index, 3, "001", T, T + timedelta(days=3))  # the notice went out: now the decision's
     assert index[b"3/2025-09-06T03"] == {"001": (T + timedelta(days=3)).isoformat()}
-    assert list(deadlines.due(index, T + timedelta(minutes=10))) == ["002"]
+    assert list(deadlines.due(index, T + timedelta(minutes=10), ALL)) == ["002"]
     deadlines.place(index, 3, "002", T + timedelta(minutes=10), None)  # decided
     deadlines.place(index, 3, "001", T + timedelta(days=3), None)
     assert index == {}
@@ -57,9 +59,9 @@ def test_an_entry_a_crash_left_behind_is_ticked_once_then_dropped():
     deadlines.place(index, 5, "001", None, T)  # the notice deadline ...
     # ... moved to the decision's in the state, but the crash lost the index record; the replay re-asserts it
     deadlines.place(index, 5, "001", T + timedelta(days=3), T + timedelta(days=3))
-    assert list(deadlines.due(index, T + timedelta(minutes=1))) == ["001"]  # the stale entry: one harmless tick
+    assert list(deadlines.due(index, T + timedelta(minutes=1), ALL)) == ["001"]  # the stale entry: one tick
     deadlines.drop_stale(index, 5, "001", T + timedelta(minutes=1), T + timedelta(days=3))
-    assert list(deadlines.due(index, T + timedelta(minutes=1))) == []
+    assert list(deadlines.due(index, T + timedelta(minutes=1), ALL)) == []
     assert list(index) == [b"5/2025-09-06T03"]
 
 
@@ -79,7 +81,7 @@ def test_the_index_agrees_with_a_full_scan_through_a_recorded_day(monkeypatch):
         if type(item).__name__ == "ClockTick":
             now = item.occurred_at
             scan = sorted(c for c, s in states.items() if (d := citizen.deadline(s)) is not None and d <= now)
-            checks.append((sorted(set(deadlines.due(index, now))), scan))
+            checks.append((sorted(deadlines.due(index, now, ALL)), scan))
         return step
 
     monkeypatch.setattr(assembler, "handle", handle_and_index)

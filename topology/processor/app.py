@@ -198,7 +198,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         deadline index of this worker's partitions lists them."""
         now = datetime.now(timezone.utc)
         clock_topic = catalogue.name(topics.CASES_CLOCK)
-        for cccd in list(deadlines.due(due_index, now)):
+        mine = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == due_index.changelog_topic_name}
+        for cccd in list(deadlines.due(due_index, now, mine)):
             value = await registry_call(serialize, assembler.tick(cccd, now), SerializationContext(clock_topic))
             await produce(clock_topic, cccd.encode(), value)
 

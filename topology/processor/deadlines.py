@@ -24,7 +24,7 @@ agent then drops every entry of that citizen in the hours up to the tick but the
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Iterator, MutableMapping
+from typing import Collection, Iterator, MutableMapping
 
 Index = MutableMapping[bytes, dict]  # the faust table, or a dict in tests
 
@@ -65,11 +65,13 @@ def drop_stale(index: Index, partition: int, cccd: str, ticked_at: datetime, cur
         _remove(index, key, cccd)
 
 
-def due(index: Index, now: datetime) -> Iterator[str]:
-    """The citizens (cccd) whose indexed deadline is at or before `now`; reads only the hours that have begun."""
+def due(index: Index, now: datetime, partitions: Collection[int]) -> Iterator[str]:
+    """The citizens (cccd) of `partitions` whose indexed deadline is at or before `now`; reads only the hours that
+    have begun. `partitions`: this worker's active ones (faust's memory store keeps a revoked partition's keys)."""
     hour = bucket_key(0, now).split(b"/", 1)[1]
     for key in list(index.keys()):  # a copy: the agent may change the table between two awaits of the timer
-        if key.split(b"/", 1)[1] > hour:
+        partition, bucket = key.split(b"/", 1)
+        if bucket > hour or int(partition) not in partitions:
             continue
         for cccd, at in (index.get(key) or {}).items():
             if datetime.fromisoformat(at) <= now:
