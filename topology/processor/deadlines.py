@@ -2,7 +2,7 @@
 
 Why: the timer used to read every citizen's state on every tick, O(citizens) when a handful of cases are due.
 It now reads this index: the keys (one per partition and hour that holds a deadline) and the entries of the hours
-that have begun, then each due citizen's state, so a tick costs O(hours of the horizon + cases due).
+that have begun, so a tick costs O(hours of the 5-working-day horizon + cases due), whatever the citizens.
 
 Where it lives: the faust table `deadlines` beside `citizens`, with its own changelog. Keys are
 `<partition>/<UTC hour of the deadline>`, values `{cccd: deadline ISO}`. Only the agent writes it, in the same
@@ -18,8 +18,9 @@ that partition's whole index on every change. An hour holds the deadlines of the
 Crash safety (at-least-once): the state and the index are two changelog records, and a crash can keep one and lose
 the other; the input is then processed again, as a replay that leaves the state as it is. So the agent re-asserts
 the citizen's current entry on every event (`place`: an entry lost is written again), and an entry left behind
-(its state moved on) is found due by the timer like any other: its ClockTick changes nothing in the case, and the
-agent then drops every entry of that citizen in the hours up to the tick but the current one (`drop_stale`).
+(its state moved on) is found due by the timer like any other: its ClockTick decides nothing (the case is not due:
+it only moves the case's clock, as any tick), and the agent then drops every entry of that citizen in the hours
+up to the tick but the current one (`drop_stale`).
 """
 from __future__ import annotations
 
