@@ -95,10 +95,14 @@ class ProcessorBus:
                 for record, event in read_to_end(self.bootstrap, self.registry, self.catalogue.name(base))]
 
     def changelog(self, table: str) -> list:
-        """Every record of a table's changelog, undecoded (JSON values, not Avro): kafka-python ConsumerRecords."""
+        """Every record of a table's changelog (JSON values, not Avro)."""
+        return self.raw_records(f"{self.group}-{table}-changelog")
+
+    def raw_records(self, topic: str) -> list:
+        """Every record of a topic (full name) now, undecoded: kafka-python ConsumerRecords."""
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
         try:
-            tps = [TopicPartition(f"{self.group}-{table}-changelog", p) for p in range(PARTITIONS)]
+            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
             consumer.assign(tps)
             consumer.seek_to_beginning(*tps)
             ends = consumer.end_offsets(tps)

@@ -79,7 +79,7 @@ def test_a_certificate_on_the_wrong_partition_is_forwarded_and_applied_once(pbus
 
     assert_decisions(play_to_the_end(pbus, cases), cases)  # all three approved: each certificate met its case
 
-    [by_kcat_record] = [r for r in raw_records(pbus.bootstrap, health) if r.key == by_kcat.cccd.encode()]
+    [by_kcat_record] = [r for r in pbus.raw_records(health) if r.key == by_kcat.cccd.encode()]
     arrived[by_kcat.cccd] = by_kcat_record.partition
     for cccd in (by_confluent.cccd, by_kcat.cccd):  # the premise: librdkafka's default put them elsewhere
         assert arrived[cccd] != expected[cccd]
