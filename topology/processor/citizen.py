@@ -19,7 +19,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from topology.decision import Application, CaseFacts, CertificateOnFile, IdentityResult, LicenceRecord, Payment
 
@@ -194,49 +194,58 @@ def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dump(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {f.name: _dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
     if isinstance(value, dict):
         return {k: _dump(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_dump(v) for v in value]
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: _dump(getattr(value, name)) for name in value.__dataclass_fields__}
     return value
 
 
 def _load(kind: Any, value: Any) -> Any:
-    """JSON -> the annotated type (dataclasses, dict[str, T], list[T], tuple[...], T | None, datetime, date)."""
+    return _loader(kind)(value)
+
+
+_LOADERS: dict[Any, Callable[[Any], Any]] = {}
+
+
+def _loader(kind: Any) -> Callable[[Any], Any]:
+    """The function turning JSON into `kind` (dataclasses, dict[str, T], list[T], tuple[...], T | None, datetime,
+    date), built once per type: the worker loads a state on every input, so no type is inspected twice."""
+    if kind not in _LOADERS:
+        _LOADERS[kind] = _build_loader(kind)
+    return _LOADERS[kind]
+
+
+def _build_loader(kind: Any) -> Callable[[Any], Any]:
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin in (typing.Union, types.UnionType):  # T | None
         inner = next(a for a in args if a is not type(None))
-        if value is None or (value == "" and inner is datetime):  # "": version 1's unknown payment time
-            return None
-        return _load(inner, value)
+        load_inner = _loader(inner)
+        # "": version 1's unknown payment time
+        empty = (None, "") if inner is datetime else (None,)
+        return lambda value: None if value in empty else load_inner(value)
     if origin is dict:
-        return {k: _load(args[1], v) for k, v in value.items()}
+        load_value = _loader(args[1])
+        return lambda value: {k: load_value(v) for k, v in value.items()}
     if origin is list:
-        return [_load(args[0], v) for v in value]
+        load_item = _loader(args[0])
+        return lambda value: [load_item(v) for v in value]
     if origin is tuple:
-        return tuple(_load(a, v) for a, v in zip(args, value))
+        loaders = [_loader(a) for a in args]
+        return lambda value: tuple(load(v) for load, v in zip(loaders, value))
     if kind is datetime:
-        return datetime.fromisoformat(value)
+        return datetime.fromisoformat
     if kind is date:
-        return date.fromisoformat(value)
+        return date.fromisoformat
     if dataclasses.is_dataclass(kind):
-        hints = _hints(kind)
-        return kind(**{name: _load(hints[name], v) for name, v in value.items()})
-    return value
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(kind: type) -> dict[str, Any]:
-    """A dataclass's field types, resolved once (the annotations are strings: `from __future__ import annotations`)."""
-    if kind not in _HINTS:
-        _HINTS[kind] = typing.get_type_hints(kind)
-    return _HINTS[kind]
+        # resolved here, not at import: the annotations are strings (`from __future__ import annotations`)
+        fields = {name: _loader(hint) for name, hint in typing.get_type_hints(kind).items()}
+        return lambda value: kind(**{name: fields[name](v) for name, v in value.items()})
+    return lambda value: value
 
 
 # --- what the assembler asks of the state -----------------------------------------------------------------------
