@@ -13,7 +13,7 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
@@ -95,6 +95,26 @@ class ProcessorBus:
         """Every record of a topic now: [(key, event, raw record)]."""
         return [(record.key, event, record)
                 for record, event in read_to_end(self.bootstrap, self.registry, self.catalogue.name(base))]
+
+    def changelog(self, table: str) -> list:
+        """Every record of a table's changelog (JSON values, not Avro)."""
+        return self.raw_records(f"{self.group}-{table}-changelog")
+
+    def raw_records(self, topic: str) -> list:
+        """Every record of a topic (full name) now, undecoded: kafka-python ConsumerRecords."""
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        try:
+            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            ends = consumer.end_offsets(tps)
+            out = []
+            while any(consumer.position(tp) < ends[tp] for tp in tps):
+                for records in consumer.poll(timeout_ms=500).values():
+                    out += records
+            return out
+        finally:
+            consumer.close()
 
     def finals(self) -> dict[str, list]:
         """case_id -> final decision events (approved/rejected/escalated) on cases.events."""

@@ -59,8 +59,9 @@ class IdentityResult:
 
 
 @dataclass(frozen=True)
-class LicenceStatus:
-    """The police database's answer (mirrors vn.gplx.police.LicenceStatus)."""
+class LicenceRecord:
+    """The licence as the police database holds it, from its answer (the event schemas.models.LicenceStatus; named
+    apart from it so that neither is mistaken for the other)."""
 
     found: bool
     classes: Mapping[str, date | None] = field(default_factory=dict)  # class -> expires_on (None: never)
@@ -71,8 +72,9 @@ class LicenceStatus:
 
 
 @dataclass(frozen=True)
-class HealthCertificate:
-    """Latest version of one certificate (an EDIT replaces the ADD; a REVOKE sets `revoked`)."""
+class CertificateOnFile:
+    """Latest version of one health certificate on file for the citizen (an EDIT replaces the ADD; a REVOKE sets
+    `revoked`), built from the schemas.models.HealthCertificate events."""
 
     number: str
     signed_at: datetime
@@ -95,8 +97,8 @@ class CaseFacts:
 
     application: Application
     identity: IdentityResult | None = None
-    licence: LicenceStatus | None = None
-    certificates: tuple[HealthCertificate, ...] = ()
+    licence: LicenceRecord | None = None
+    certificates: tuple[CertificateOnFile, ...] = ()
     payments: tuple[Payment, ...] = ()
     withdrawn: bool = False
 
@@ -258,7 +260,7 @@ def fee_paid(payments: tuple[Payment, ...]) -> int:
     return max(0, sum(signed.get(p.status, 0) * p.amount_vnd for p in payments))
 
 
-def exam_finding(cls: str, certificates: tuple[HealthCertificate, ...], rules: RuleSet,
+def exam_finding(cls: str, certificates: tuple[CertificateOnFile, ...], rules: RuleSet,
                   submitted_at: datetime) -> Reason | None:
     """None if the latest valid certificate covering `cls` says fit; otherwise UNFIT, EXAM_EXPIRED, EXAM_WRONG_CLASS
     (certificates arrived, none covers the class: the citizen needs an exam for the right class) or EXAM_MISSING
@@ -279,7 +281,7 @@ def exam_finding(cls: str, certificates: tuple[HealthCertificate, ...], rules: R
     return None if fit else Reason.UNFIT
 
 
-def _verdict(cert: HealthCertificate, cls: str, rules: RuleSet) -> bool | None:
+def _verdict(cert: CertificateOnFile, cls: str, rules: RuleSet) -> bool | None:
     """What a certificate says about a class: explicit conclusion first; else fit for a class of the same or a
     higher health group covers it (inferred rule), and unfit for the same or a lower group excludes it."""
     conclusions = rules.exchange.conclusions_in_2025_classes(cert.conclusions)  # "B2 fit" speaks for B and C1
@@ -294,7 +296,7 @@ def _verdict(cert: HealthCertificate, cls: str, rules: RuleSet) -> bool | None:
     return None
 
 
-def _valid_at(cert: HealthCertificate, rules: RuleSet, moment: datetime) -> bool:
+def _valid_at(cert: CertificateOnFile, rules: RuleSet, moment: datetime) -> bool:
     signed_on = _local_date(cert.signed_at)
     return _local_date(moment) <= _add_months(signed_on, rules.exam_validity_months(signed_on))
 

@@ -58,15 +58,16 @@ def _certificate(script: Script, number: str, signed: dt.datetime, fit: bool) ->
 
 
 def _create_changelog(bus: ProcessorBus) -> None:
-    """Create the worker's changelog topic before it starts. Run first on a cold, loaded broker (coordinator not yet
+    """Create the worker's changelog topics (one per table) before it starts. Run first on a cold, loaded broker (coordinator not yet
     elected), faust created it itself but its consumer cached it with 0 partitions and every table write crashed
     the agent (PartitionsMismatch) until the metadata refresh, minutes later; seen twice in a row here."""
     from kafka.admin import NewTopic
 
     admin = KafkaAdminClient(bootstrap_servers=bus.bootstrap)
     try:
-        admin.create_topics([NewTopic(f"{bus.group}-citizens-changelog", PARTITIONS, 1,
-                                      topic_configs={"cleanup.policy": "compact"})])
+        admin.create_topics([NewTopic(f"{bus.group}-{table}-changelog", PARTITIONS, 1,
+                                      topic_configs={"cleanup.policy": "compact"})
+                             for table in ("citizens", "deadlines")])
     finally:
         admin.close()
 

@@ -1,6 +1,7 @@
 """The case processor on the real broker: every outcome in every order, two workers, a SIGKILL, poison input."""
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
@@ -9,8 +10,9 @@ import pytest
 
 from producers.testing import group_settled
 from tests.case_scenarios import T0, scripts
-from tests.processor_harness import wait_for
+from tests.processor_harness import PARTITIONS, wait_for
 from topology import catalogue as topics
+from topology.catalogue import expected_partition
 from topology.processor.assembler import tick
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -142,4 +144,24 @@ def test_the_timer_moves_cases_past_their_deadline_without_help(pbus, workers):
     workers(tick_seconds=1)
     pbus.publish([pair for case in waiting for pair in case.events()])
     finals = wait_for(lambda: decided(pbus, waiting), 120, "the timer to escalate the waiting cases")
+    assert_decisions(finals, waiting)  # escalated with what is missing + DEADLINE_EXCEEDED
+
+
+def test_deadlines_fire_after_a_restart_that_restores_the_index_from_its_changelog(pbus, workers):
+    """Issue 15: the timer reads the deadline index, not the citizens. A worker indexes waiting cases and stops
+    before its timer runs; a new worker on an empty data folder (everything restored from the changelogs) ticks
+    them from the restored index alone: no input reaches it after the restart."""
+    waiting = [c for c in copies(8000) if c.name.startswith(("exam-missing", "payment-missing"))]
+    first = workers("before", tick_seconds=3600)
+    pbus.publish([pair for case in waiting for pair in case.events()])
+    wait_for(pbus.inputs_consumed, 120, "the first worker to consume every input")
+    first.stop()
+    assert not pbus.finals(), "decided before the restart: the test would prove nothing"
+    # co-partitioned: each citizen's entries are on the citizen's partition of the index's changelog
+    latest = {(r.partition, r.key): json.loads(r.value) if r.value else {} for r in pbus.changelog("deadlines")}
+    indexed = {cccd: partition for (partition, key), entries in latest.items() for cccd in entries
+               if key.startswith(b"%d/" % partition)}
+    assert indexed == {c.cccd: expected_partition(c.cccd.encode(), PARTITIONS) for c in waiting}
+    workers("after", tick_seconds=1)  # another data folder: no RocksDB file of the first worker
+    finals = wait_for(lambda: decided(pbus, waiting), 120, "the restored index to escalate the waiting cases")
     assert_decisions(finals, waiting)  # escalated with what is missing + DEADLINE_EXCEEDED

@@ -14,8 +14,6 @@ from dataclasses import replace
 
 import pytest
 from confluent_kafka import Producer
-from kafka import KafkaConsumer
-from kafka.structs import TopicPartition
 
 from schemas.serde import SerializationContext
 from tests.case_scenarios import scripts
@@ -54,23 +52,6 @@ def confluent_publish(bootstrap: str, topic: str, key: bytes, value: bytes, **co
     return partition
 
 
-def raw_records(bootstrap: str, topic: str) -> list:
-    """Every record of a topic as kafka-python ConsumerRecords, undecoded (the changelog is JSON, not Avro)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
-        out = []
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            for records in consumer.poll(timeout_ms=500).values():
-                out += records
-        return out
-    finally:
-        consumer.close()
-
-
 def test_a_certificate_on_the_wrong_partition_is_forwarded_and_applied_once(pbus, workers, tmp_path):
     by_confluent, by_kcat, poisoned = approvable_cases(3, misrouted=True)
     [by_murmur2] = approvable_cases(1, misrouted=False)
@@ -98,7 +79,7 @@ def test_a_certificate_on_the_wrong_partition_is_forwarded_and_applied_once(pbus
 
     assert_decisions(play_to_the_end(pbus, cases), cases)  # all three approved: each certificate met its case
 
-    [by_kcat_record] = [r for r in raw_records(pbus.bootstrap, health) if r.key == by_kcat.cccd.encode()]
+    [by_kcat_record] = [r for r in pbus.raw_records(health) if r.key == by_kcat.cccd.encode()]
     arrived[by_kcat.cccd] = by_kcat_record.partition
     for cccd in (by_confluent.cccd, by_kcat.cccd):  # the premise: librdkafka's default put them elsewhere
         assert arrived[cccd] != expected[cccd]
@@ -127,8 +108,7 @@ def test_a_certificate_on_the_wrong_partition_is_forwarded_and_applied_once(pbus
 
     # applied exactly once, on the citizen's partition: the table shard of the partition the record arrived on
     # never saw the citizen, and the citizen's state applied the forwarded record (and nothing else of rerouted)
-    changelog = pbus.prefix + topics.CASE_PROCESSOR_APP_ID + "-citizens-changelog"
-    states = [r for r in raw_records(pbus.bootstrap, changelog) if r.key.decode() in expected]
+    states = [r for r in pbus.changelog("citizens") if r.key.decode() in expected]
     assert {r.key.decode() for r in states} == set(expected)
     assert all(r.partition == expected[r.key.decode()] for r in states)
     latest = {r.key.decode(): json.loads(r.value) for r in states}

@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 
 from tests.case_scenarios import T0, Script, scripts
-from topology.processor.app import _deadline_passed
+from topology.processor import citizen
 from topology.processor.assembler import handle, tick
+from topology.processor.citizen import deadline
 from topology.processor.outputs import output_id
 from topology.rules import load_rule_set
 
@@ -210,12 +211,15 @@ def test_a_state_from_before_per_transaction_refunds_is_upgraded():
         offsets[topic] = offsets.get(topic, -1) + 1
         state = handle(state, event, topic, offsets[topic], RULES).state
         last = (topic, offsets[topic], event)
-    case = state["case"]
+    stored = citizen.to_json(state)  # as the changelog holds it, then in the shape of before
+    del stored["version"]
+    case = stored["case"]
     [(kind, refund)] = case.pop("refunds").items()
     [payment] = case.pop("payments").values()
     case.pop("fee")
     case["payment"] = {k: v for k, v in payment.items() if k != "at"}
     case["emitted"]["refund"] = case["emitted"].pop(kind)
+    state = citizen.from_json(stored)
     topic, offset, event = last
     [old] = [o for o in handle(state, event, topic, offset, RULES).outputs if o.kind == "refund"]
     assert (old.event.transaction_id, old.event.amount_vnd, old.event.reasons) == (
@@ -248,7 +252,7 @@ def test_a_blocked_case_shows_its_reasons_at_once(script, reasons):
         assert not {"approved", "rejected", "escalated"} & {o.kind for o in outputs}
     # The notice after 2 working days and the escalation after 5 stay as they were; the worker's timer still
     # ticks the case at the notice time.
-    assert state["case"]["status"] == "OPEN" and _deadline_passed(state, T0 + timedelta(days=2, minutes=1))
+    assert state.case.status == "OPEN" and deadline(state) <= T0 + timedelta(days=2, minutes=1)
     step = handle(state, tick(script.cccd, T0 + timedelta(days=2, minutes=1)), "clock", 0, RULES)
     assert [(o.kind, o.event.missing) for o in step.outputs] == [("awaiting", reasons)]
     step = handle(step.state, tick(script.cccd, T0 + timedelta(days=7, minutes=1)), "clock", 1, RULES)

@@ -8,7 +8,7 @@ from importlib import resources
 
 import pytest
 
-from topology.decision import (Application, CaseFacts, Decision, HealthCertificate, IdentityResult, LicenceStatus,
+from topology.decision import (Application, CaseFacts, Decision, CertificateOnFile, IdentityResult, LicenceRecord,
                                Outcome, Payment, decide)
 from topology.rules import Reason, RuleSetError, load_rule_set, parse_rule_set
 
@@ -18,8 +18,8 @@ SOON = SUBMITTED + timedelta(hours=1)
 
 
 def cert(classes=("B",), fit=True, signed=datetime(2025, 2, 1, 8), number="00001/GKSKLX/79001/25", group=2,
-         revoked=False) -> HealthCertificate:
-    return HealthCertificate(number, signed, {c: fit for c in classes}, group, revoked)
+         revoked=False) -> CertificateOnFile:
+    return CertificateOnFile(number, signed, {c: fit for c in classes}, group, revoked)
 
 
 def facts(classes=("B",), **overrides) -> CaseFacts:
@@ -27,7 +27,7 @@ def facts(classes=("B",), **overrides) -> CaseFacts:
     base = CaseFacts(
         application=Application("app-1", "001090000001", "01", tuple(classes), SUBMITTED, "010123456789"),
         identity=IdentityResult(match=True, phone_tied=True),
-        licence=LicenceStatus(found=True, classes={c: date(2026, 6, 1) for c in classes}),
+        licence=LicenceRecord(found=True, classes={c: date(2026, 6, 1) for c in classes}),
         certificates=(cert(classes),),
         payments=(Payment("PAID", 135_000),),
     )
@@ -41,22 +41,22 @@ def test_the_happy_case_is_approved():
 
 
 # --- one row per reason code ------------------------------------------------------------------------------------
-_EXPIRED_LONG_AGO = LicenceStatus(found=True, classes={"B": date(2023, 1, 1)})
+_EXPIRED_LONG_AGO = LicenceRecord(found=True, classes={"B": date(2023, 1, 1)})
 ROWS = [
     # reason, facts, expected outcome
     ("APPLICATION_WITHDRAWN", facts(withdrawn=True), Outcome.REJECTED),
     ("IDENTITY_MISMATCH", facts(identity=IdentityResult(False, True, frozenset({"cccd"}))), Outcome.REJECTED),
     ("IDENTITY_MISMATCH", facts(identity=IdentityResult(False, True)), Outcome.REJECTED),
     ("PHONE_NOT_TIED", facts(identity=IdentityResult(True, False)), Outcome.REJECTED),
-    ("LICENCE_REVOKED", facts(licence=LicenceStatus(True, {"B": date(2026, 6, 1)}, revoked=True)), Outcome.REJECTED),
-    ("UNRESOLVED_VIOLATION", facts(licence=LicenceStatus(True, {"B": date(2026, 6, 1)}, unresolved_violations=2)),
+    ("LICENCE_REVOKED", facts(licence=LicenceRecord(True, {"B": date(2026, 6, 1)}, revoked=True)), Outcome.REJECTED),
+    ("UNRESOLVED_VIOLATION", facts(licence=LicenceRecord(True, {"B": date(2026, 6, 1)}, unresolved_violations=2)),
      Outcome.REJECTED),
-    ("ZERO_POINTS", facts(licence=LicenceStatus(True, {"B": date(2026, 6, 1)}, point_balance=0)), Outcome.REJECTED),
+    ("ZERO_POINTS", facts(licence=LicenceRecord(True, {"B": date(2026, 6, 1)}, point_balance=0)), Outcome.REJECTED),
     ("UNFIT", facts(certificates=(cert(fit=False),)), Outcome.REJECTED),
-    ("LICENCE_NOT_FOUND", facts(licence=LicenceStatus(found=False)), Outcome.ESCALATED),
-    ("CLASS_NOT_HELD", facts(licence=LicenceStatus(True, {"A1": None})), Outcome.ESCALATED),
+    ("LICENCE_NOT_FOUND", facts(licence=LicenceRecord(found=False)), Outcome.ESCALATED),
+    ("CLASS_NOT_HELD", facts(licence=LicenceRecord(True, {"A1": None})), Outcome.ESCALATED),
     ("LICENCE_EXPIRED", facts(licence=_EXPIRED_LONG_AGO), Outcome.ESCALATED),
-    ("CLASS_NOT_RENEWABLE", facts(("A4",), licence=LicenceStatus(True, {"A4": date(2026, 6, 1)})), Outcome.ESCALATED),
+    ("CLASS_NOT_RENEWABLE", facts(("A4",), licence=LicenceRecord(True, {"A4": date(2026, 6, 1)})), Outcome.ESCALATED),
     ("IDENTITY_MISSING", facts(identity=None), Outcome.AWAITING),
     ("LICENCE_STATUS_MISSING", facts(licence=None), Outcome.AWAITING),
     ("EXAM_MISSING", facts(certificates=()), Outcome.AWAITING),
@@ -89,14 +89,14 @@ def test_name_or_dob_difference_is_only_a_warning():
 
 def test_all_rejecting_reasons_are_listed_and_rejection_beats_waiting():
     case = facts(identity=IdentityResult(True, False), certificates=(), payments=(),
-                 licence=LicenceStatus(True, {"B": date(2026, 6, 1)}, revoked=True, point_balance=0))
+                 licence=LicenceRecord(True, {"B": date(2026, 6, 1)}, revoked=True, point_balance=0))
     d = decide(case, RULES, SOON)
     assert d.outcome is Outcome.REJECTED
     assert d.reasons == ("PHONE_NOT_TIED", "LICENCE_REVOKED", "ZERO_POINTS")
 
 
 def test_escalation_beats_waiting():
-    d = decide(facts(licence=LicenceStatus(found=False), payments=()), RULES, SOON)
+    d = decide(facts(licence=LicenceRecord(found=False), payments=()), RULES, SOON)
     assert (d.outcome, d.reasons) == (Outcome.ESCALATED, ("LICENCE_NOT_FOUND",))
 
 
@@ -152,12 +152,12 @@ def test_fees_are_dated_data():
     (date(2020, 1, 1), "FULL"),
 ])
 def test_expired_licence_goes_to_the_province_for_testing(expired_on, test):
-    d = decide(facts(licence=LicenceStatus(True, {"B": expired_on})), RULES, SOON)
+    d = decide(facts(licence=LicenceRecord(True, {"B": expired_on})), RULES, SOON)
     assert (d.outcome, d.reasons, d.test_required) == (Outcome.ESCALATED, ("LICENCE_EXPIRED",), test)
 
 
 def test_licence_expiring_on_submission_day_is_still_valid():
-    d = decide(facts(licence=LicenceStatus(True, {"B": SUBMITTED.date()})), RULES, SOON)
+    d = decide(facts(licence=LicenceRecord(True, {"B": SUBMITTED.date()})), RULES, SOON)
     assert d.outcome is Outcome.APPROVED
 
 
@@ -176,7 +176,7 @@ def test_class_table(cls, years, exam, group):
     entry = RULES.licence_class(cls)
     assert (entry.validity_years, entry.exam_required, entry.health_group) == (years, exam, group)
     # Without any certificate, only the classes needing an exam wait for one.
-    d = decide(facts((cls,), certificates=(), licence=LicenceStatus(True, {cls: None})), RULES, SOON)
+    d = decide(facts((cls,), certificates=(), licence=LicenceRecord(True, {cls: None})), RULES, SOON)
     assert d.outcome is (Outcome.AWAITING if exam else Outcome.APPROVED)
     assert d.reasons == (("EXAM_MISSING",) if exam else ())
 
@@ -226,7 +226,7 @@ def test_revoked_certificate_does_not_count():
     (datetime(2024, 12, 31), datetime(2025, 7, 1, 9), False),  # signed the day before the change: still 6 months
 ])
 def test_certificate_validity_depends_on_the_signing_date(signed, submitted, valid):
-    case = facts(certificates=(cert(signed=signed),), licence=LicenceStatus(True, {"B": date(2030, 1, 1)}))
+    case = facts(certificates=(cert(signed=signed),), licence=LicenceRecord(True, {"B": date(2030, 1, 1)}))
     case = replace(case, application=replace(case.application, submitted_at=submitted))
     d = decide(case, RULES, submitted + timedelta(hours=1))
     assert d.reasons == (() if valid else ("EXAM_EXPIRED",))

@@ -17,7 +17,7 @@ from schemas import models, reference
 from schemas.errors import ERROR_CLASSES, SignedInFuture
 from tests.case_scenarios import T0, Script
 from tests.unit.test_assembler import run
-from topology.decision import Application, CaseFacts, HealthCertificate, IdentityResult, LicenceStatus, Outcome, \
+from topology.decision import Application, CaseFacts, CertificateOnFile, IdentityResult, LicenceRecord, Outcome, \
     Payment, decide, exam_finding
 from topology.processor import assembler
 from topology.processor.assembler import refuse_signed_in_future
@@ -60,7 +60,7 @@ def test_an_application_with_an_old_residence_code_is_routed_to_its_current_prov
     [opened] = outputs_of("opened", outputs)
     assert opened.province == routed
     assert opened.residence_province_original == (typed if typed != routed else None)
-    assert state["case"]["application"]["residence_province"] == typed  # the application record keeps it too
+    assert state.case.application.residence_province == typed  # the application record keeps it too
     assert {o.event.province for o in outputs} == {routed}
     assert outputs_of("approved", outputs)
 
@@ -191,4 +191,4 @@ def test_a_certificate_signed_after_the_application_counts_whatever_order_the_to
     for offset, (topic, event) in enumerate([(base, cert)] + [(b, e) for b, e in events if b != base]):
         step = assembler.handle(state, event, topic, offset, RULES)
         state = step.state
-    assert state["case"]["final"] and state["case"]["status"] == "APPROVED"
+    assert state.case.final and state.case.status == "APPROVED"

@@ -30,19 +30,20 @@ def application(app_id: str, province: str, serial: int) -> models.ApplicationSu
 REFUND = "refund/tx"  # the processor's output kind of a refund: "refund/<transaction id>"
 
 
-def case_of(app: models.ApplicationSubmitted) -> dict:
-    """The processor's case dict for an application (what outputs.build turns into events)."""
-    case = citizen.new_case(case_id_for(app.application_id), {
-        "application_id": app.application_id, "cccd": app.cccd, "province": app.residence_province,
-        "classes": list(app.classes), "submitted_at": T0.isoformat(), "licence_number": app.licence_number,
-        "full_name": app.full_name, "date_of_birth": app.date_of_birth.isoformat(), "phone": app.phone,
-        "delivery_method": app.delivery_method, "postal_address": app.postal_address,
-        "fee_quoted_vnd": app.fee_quoted_vnd, "notice_due_at": (T0 + dt.timedelta(days=2)).isoformat(),
-        "decision_due_at": (T0 + dt.timedelta(days=7)).isoformat()})
-    case.update(rule_set_version="test", refunds={REFUND: {"transaction_id": f"tx-{app.application_id}",
-                                                           "gateway_reference": "ref", "amount_vnd": 135_000,
-                                                           "reasons": ["UNFIT"]}})
-    return case
+def case_of(app: models.ApplicationSubmitted) -> citizen.Case:
+    """The processor's case for an application (what outputs.build turns into events)."""
+    return citizen.Case(
+        case_id_for(app.application_id),
+        citizen.ApplicationRecord(
+            application_id=app.application_id, cccd=app.cccd, province=app.residence_province,
+            classes=list(app.classes), submitted_at=T0, licence_number=app.licence_number,
+            full_name=app.full_name, date_of_birth=app.date_of_birth, phone=app.phone,
+            delivery_method=app.delivery_method, postal_address=app.postal_address,
+            fee_quoted_vnd=app.fee_quoted_vnd, notice_due_at=T0 + dt.timedelta(days=2),
+            decision_due_at=T0 + dt.timedelta(days=7)),
+        rule_set_version="test",
+        refunds={REFUND: citizen.Refund(transaction_id=f"tx-{app.application_id}", gateway_reference="ref",
+                                        amount_vnd=135_000, reasons=["UNFIT"])})
 
 
 class Bus:
@@ -60,7 +61,7 @@ class Bus:
         self.applications.append(app)
         case = case_of(app)
         self.case_events.append(build("opened", case, T0).event)
-        case.update(reasons=list(reasons), warnings=list(warnings))
+        case.reasons, case.warnings = list(reasons), list(warnings)
         if outcome == "APPROVED":
             self.case_events.append(build("approved", case, T0).event)
             issuance = build("issuance", case, T0).event
@@ -145,7 +146,7 @@ def bus_as_planned(plan: simulator.Plan) -> Bus:
         case = case_of(apps[e.application_id])
         bus.case_events.append(build("opened", case, T0).event)
         outcome, reasons = expected_final(e.outcome, e.reasons)
-        case.update(reasons=sorted(reasons), warnings=list(e.warnings))
+        case.reasons, case.warnings = sorted(reasons), list(e.warnings)
         if outcome == "APPROVED":
             bus.case_events.append(build("approved", case, T0).event)
             bus.issuances.append(build("issuance", case, T0).event)
@@ -211,7 +212,7 @@ def test_the_tables_render_without_personal_data(plan):
 def test_old_province_codes_and_exchanged_classes_are_counted():
     typed = application("HS-old", "74", 1).model_copy(update={"classes": ["A2"]})  # old Bình Dương -> 79
     exchanged = case_of(typed.model_copy(update={"residence_province": "79"}))  # the processor routes it
-    exchanged.update(new_classes=["A"], restrictions=[])
+    exchanged.new_classes, exchanged.restrictions = ["A"], []
     plain = application("HS-new", "79", 2)
     events = [build(kind, case, T0).event for case in (exchanged, case_of(plain)) for kind in ("opened", "approved")]
     funnel = compute([typed, plain], events)

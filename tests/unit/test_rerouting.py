@@ -22,7 +22,7 @@ def test_a_forwarded_certificate_decides_its_case_once_whatever_the_offsets():
             state = handle(state, event, base, 1000, RULES).state
     # the citizen's own partition of health.exam-results was at offset 500: the forwarded copy's offset 0 on
     # cases.rerouted is not comparable with it and must not be taken for a replay
-    state["applied"][topics.HEALTH_EXAM_RESULTS] = 500
+    state.applied[topics.HEALTH_EXAM_RESULTS] = 500
     first = handle(state, certificate, topics.CASES_REROUTED, 0, RULES)
     assert first.note == "decided"
     assert {o.kind for o in first.outputs} >= {"approved", "issuance"}

@@ -7,6 +7,7 @@
       identity.results       ─┤    (concurrency 1)                              identity.requests, police.requests,
       police.licence-status  ─┤                                                 issuance.requests,
       cases.clock            ─┤ <── timer `clock` (ticks for cases past a deadline)  payment.refund-requests
+                              │     reads table "deadlines" (partition/hour -> cases due, changelog; deadlines.py)
       cases.rerouted         ─┘ <── inputs found on another partition than murmur2(cccd)'s, forwarded there
                                     undecodable / invalid / failing input ──> dlq (reason + original bytes)
 
@@ -39,7 +40,7 @@ from schemas.serde import AvroDeserializer, AvroSerializer, SerializationContext
 from topology import catalogue as topics
 from topology import contracts
 from topology.catalogue import Catalogue
-from topology.processor import assembler, store
+from topology.processor import assembler, citizen, deadlines, store
 from topology.processor.outputs import SOURCE, Output, output_id
 from topology.processor.settings import ProcessorSettings
 from topology.rules import load_rule_set
@@ -83,6 +84,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     inputs = app.topic(*base_of, key_serializer="raw", value_serializer="raw")
     citizens = app.Table("citizens", default=None, partitions=settings.input_partitions,
                          key_type=bytes)  # bytes keys are stored raw: the cccd, as on the input topics
+    due_index = app.Table("deadlines", default=None, partitions=settings.input_partitions,
+                          key_type=bytes)  # <partition>/<hour> -> {cccd: deadline}: see deadlines.py
 
     async def produce(topic: str, key: bytes | None, value: bytes, partition: int | None = None,
                       headers: list | None = None) -> None:
@@ -173,7 +176,9 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                     await forward(message, partition)
                     continue
             try:
-                step = assembler.handle(citizens.get(message.key), item, topic, message.offset, rules)
+                state = citizen.from_json(citizens.get(message.key))  # the table holds JSON (see citizen.py)
+                before = citizen.deadline(state)  # read first: handle() changes the state in place
+                step = assembler.handle(state, item, topic, message.offset, rules)
             except Exception as exc:  # noqa: BLE001 - a bug on one input must not stop every case behind it
                 # Not log.exception: the message may quote the input (personal data); it goes to the DLQ.
                 log.error("processing failed at %s[%s]@%s: %s", message.topic, message.partition, message.offset,
@@ -182,23 +187,27 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 continue
             for output in step.outputs:
                 await send(output)
-            citizens[message.key] = step.state  # assigned back, so the changelog sees the change
+            citizens[message.key] = citizen.to_json(step.state)  # assigned back: the changelog sees the change
+            after = citizen.deadline(step.state)
+            deadlines.place(due_index, message.partition, item.cccd, before, after)
+            if topic == topics.CASES_CLOCK:
+                deadlines.drop_stale(due_index, message.partition, item.cccd, item.occurred_at, after)
             log.debug("%s %s[%s]@%s -> %s", step.note, topic, message.partition, message.offset,
                       [o.kind for o in step.outputs])
 
     @app.timer(interval=settings.tick_seconds)
     async def clock():
-        """Tick every open case whose notice or decision deadline has passed (the agent re-evaluates it)."""
+        """Tick every open case whose notice or decision deadline has passed (the agent re-evaluates it), as the
+        deadline index of this worker's partitions lists them."""
         now = datetime.now(timezone.utc)
         clock_topic = catalogue.name(topics.CASES_CLOCK)
-        for key, state in list(citizens.items()):
-            if state and _deadline_passed(state, now):
-                cccd = key.decode()
-                value = await registry_call(serialize, assembler.tick(cccd, now),
-                                            SerializationContext(clock_topic))
-                await produce(clock_topic, key, value)
+        mine = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == due_index.changelog_topic_name}
+        for cccd in list(deadlines.due(due_index, now, mine)):
+            value = await registry_call(serialize, assembler.tick(cccd, now), SerializationContext(clock_topic))
+            await produce(clock_topic, cccd.encode(), value)
 
-    app.gplx = {"catalogue": catalogue, "citizens": citizens, "assemble": assemble,  # for tests and tools
+    app.gplx = {"catalogue": catalogue, "citizens": citizens, "deadlines": due_index,  # for tests and tools
+                "assemble": assemble,
                 "forwarded": forwarded}
     return app
 
@@ -235,13 +244,3 @@ def _arrival_time(message) -> datetime | None:
     None for a record without one (timestamp -1, from a pre-0.10 producer)."""
     stamp = message.timestamp
     return datetime.fromtimestamp(stamp, timezone.utc) if stamp is not None and stamp > 0 else None
-
-
-def _deadline_passed(state: dict, now: datetime) -> bool:
-    case = state.get("case")
-    if not case or case["final"]:
-        return False
-    app = case["application"]
-    due = app.get("decision_due_at") if case["status"] == "AWAITING" else app.get("notice_due_at")
-    return due is not None and datetime.fromisoformat(due) <= now
-
