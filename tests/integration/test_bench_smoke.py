@@ -5,14 +5,10 @@ No timing assertions: the numbers depend on the machine and what else runs on it
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from tests.bench import bench_bus  # noqa: E402
+from gplx_bus.bench import run as bench_bus
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

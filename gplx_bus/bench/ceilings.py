@@ -13,7 +13,7 @@ import subprocess
 import time
 import uuid
 
-from tests.bench import bus_env
+from gplx_bus.bench import bus_env
 
 
 # ---- ceiling A ---------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Whole-bus benchmark: ceilings, the case processor (throughput, latency, memory) and the producer SDK, in one run.
 
-    python tests/bench/bench_bus.py [--cases N] [--record-size B] [--json FILE] [--quick]
+    python -m gplx_bus.bench.run [--cases N] [--record-size B] [--json FILE] [--quick]
     gplx-bus bench ...                                   (same options)
 
 Uses the cluster in KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL, or starts a local one (and stops it). Every
@@ -19,9 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without installing
-
-from tests.bench import bus_env, ceilings, processor_runs, sdk_runs  # noqa: E402
+from gplx_bus.bench import bus_env, ceilings, processor_runs, sdk_runs
+from topology.connection import environment
 
 SECTIONS = ("machine", "ceiling_a", "ceiling_b", "processor", "processor_two_workers", "latency", "sdk", "memory")
 
@@ -61,7 +60,7 @@ def run(options: Options, log=print) -> dict:
     results: dict = {"options": {k: (v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
                                  for k, v in vars(options).items()},  # a Path or a Connection (its bootstrap)
                      "started_at": dt.datetime.now(dt.timezone.utc).isoformat()}
-    log("starting the bus..." if not (options.bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    log("starting the bus..." if not (options.bootstrap or environment().get("KAFKA_BOOTSTRAP_SERVERS"))
         else "using the cluster in the environment")
     bus = bus_env.open_bus(options.bootstrap, options.registry_url, options.connection)
     workdir = processor_runs.fresh_workdir()

@@ -20,9 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.bench import bus_env
+from gplx_bus.bench import bus_env
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 class Worker:
@@ -30,7 +29,7 @@ class Worker:
 
     def __init__(self, bus: bus_env.Bus, prefix: str, workdir: Path, name: str, overrides: dict | None = None):
         self.bus, self.prefix, self.name = bus, prefix, name
-        self.overrides = overrides or {}  # faust settings on top of the processor's (tests.bench.worker_variant)
+        self.overrides = overrides or {}  # faust settings on top of the processor's (gplx_bus.bench.worker_variant)
         self.datadir = workdir / f"{prefix}{name}-data"  # fresh RocksDB per worker: topics are fresh too
         self.log = workdir / f"{prefix}{name}.log"
         self.process = None
@@ -42,11 +41,11 @@ class Worker:
         env = {**self.bus.connection.to_env(), "GPLX_TOPIC_PREFIX": self.prefix,
                "GPLX_STORE": "rocksdb://", "GPLX_DATADIR": str(self.datadir),
                "GPLX_TICK_SECONDS": "3600", "GPLX_INPUT_PARTITIONS": str(bus_env.INPUT_PARTITIONS),
-               "GPLX_LOG_LEVEL": "warning", "PYTHONPATH": str(REPO)}
+               "GPLX_LOG_LEVEL": "warning"}
         cmd = [sys.executable, "-m", "topology.processor"]
         if self.overrides:
             env["GPLX_BENCH_FAUST_OVERRIDES"] = json.dumps(self.overrides)
-            cmd = [sys.executable, "-m", "tests.bench.worker_variant"]
+            cmd = [sys.executable, "-m", "gplx_bus.bench.worker_variant"]
         self.process = ManagedProcess(f"bench-{self.name}", cmd, self.log, env).start()
         self.started_at = time.time()
         return self
