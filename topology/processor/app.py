@@ -202,12 +202,14 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         async for events in stream.take_events(settings.batch_size, within=BATCH_WITHIN):
             states: dict[bytes, object] = {}  # cccd -> its state after this batch's inputs so far
             last: dict[bytes, object] = {}  # cccd -> the batch's last event applied to it
+            # The table reads and writes the store (and changelog) partition of the stream's current event, which
+            # take_events leaves unset in the agent: faust's own setter makes it the input being applied, and for a
+            # write the citizen's last input (without it a read would probe every partition's store).
             for event in events:
+                stream._set_current_event(event)
                 if await apply(event.message, states):
                     last[event.message.key] = event
             for key, state in states.items():
-                # A table write goes to the store and changelog partition of the stream's current event, which
-                # take_events leaves unset in the agent: faust's own setter makes it the citizen's last input.
                 stream._set_current_event(last[key])
                 citizens[key] = state  # assigned back, so the changelog sees the change
             stream._set_current_event(None)
