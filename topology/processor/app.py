@@ -27,11 +27,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import weakref
 from collections import Counter
 from datetime import datetime, timezone
 from typing import Mapping
 
 import faust
+from faust import streams as faust_streams
 
 from schemas import models
 from schemas.errors import DeserializationError, RegistryUnavailable
@@ -202,17 +204,17 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         async for events in stream.take_events(settings.batch_size, within=BATCH_WITHIN):
             states: dict[bytes, object] = {}  # cccd -> its state after this batch's inputs so far
             last: dict[bytes, object] = {}  # cccd -> the batch's last event applied to it
-            # The table reads and writes the store (and changelog) partition of the stream's current event, which
-            # take_events leaves unset in the agent: faust's own setter makes it the input being applied, and for a
-            # write the citizen's last input (without it a read would probe every partition's store).
+            # The table reads and writes the store (and changelog) partition of the current event, which
+            # take_events leaves unset in the agent's task: it is set here to the input being applied, and for a
+            # write to the citizen's last input (else a read probes every partition's store, a write fails).
             for event in events:
-                stream._set_current_event(event)
+                _make_current(event)
                 if await apply(event.message, states):
                     last[event.message.key] = event
             for key, state in states.items():
-                stream._set_current_event(last[key])
+                _make_current(last[key])
                 citizens[key] = state  # assigned back, so the changelog sees the change
-            stream._set_current_event(None)
+            _make_current(None)
 
     @app.timer(interval=settings.tick_seconds)
     async def clock():
@@ -233,6 +235,13 @@ def create_app(settings: ProcessorSettings) -> faust.App:
 
 class _KeyMismatch(Exception):
     pass
+
+
+def _make_current(event) -> None:
+    """faust's current event (a context variable, so this agent's task only), as its streams set it per event.
+    Not Stream._set_current_event: that also sets the stream's attribute, which take_events' background reader
+    uses to collect the batch's events, and which this task must not change under it."""
+    faust_streams._current_event.set(weakref.ref(event) if event is not None else None)
 
 
 def _header_pairs(headers) -> list[tuple[str, bytes]]:
