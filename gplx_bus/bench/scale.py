@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +54,9 @@ def certificate_records(registry, catalogue, template, count: int) -> list[bus_e
     records = []
     for i in range(count):
         cccd = f"{template.cccd[:3]}19{i:07d}"
-        event = template.model_copy(update={"cccd": cccd, "event_id": f"bench-cert-{i}",
-                                            "certificate_number": f"{i % 99_999:05d}/GKSKLX/BENCH{i // 99_999}/25"})
+        serial, clinic, year = f"{i % 99_999 + 1:05d}", template.clinic_code, template.certificate_number[-2:]
+        event = template.model_copy(update={"cccd": cccd, "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench-cert/{i}")),
+                                            "certificate_number": f"{serial}/GKSKLX/{clinic}/{year}"})
         records.append(bus_env.Record(topics.HEALTH_EXAM_RESULTS, cccd.encode(), serialize(event, ctx),
                                       "HealthCertificate", ""))
     return records
