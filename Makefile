@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | md5sum | cut -c1-12)
 
-.PHONY: demo test bench bench-exporter bench-status bench-gateway faults soak setup jars debs clean
+.PHONY: demo test bench bench-scale bench-exporter bench-status bench-gateway faults soak setup jars debs clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,10 @@ test: jars debs
 
 bench: jars
 	$(BIN)/gplx-bus bench
+
+# one worker holding 1,000,000 citizens (50,000 open cases): memory, disk, restore, tick; minutes, not CI
+bench-scale: jars
+	$(BIN)/python -m gplx_bus.bench.scale --citizens 1000000 --open-cases 50000
 
 # The lag exporter's case signals after a simulated year: start seconds and peak RSS, before and now (~5 minutes).
 bench-exporter: jars

@@ -1,34 +1,20 @@
 """`gplx-bus bench`: the whole-bus benchmark (ceilings, case processor, latency, SDK, memory) on a local broker it
 starts itself, or on the cluster in KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL.
 
-Thin: the benchmark lives in tests/bench/bench_bus.py (it needs a source checkout, like `make bench`).
+Thin: the benchmark lives in gplx_bus/bench/run.py.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
 
+from gplx_bus.bench import run as bench
 from gplx_bus.commands import options as connection_options
 
 console = Console(stderr=True)
-
-
-def _bench_module():
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "tests" / "bench" / "bench_bus.py").exists():
-        from deploy.local.errors import LauncherError  # one of the errors the CLI prints as one line
-
-        raise LauncherError("gplx-bus bench needs a source checkout (tests/bench/bench_bus.py); "
-                            "run it from the repository (make bench)")
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    from tests.bench import bench_bus
-
-    return bench_bus
 
 
 def command(
@@ -50,7 +36,6 @@ def command(
 
     Example: gplx-bus bench --quick
     """
-    bench = _bench_module()
     conn = connection_options.connection(bootstrap, client_config, registry_url, registry_user, "")
     overrides = dict(cases=cases, record_size=record_size, json_path=json_path, open_cases=open_cases,
                      latency_rate=latency_rate, latency_seconds=latency_seconds, bootstrap=bootstrap,

@@ -5,14 +5,11 @@ No timing assertions: the numbers depend on the machine and what else runs on it
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from tests.bench import bench_bus  # noqa: E402
+from gplx_bus.bench import run as bench_bus
+from gplx_bus.bench import scale
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -25,6 +22,7 @@ def _positive(section: dict, *paths: str) -> None:
         assert isinstance(value, (int, float)) and value > 0, f"{path} = {value!r}"
 
 
+@pytest.mark.timeout(1200)  # about 3 minutes on a quiet 2-core machine; far more when it is shared
 def test_quick_bench_writes_every_section(kafka_bootstrap, schema_registry_url, tmp_path):
     out = tmp_path / "bench.json"
     options = bench_bus.Options.quick_defaults(json_path=out, bootstrap=kafka_bootstrap,
@@ -38,11 +36,36 @@ def test_quick_bench_writes_every_section(kafka_bootstrap, schema_registry_url, 
     _positive(results["ceiling_a"], "producer.records_per_s", "producer.MB_per_s", "consumer.records_per_s")
     _positive(results["ceiling_b"], "aiokafka.records_per_s", "kafka-python.records_per_s",
               "confluent-kafka.records_per_s")
+    _positive(results["ceiling_b_prime"], "events_per_s", "decisions")
+    _positive(results["ceiling_f"], "events_per_s")
     _positive(results["processor"], "events_per_s", "cases_per_s", "decided", "input_events")
+    # B′ does the same work: the same decisions (its interim notices may differ: they follow the order in which
+    # one citizen's inputs from different topics arrive, which differs between two consumers)
+    assert results["ceiling_b_prime"]["decisions"] == results["processor"]["decided"]
     assert results["processor"]["decided"] == results["processor"]["cases"]
     _positive(results["processor_two_workers"], "events_per_s", "cases_per_s", "decided")
+    _positive(results["processor_unbatched"], "events_per_s", "decided")
     assert results["processor_two_workers"]["decided"] == results["processor_two_workers"]["cases"]
     _positive(results["latency"], "decided", "p50_ms", "p95_ms", "p99_ms")
     _positive(results["sdk"], "sdk.records_per_s", "kafka_python_raw.records_per_s",
               "confluent_kafka.records_per_s", "sdk_vs_confluent")
     _positive(results["memory"], "VmHWM_MB", "VmHWM_MB_baseline", "rocksdb_MB", "open_cases")
+    for mode in ("plain", "secured"):
+        _positive(results["security"][mode], "events_per_s", "broker_start_seconds", "decided")
+        assert results["security"][mode]["decided"] == results["security"]["cases"]
+
+
+@pytest.mark.skip(reason="not yet seen passing: on a 2-core machine at load ~30 it timed out (600 s) in its first "
+                         "quarter; to be run on a quiet machine before it joins make test")
+def test_small_scale_bench_measures_memory_restore_and_tick(kafka_bootstrap, schema_registry_url, tmp_path):
+    out = tmp_path / "scale.json"
+    options = scale.Options(citizens=2000, open_cases=100, json_path=out, bootstrap=kafka_bootstrap,
+                            registry_url=schema_registry_url, tick_window=scale.TICK_SECONDS + 1)
+    scale.run(options, log=lambda text: None)
+
+    results = json.loads(out.read_text())
+    assert [s["citizens"] for s in results["memory"]["steps"]] == [500, 1000, 1500, 2000]
+    _positive(results["memory"]["steps"][-1], "VmRSS", "VmHWM", "rocksdb_MB")
+    _positive(results["tick"], "ticks", "cpu_ms_per_tick_upper_bound")
+    _positive(results["restore"], "seconds", "VmHWM", "changelog_consumer_performance.records")
+    assert "worker_VmHWM_MB" in results["goals"] and "restore_seconds" in results["goals"]

@@ -4,8 +4,8 @@
       portal.applications    ─┐                                 │
       health.exam-results    ─┤                                 ▼
       payment.transactions   ─┼──> agent `assemble` ──> assembler.handle() ──> cases.events, cases.province.<code>,
-      identity.results       ─┤    (concurrency 1)                              identity.requests, police.requests,
-      police.licence-status  ─┤                                                 issuance.requests,
+      identity.results       ─┤    (concurrency 1,                              identity.requests, police.requests,
+      police.licence-status  ─┤     in batches)                                 issuance.requests,
       cases.clock            ─┤ <── timer `clock` (ticks for cases past a deadline)  payment.refund-requests
                               │     reads table "deadlines" (partition/hour -> cases due, changelog; deadlines.py)
       cases.rerouted         ─┘ <── inputs found on another partition than murmur2(cccd)'s, forwarded there
@@ -14,7 +14,9 @@
 Processing guarantee: at-least-once, concurrency 1 per agent (faust #606: with concurrency > 1 an agent can
 commit past an unprocessed message; its exactly-once mode has open bugs #323, #517). Outputs carry ids derived
 from the case, and an input replayed after a crash re-sends exactly the outputs it produced, so downstream sees
-at most a re-delivery of the same id, never a second approval or refund (see `assembler`).
+at most a re-delivery of the same id, never a second approval or refund (see `assembler`). Batches keep this: faust
+acks a batch's inputs only after the agent has handed all their outputs and table writes to the producer
+(see `assemble`).
 
 Wrong partition: co-partitioning holds only if producers partition by Kafka's murmur2 of the cccd (librdkafka's
 default is CRC32). A record elsewhere would meet the wrong shard of the table, so it is not applied where it
@@ -24,12 +26,16 @@ there (see `forward`).
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
+import weakref
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Mapping
 
 import faust
+from faust import streams as faust_streams
 
 from consumers.clinic_keys import ClinicKeys
 from schemas import deadletter, models
@@ -49,6 +55,9 @@ log = logging.getLogger("gplx.processor")
 
 INPUTS = (topics.PORTAL_APPLICATIONS, topics.HEALTH_EXAM_RESULTS, topics.PAYMENT_TRANSACTIONS,
           topics.IDENTITY_RESULTS, topics.POLICE_LICENCE_STATUS, topics.CASES_CLOCK, topics.CASES_REROUTED)
+#: How long the agent waits to fill a batch (settings.batch_size inputs; see `assemble`): the latency a batch adds
+#: when inputs trickle in.
+BATCH_WITHIN = 0.01  # seconds
 #: Header the processor adds to a forwarded record: where it arrived, `<topic>/<partition>/<offset>`.
 REROUTED_FROM = "gplx-rerouted-from"
 
@@ -151,49 +160,80 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
+    async def apply(message, states: dict, batch: "_Batch") -> bool:
+        """One input: checks, then `assembler.handle` on the citizen's state as this batch left it (`states`);
+        True when the input changed `states` (False: dead-lettered or forwarded)."""
+        topic = base_of[message.topic]
+        try:
+            item = await registry_call(deserialize, message.value, SerializationContext(message.topic))
+            if message.key is None or item.cccd.encode() != message.key:
+                raise _KeyMismatch(f"record key does not equal the event's cccd on {message.topic}")
+            arrival = _arrival_time(message) or item.occurred_at
+            assembler.refuse_signed_in_future(item, arrival, rules)
+            if isinstance(item, models.HealthCertificate):  # in a thread: may read clinics.keys (blocking)
+                await asyncio.to_thread(clinic_keys.refuse_unverified, item, arrival)
+        except DeserializationError as exc:
+            await dead_letter(message, exc.code, str(exc))
+            return False
+        except _KeyMismatch as exc:
+            await dead_letter(message, DlqCode.PROCESSING_FAILED, str(exc))
+            return False
+        if topic != topics.CASES_REROUTED:  # what is on cases.rerouted is where we put it
+            partition = topics.expected_partition(message.key, partitions)
+            if message.partition != partition:
+                await forward(message, partition)
+                return False
+        # handle() changes the state it is given: a state already changed in this batch is handed over as a copy,
+        # so that an input that fails leaves it as the inputs before it left it (the table's JSON gives a fresh one)
+        if message.key in states:
+            state = copy.deepcopy(states[message.key])
+        else:
+            state = citizen.from_json(citizens.get(message.key))  # the table holds JSON (see citizen.py)
+            batch.deadline_before[message.key] = citizen.deadline(state)  # what the index holds for it now
+        try:
+            step = assembler.handle(state, item, topic, message.offset, rules)
+        except Exception as exc:  # noqa: BLE001 - a bug on one input must not stop every case behind it
+            # Not log.exception: the message may quote the input (personal data); it goes to the DLQ.
+            log.error("processing failed at %s[%s]@%s: %s", message.topic, message.partition, message.offset,
+                      failure_summary(exc))
+            await dead_letter(message, DlqCode.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}")
+            return False
+        for output in step.outputs:
+            await send(output)
+        states[message.key] = step.state
+        if topic == topics.CASES_CLOCK:
+            batch.ticked_at[message.key] = item.occurred_at
+        log.debug("%s %s[%s]@%s -> %s", step.note, topic, message.partition, message.offset,
+                  [o.kind for o in step.outputs])
+        return True
+
     @app.agent(inputs, concurrency=1)
     async def assemble(stream):
-        async for event in stream.events():
-            message = event.message
-            topic = base_of[message.topic]
-            try:
-                item = await registry_call(deserialize, message.value, SerializationContext(message.topic))
-                if message.key is None or item.cccd.encode() != message.key:
-                    raise _KeyMismatch(f"record key does not equal the event's cccd on {message.topic}")
-                arrival = _arrival_time(message) or item.occurred_at
-                assembler.refuse_signed_in_future(item, arrival, rules)
-                if isinstance(item, models.HealthCertificate):  # in a thread: may read clinics.keys (blocking)
-                    await asyncio.to_thread(clinic_keys.refuse_unverified, item, arrival)
-            except DeserializationError as exc:
-                await dead_letter(message, exc.code, str(exc))
-                continue
-            except _KeyMismatch as exc:
-                await dead_letter(message, DlqCode.PROCESSING_FAILED, str(exc))
-                continue
-            if topic != topics.CASES_REROUTED:  # what is on cases.rerouted is where we put it
-                partition = topics.expected_partition(message.key, partitions)
-                if message.partition != partition:
-                    await forward(message, partition)
-                    continue
-            try:
-                state = citizen.from_json(citizens.get(message.key))  # the table holds JSON (see citizen.py)
-                before = citizen.deadline(state)  # read first: handle() changes the state in place
-                step = assembler.handle(state, item, topic, message.offset, rules)
-            except Exception as exc:  # noqa: BLE001 - a bug on one input must not stop every case behind it
-                # Not log.exception: the message may quote the input (personal data); it goes to the DLQ.
-                log.error("processing failed at %s[%s]@%s: %s", message.topic, message.partition, message.offset,
-                          failure_summary(exc))
-                await dead_letter(message, DlqCode.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}")
-                continue
-            for output in step.outputs:
-                await send(output)
-            citizens[message.key] = citizen.to_json(step.state)  # assigned back: the changelog sees the change
-            after = citizen.deadline(step.state)
-            deadlines.place(due_index, message.partition, item.cccd, before, after)
-            if topic == topics.CASES_CLOCK:
-                deadlines.drop_stale(due_index, message.partition, item.cccd, item.occurred_at, after)
-            log.debug("%s %s[%s]@%s -> %s", step.note, topic, message.partition, message.offset,
-                      [o.kind for o in step.outputs])
+        """Inputs in batches of up to settings.batch_size (or what came within BATCH_WITHIN seconds): each applied
+        in order, then one table write per citizen touched (one changelog record instead of one per input).
+        faust acks a batch's events only once this loop body is done with them, so an offset is committed only
+        after the outputs and the table writes of every input before it were handed to the producer (which faust
+        flushes before committing): at-least-once, as with one event at a time. The deadline index is written with
+        the citizen, from the deadline the batch found to the one it leaves (deadlines.py)."""
+        async for events in stream.take_events(settings.batch_size, within=BATCH_WITHIN):
+            states: dict[bytes, object] = {}  # cccd -> its state after this batch's inputs so far
+            batch = _Batch()
+            last: dict[bytes, object] = {}  # cccd -> the batch's last event applied to it
+            # The table reads and writes the store (and changelog) partition of the current event, which
+            # take_events leaves unset in the agent's task: it is set here to the input being applied, and for a
+            # write to the citizen's last input (else a read probes every partition's store, a write fails).
+            for event in events:
+                _make_current(event)
+                if await apply(event.message, states, batch):
+                    last[event.message.key] = event
+            for key, state in states.items():
+                _make_current(last[key])
+                citizens[key] = citizen.to_json(state)  # assigned back, so the changelog sees the change
+                partition, cccd, after = last[key].message.partition, key.decode(), citizen.deadline(state)
+                deadlines.place(due_index, partition, cccd, batch.deadline_before[key], after)
+                if key in batch.ticked_at:
+                    deadlines.drop_stale(due_index, partition, cccd, batch.ticked_at[key], after)
+            _make_current(None)
 
     @app.timer(interval=settings.tick_seconds)
     async def clock():
@@ -214,6 +254,21 @@ def create_app(settings: ProcessorSettings) -> faust.App:
 
 class _KeyMismatch(Exception):
     pass
+
+
+@dataclass
+class _Batch:
+    """What a batch remembers per citizen besides its state, for the deadline index written at its end."""
+
+    deadline_before: dict = field(default_factory=dict)  # cccd -> the deadline the index held at the batch's start
+    ticked_at: dict = field(default_factory=dict)  # cccd -> the latest ClockTick applied in the batch
+
+
+def _make_current(event) -> None:
+    """faust's current event (a context variable, so this agent's task only), as its streams set it per event.
+    Not Stream._set_current_event: that also sets the stream's attribute, which take_events' background reader
+    uses to collect the batch's events, and which this task must not change under it."""
+    faust_streams._current_event.set(weakref.ref(event) if event is not None else None)
 
 
 def _header_pairs(headers) -> list[tuple[str, bytes]]:

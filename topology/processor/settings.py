@@ -15,6 +15,7 @@ the process environment); the connection (cluster, security, registry, prefix) i
 | GPLX_ROCKSDB_MEMORY_MB | 64 | RocksDB memory of the worker, memtables and block cache together (see store.py) |
 | GPLX_TICK_SECONDS | 30 | how often the timer looks for cases past a deadline |
 | GPLX_INPUT_PARTITIONS | 12 | partition count of the co-partitioned inputs (must match the topics) |
+| GPLX_BATCH_SIZE | 500 | inputs the agent takes at a time (one table write per citizen per batch; see app.py) |
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class ProcessorSettings:
     tick_seconds: float = 30.0
     input_partitions: int = 12
     rocksdb_memory_mb: int = 64
+    batch_size: int = 500
 
     @property
     def bootstrap_servers(self) -> str:
@@ -65,4 +67,5 @@ class ProcessorSettings:
             tick_seconds=float(environ.get("GPLX_TICK_SECONDS", "30")),
             input_partitions=int(environ.get("GPLX_INPUT_PARTITIONS", "12")),
             rocksdb_memory_mb=int(environ.get("GPLX_ROCKSDB_MEMORY_MB", "64")),
+            batch_size=int(environ.get("GPLX_BATCH_SIZE", "500")),
         )

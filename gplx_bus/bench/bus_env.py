@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from topology.connection import Connection
+from topology.connection import Connection, environment
 
 PROVINCES = ("01", "79")  # the simulator's provinces; only their cases.province.<code> topics are created
 SEED = 20250901  # fixed: the same citizens, ids and events on every run
@@ -57,8 +57,8 @@ def open_bus(bootstrap: str | None = None, registry_url: str | None = None,
     from deploy.local.jars import ensure_kafka_jars
     from deploy.local.settings import kafka_version
 
-    bootstrap = bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    registry_url = registry_url or os.environ.get("SCHEMA_REGISTRY_URL")
+    bootstrap = bootstrap or environment().get("KAFKA_BOOTSTRAP_SERVERS")
+    registry_url = registry_url or environment().get("SCHEMA_REGISTRY_URL")
     lib = ensure_kafka_jars()
     if bootstrap and registry_url:
         return Bus(bootstrap, registry_url, f"external (tools {kafka_version()})", "external", lib,

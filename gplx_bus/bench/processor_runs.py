@@ -20,17 +20,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.bench import bus_env
+from gplx_bus.bench import bus_env, same_work
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 class Worker:
     """One case-processor worker subprocess; always stop() it (the bench does, in finally)."""
 
-    def __init__(self, bus: bus_env.Bus, prefix: str, workdir: Path, name: str, overrides: dict | None = None):
+    def __init__(self, bus: bus_env.Bus, prefix: str, workdir: Path, name: str, overrides: dict | None = None,
+                 env: dict | None = None, memray: Path | None = None):
         self.bus, self.prefix, self.name = bus, prefix, name
-        self.overrides = overrides or {}  # faust settings on top of the processor's (tests.bench.worker_variant)
+        self.env = env or {}  # processor settings on top of the bench's (settings.py)
+        self.memray = memray  # record the worker's allocations, native stacks included, into this file
+        self.overrides = overrides or {}  # faust settings on top of the processor's (gplx_bus.bench.worker_variant)
         self.datadir = workdir / f"{prefix}{name}-data"  # fresh RocksDB per worker: topics are fresh too
         self.log = workdir / f"{prefix}{name}.log"
         self.process = None
@@ -42,11 +44,13 @@ class Worker:
         env = {**self.bus.connection.to_env(), "GPLX_TOPIC_PREFIX": self.prefix,
                "GPLX_STORE": "rocksdb://", "GPLX_DATADIR": str(self.datadir),
                "GPLX_TICK_SECONDS": "3600", "GPLX_INPUT_PARTITIONS": str(bus_env.INPUT_PARTITIONS),
-               "GPLX_LOG_LEVEL": "warning", "PYTHONPATH": str(REPO)}
+               "GPLX_LOG_LEVEL": "warning", **self.env}
         cmd = [sys.executable, "-m", "topology.processor"]
         if self.overrides:
             env["GPLX_BENCH_FAUST_OVERRIDES"] = json.dumps(self.overrides)
-            cmd = [sys.executable, "-m", "tests.bench.worker_variant"]
+            cmd = [sys.executable, "-m", "gplx_bus.bench.worker_variant"]
+        if self.memray:  # pip install -e '.[profile]'
+            cmd = [sys.executable, "-m", "memray", "run", "--native", "-q", "-o", str(self.memray), *cmd[1:]]
         self.process = ManagedProcess(f"bench-{self.name}", cmd, self.log, env).start()
         self.started_at = time.time()
         return self
@@ -213,8 +217,9 @@ def percentile(values: list[float], q: float) -> float:
 
 # ---- sections ----------------------------------------------------------------------------------------------------
 def throughput_and_latency(bus, registry, cases: int, latency_rate: float, latency_seconds: float,
-                           workdir: Path, log=print, overrides: dict | None = None) -> tuple[dict, dict]:
-    """Section 3 (ours) and section 4 (latency) on one worker."""
+                           workdir: Path, log=print, overrides: dict | None = None) -> tuple[dict, dict, dict]:
+    """Section 3 (ours), its same-work ceilings F and B′ on the same inputs, and section 4 (latency) on one
+    worker."""
     prefix = bus_env.unique_prefix("proc")
     catalogue = bus_env.create_catalogue(bus, prefix)
     load = bus_env.workload(registry, catalogue, cases, workdir=workdir / "db-throughput")
@@ -222,6 +227,9 @@ def throughput_and_latency(bus, registry, cases: int, latency_rate: float, laten
     # decision, so the worker's start-up and group join are outside it.
     load_seconds = bus_env.bulk_load(bus, catalogue, load.records)
     log(f"  published {len(load.records)} input events of {cases} cases ahead in {load_seconds:.1f}s")
+    # The ceilings that do (part of) the same work read the same published inputs, each with its own group.
+    ceilings = {"ceiling_f": same_work.faust_ceiling(bus, prefix, catalogue, len(load.records), workdir, log),
+                "ceiling_b_prime": same_work.hand_loop(bus, registry, catalogue, len(load.records), log)}
     worker = Worker(bus, prefix, workdir, "throughput" + ("-variant" if overrides else ""), overrides).start()
     watcher = CaseWatcher(bus, catalogue, registry)
     try:
@@ -249,14 +257,15 @@ def throughput_and_latency(bus, registry, cases: int, latency_rate: float, laten
         latency = steady_latency(bus, registry, catalogue, worker, watcher, latency_rate, latency_seconds,
                                  workdir, log)
         latency["VmHWM_MB_after_throughput_and_latency"] = worker.status().get("VmHWM")
-        return throughput, latency
+        return throughput, latency, ceilings
     finally:
         watcher.close()
         worker.stop()
         bus_env.delete_topics(bus, prefix)
 
 
-def throughput_scaled(bus, registry, cases: int, workdir: Path, workers: int = 2, log=print) -> dict:
+def throughput_scaled(bus, registry, cases: int, workdir: Path, workers: int = 2, log=print,
+                      env: dict | None = None) -> dict:
     """Section 3b: the same cases with `workers` worker processes in one consumer group, faust's way to scale.
 
     The workers join first and the inputs are published once the group is stable, so the window (first output to
@@ -264,14 +273,14 @@ def throughput_scaled(bus, registry, cases: int, workdir: Path, workers: int = 2
     prefix = bus_env.unique_prefix("scaled")
     catalogue = bus_env.create_catalogue(bus, prefix)
     load = bus_env.workload(registry, catalogue, cases, workdir=workdir / "db-scaled")
-    procs = [Worker(bus, prefix, workdir, f"scaled-{i}").start() for i in range(workers)]
+    procs = [Worker(bus, prefix, workdir, f"scaled-{i}", env=env).start() for i in range(workers)]
     watcher = CaseWatcher(bus, catalogue, registry)
     try:
         _wait_group_stable(bus, prefix, workers, procs)
         bus_env.bulk_load(bus, catalogue, load.records)
         complete = watcher.wait(lambda: len(watcher.decisions) >= load.decisions_expected, procs[0],
                                 timeout_s=max(120.0, cases / 20))
-        result = {"workers": workers, "cases": cases, "input_events": len(load.records), "complete": complete,
+        result = {"workers": workers, "settings": env or {}, "cases": cases, "input_events": len(load.records), "complete": complete,
                   **_window_rates(watcher, len(load.records)),
                   "worker_cpu_seconds": [round(process_cpu_seconds(p.pid), 1) for p in procs]}
         log(f"  ours, {workers} workers: {result['events_per_s']} events/s, {result['cases_per_s']} cases/s")

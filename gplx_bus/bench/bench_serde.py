@@ -1,6 +1,6 @@
 """Serde throughput per event type: fastavro (our serde) vs the Apache avro package, in one run, on one core.
 
-    python tests/bench/bench_serde.py [--seconds 0.5] [--repeat 3] [--only HealthCertificate]
+    python -m gplx_bus.bench.bench_serde [--seconds 0.5] [--repeat 3] [--only HealthCertificate]
 
 Columns (records/s): `enc` = AvroSerializer.serialize_dict (dict -> wire bytes incl. header), `dec` =
 AvroDeserializer.decode (wire bytes -> dict), `dec+model` = AvroDeserializer (-> validated pydantic event),
@@ -18,13 +18,11 @@ import time
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without installing
+import avro.io
+import avro.schema
 
-import avro.io  # noqa: E402
-import avro.schema  # noqa: E402
-
-from schemas import loader, models, serde, testing  # noqa: E402
-from schemas.registry import InMemoryRegistry  # noqa: E402
+from schemas import loader, models, serde, testing
+from schemas.registry import InMemoryRegistry
 
 SAMPLES = 200
 

@@ -13,7 +13,7 @@ import subprocess
 import time
 import uuid
 
-from tests.bench import bus_env
+from gplx_bus.bench import bus_env
 
 
 # ---- ceiling A ---------------------------------------------------------------------------------------------------
@@ -76,6 +76,26 @@ def ceiling_a(bus: bus_env.Bus, records: int, record_size: int, log=print) -> di
         f"p99 {produced['p99_ms']} ms), consume {consumed['records_per_s']:.0f} rec/s")
     return {"record_size": record_size, "records": records, "settings": "acks=all linger.ms=10 batch.size=65536 "
             "compression.type=none, 12 partitions", "producer": produced, "consumer": consumed}
+
+
+def consume_topic(bus: bus_env.Bus, topic: str) -> dict:
+    """Kafka's ConsumerPerformance reading all of `topic` (e.g. a changelog: the ceiling of a restore)."""
+    from kafka import KafkaConsumer
+    from kafka.structs import TopicPartition
+
+    consumer = KafkaConsumer(**bus.connection.kafka_python_kwargs())
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends, starts = consumer.end_offsets(tps), consumer.beginning_offsets(tps)
+    finally:
+        consumer.close()
+    records = sum(ends[tp] - starts[tp] for tp in tps)
+    started = time.perf_counter()
+    perf = parse_consumer_performance(_java(bus, "ConsumerPerformance", [
+        "--bootstrap-server", bus.bootstrap, "--topic", topic, "--messages", str(records), "--timeout", "60000",
+        "--group", f"bench-{uuid.uuid4().hex[:6]}", *_client_config(bus, "consumer")], timeout=900))
+    return {**perf, "seconds_with_jvm_start": round(time.perf_counter() - started, 1),
+            "seconds": round(perf["records"] / max(perf["records_per_s"], 1e-3), 1)}
 
 
 # ---- ceiling B ---------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from tests.bench import bus_env
+from gplx_bus.bench import bus_env
 
 
 def sdk_throughput(bus: bus_env.Bus, registry, events: list, records: list[bus_env.Record], log=print,
