@@ -29,3 +29,12 @@ class SecretFileError(SettingsError):
 
 class ReadTimedOut(TransientError):
     """Reading a topic to its end took longer than allowed (broker away, or the topic not readable)."""
+
+
+class KeysError(SettingsError):
+    """The status API's keys file is bad, or a principal is not one it knows; one line (consumers/casestore)."""
+
+
+class DatabaseError(GplxError, ValueError):
+    """The case store's database URL is bad or the database cannot be reached; one line naming the setting and
+    the fix (consumers/casestore)."""

@@ -22,14 +22,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from consumers.errors import KeysError  # noqa: F401 - raised here, imported from here by callers
 from schemas.privacy import write_private
 
 PRINCIPAL = re.compile(r"^(helpdesk|portal|province-\d{2})$")
 TOKEN_MAX_SECONDS = 3600
-
-
-class KeysError(ValueError):
-    """A bad keys file or principal; one line."""
 
 
 @dataclass(frozen=True)

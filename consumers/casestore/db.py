@@ -10,6 +10,8 @@ and lists are JSON text, so both engines hold byte-identical rows and the checks
 """
 from __future__ import annotations
 
+from consumers.errors import DatabaseError  # noqa: F401 - raised here, imported from here by callers
+
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -52,10 +54,6 @@ SCHEMA = (
         next_offset BIGINT NOT NULL,
         PRIMARY KEY (topic, topic_partition))""",
 )
-
-
-class DatabaseError(ValueError):
-    """A bad database URL or an unreachable database; one line naming the setting and the fix."""
 
 
 @dataclass(frozen=True)
