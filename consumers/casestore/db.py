@@ -10,13 +10,13 @@ and lists are JSON text, so both engines hold byte-identical rows and the checks
 """
 from __future__ import annotations
 
-from consumers.errors import DatabaseError  # noqa: F401 - raised here, imported from here by callers
-
 import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from consumers.errors import DatabaseError  # noqa: F401 - raised here, imported from here by callers
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS cases (
