@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from gplx_bus.commands.schemas import _subjects
 from schemas import compat
 from schemas.registry import RegistryClient
+from topology import contracts
+from topology.catalogue import Catalogue
 
 pytestmark = pytest.mark.integration
 BEFORE = Path(__file__).parents[1] / "data" / "released-before-issue-10"
@@ -22,10 +23,12 @@ BEFORE = Path(__file__).parents[1] / "data" / "released-before-issue-10"
 
 def test_the_previous_release_accepts_todays_schemas_as_its_next_version(schema_registry_url):
     prefix = f"gate{uuid.uuid4().hex[:6]}."
-    subjects = _subjects(prefix)
+    subjects = contracts.subjects(Catalogue.build(prefix=prefix, replication_factor=1))
     with RegistryClient(schema_registry_url) as registry:
         for subject, event in subjects:
             old = BEFORE / f"{event.rsplit('.', 1)[1]}.avsc"
+            if not old.exists():  # a contract added since (ClinicKey): `register` below gives it its first version
+                continue
             registry.register(subject, old.read_text(encoding="utf-8"))
             registry.set_compatibility(subject, compat.LEVEL)
     changed = [p.name for p in sorted(BEFORE.glob("*.avsc"))
