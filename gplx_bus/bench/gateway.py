@@ -48,19 +48,28 @@ def run(bootstrap: str | None = None, registry_url: str | None = None, *, client
         return _run(bootstrap, registry_url, work, clients, certificates)
 
 
+def run_on(bootstrap: str, registry_url: str, work: Path, *, clients: int, certificates: int) -> dict:
+    """One run on a cluster that is up, in the folder `work` (keys, TLS files, the gateway's log)."""
+    return _run(bootstrap, registry_url, work, clients, certificates)
+
+
 def _run(bootstrap: str, registry_url: str, work: Path, clients: int, count: int) -> dict:
     from consumers.clinic_keys import publish_key
     from deploy.local.ports import free_port
     from producers.gateway.credentials import issue
     from producers.gateway.service import CertificateBody
-    from producers.testing import create_topics
     from schemas import models, signature
+    from schemas.registry import RegistryClient
+    from topology import contracts
+    from topology.apply import create_topics
     from topology.catalogue import HEALTH_EXAM_RESULTS, Catalogue
     from topology.connection import Connection, environment
 
     prefix = f"bench-gw-{uuid.uuid4().hex[:6]}."
     catalogue = Catalogue.build(prefix=prefix, replication_factor=1, input_partitions=12, provinces=[])
     create_topics(bootstrap, catalogue)
+    with RegistryClient(registry_url) as registry:
+        contracts.register(registry, catalogue)  # as the operator: the gateway only looks schema ids up
     conn = Connection(bootstrap=bootstrap, registry_url=registry_url, prefix=prefix)
     key = ec.generate_private_key(ec.SECP256R1())
     publish_key(conn, catalogue, CLINIC, key.public_key().public_bytes(

@@ -9,7 +9,8 @@ busy machine shifts all numbers together. Not a test: no number here is asserted
 
 Sections (JSON keys): machine, ceiling_a, ceiling_b, ceiling_b_prime (same-work hand loop), ceiling_f (no-op faust
 agent), processor, processor_unbatched / processor_batched (the gain of batching),
-processor_two_workers, latency, sdk, security (secured vs plain node), memory, goals.
+processor_two_workers, latency, sdk, security (secured vs plain node), memory, gateway (the HTTPS clinic gateway
+against an echo endpoint on the same server), goals.
 """
 from __future__ import annotations
 
@@ -21,12 +22,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gplx_bus.bench import bus_env, ceilings, processor_runs, sdk_runs, secured
+from gplx_bus.bench import bus_env, ceilings, gateway, processor_runs, sdk_runs, secured
 from topology.connection import environment
 
 SECTIONS = ("machine", "ceiling_a", "ceiling_b", "ceiling_b_prime", "ceiling_f", "processor", "processor_unbatched",
             "processor_batched", "processor_two_workers",
-            "latency", "sdk", "security", "memory")
+            "latency", "sdk", "security", "memory", "gateway")
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Options:
     ceiling_a_records: int = 200_000
     sdk_records: int = 100_000
     security_cases: int = 1000       # per node, secured and plain
+    gateway_certificates: int = 3000  # through the clinic gateway, 16 clients at a time
     bootstrap: str | None = None
     registry_url: str | None = None
     connection: object = None  # topology.connection.Connection: security settings for a cluster given
@@ -48,7 +50,7 @@ class Options:
     @classmethod
     def quick_defaults(cls, **overrides) -> "Options":
         base = dict(cases=300, latency_rate=20.0, latency_seconds=5.0, open_cases=500, ceiling_a_records=20_000,
-                    sdk_records=10_000, security_cases=100, quick=True)
+                    sdk_records=10_000, security_cases=100, gateway_certificates=200, quick=True)
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
 
@@ -106,6 +108,11 @@ def run(options: Options, log=print) -> dict:
 
         log(f"memory: {options.open_cases} open cases")
         results["memory"] = processor_runs.memory(bus, registry, options.open_cases, workdir, log)
+
+        log(f"clinic gateway: {options.gateway_certificates} certificates, 16 HTTPS clients, against an echo")
+        (workdir / "gateway").mkdir()
+        results["gateway"] = gateway.run_on(bus.bootstrap, bus.registry_url, workdir / "gateway", clients=16,
+                                            certificates=options.gateway_certificates)
     finally:
         registry.close()
         bus.stop()
@@ -214,6 +221,12 @@ def render(results: dict, console=None) -> None:
     for mode in ("plain", "secured"):
         table.add_row(f"ours on a fresh {mode} node (events/s)", f"{sec[mode]['events_per_s']:,.0f}",
                       f"{sec['cases']} cases; the node started in {sec[mode]['broker_start_seconds']} s")
+    gw = results.get("gateway")
+    if gw:
+        table.add_row("HTTPS echo endpoint, 16 clients (req/s)", f"{gw['echo']['per_s']:,.0f}",
+                      f"the gateway's HTTP ceiling; p99 {gw['echo']['p99_ms']} ms")
+        table.add_row("clinic gateway, 16 clients (certificates/s)", f"{gw['gateway']['per_s']:,.0f}",
+                      f"{gw['share_of_http_ceiling']} of the echo; p99 {gw['gateway']['p99_ms']} ms; acks=all")
     console.print(table)
     lat, mem = results["latency"], results["memory"]
     other = Table(title="latency and memory")
