@@ -225,8 +225,11 @@ class GatewayServer:
 
         self.catalogue = catalogue or Catalogue.build(prefix=connection.prefix)
         self._registry = RegistryClient(connection.registry_url, auth=connection.registry_auth)
-        self.publisher = Publisher(connection, self._registry, catalogue=self.catalogue, client_id="gplx-gateway",
-                                   delivery_timeout_s=delivery_timeout_s)
+        def new_publisher() -> Publisher:
+            return Publisher(connection, self._registry, catalogue=self.catalogue, client_id="gplx-gateway",
+                             delivery_timeout_s=delivery_timeout_s)
+
+        self.publisher = new_publisher()
         self.keys = ClinicKeys(connection, self.catalogue, self._registry)
         self.index = CertificateIndex()
         self._index_follower = follow_certificates(connection, self._registry, self.catalogue, self.index)
@@ -236,7 +239,8 @@ class GatewayServer:
         except BaseException:
             self._close_clients()
             raise
-        self.gateway = Gateway(self.publisher, self.keys, self.index, delivery_timeout_s=delivery_timeout_s)
+        self.gateway = Gateway(self.publisher, self.keys, self.index, delivery_timeout_s=delivery_timeout_s,
+                               new_publisher=new_publisher)
         self._socket = socket.create_server((host, port))
         self.host, self.port = host, self._socket.getsockname()[1]
         self.scheme = "https" if tls else "http"
@@ -279,7 +283,8 @@ class GatewayServer:
         self._index_follower.close()
         self.keys.close()
         try:  # records still unacknowledged were never answered 202: nothing reported accepted is dropped here
-            self.publisher.close(timeout_s=5)
+            # the one in use: the gateway renews it after a failed delivery
+            (self.gateway.publisher if hasattr(self, "gateway") else self.publisher).close(timeout_s=5)
         except KafkaError as exc:
             log.warning("gateway producer closed with records unacknowledged (%s)", type(exc).__name__)
         self._registry.close()

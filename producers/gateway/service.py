@@ -23,7 +23,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import ConfigDict, ValidationError
 
@@ -134,8 +134,15 @@ class Gateway:
     """The decisions of `gplx-bus clinic serve`, shared by its HTTP routes."""
 
     def __init__(self, publisher: Publisher, keys: ClinicKeys, index: CertificateIndex, *,
-                 delivery_timeout_s: float = 10.0) -> None:
+                 delivery_timeout_s: float = 10.0, new_publisher: Callable[[], Publisher] | None = None) -> None:
         self.publisher = publisher
+        # Why a new publisher after a failed delivery: kafka-python's idempotent producer, once its batches expired
+        # during a broker outage, kept failing after the broker was back (seen: 503s 90 s after the restart).
+        # The next request after a failure builds a fresh one; while the broker is still away that fails at once
+        # (the SDK's connection probe), the request is answered 503 and the next one tries again.
+        self._new_publisher = new_publisher
+        self._stale = False
+        self._swap_lock = threading.Lock()
         self.delivery_timeout_s = delivery_timeout_s  # as the publisher's: how long a batch waits, in all
         self.keys = keys
         self.index = index
@@ -154,7 +161,7 @@ class Gateway:
             if known is not None:
                 return known
             try:
-                delivery = self.publisher.publish(checked)
+                delivery = self._fresh_publisher().publish(checked)
             except PublishError as exc:
                 log.warning("certificate not acknowledged by Kafka: %s", type(exc).__name__)
                 return self._failed(exc)
@@ -179,14 +186,21 @@ class Gateway:
             lock.acquire()
         try:
             pending = {}
+            try:
+                publisher = self._fresh_publisher()
+            except PublishError as exc:
+                publisher, failed = None, self._failed(exc)
             sent: set[tuple[str, str]] = set()  # a later item of the batch with the same number and kind is
             for i, cert in checked.items():     # answered from the index once the first is decided
                 key = (cert.certificate_number, cert.version_kind)
                 if key in sent or self._known(cert) is not None:
                     continue
                 sent.add(key)
+                if publisher is None:
+                    verdicts[i] = failed
+                    continue
                 try:
-                    pending[i] = self.publisher.send(cert)
+                    pending[i] = publisher.send(cert)
                 except PublishError as exc:
                     verdicts[i] = self._failed(exc)
             deadline = time.monotonic() + self.delivery_timeout_s  # one wait for the whole batch
@@ -277,10 +291,26 @@ class Gateway:
         return Verdict(202, {"event_id": delivery.event_id, "duplicate": False, "partition": delivery.partition,
                              "offset": delivery.offset})
 
-    @staticmethod
-    def _failed(exc: PublishError) -> Verdict:
+    def _fresh_publisher(self) -> Publisher:
+        """The publisher, replaced first if a delivery failed since it was made (PublishError if Kafka is away)."""
+        if not self._stale or self._new_publisher is None:
+            return self.publisher
+        with self._swap_lock:
+            if self._stale:
+                fresh = self._new_publisher()  # raises while the broker is still down: stays stale
+                old, self.publisher, self._stale = self.publisher, fresh, False
+                log.info("gateway: a new Kafka producer after a failed delivery")
+                try:  # what the old one still holds was never answered 202
+                    old.close(timeout_s=0)
+                except Exception:  # noqa: BLE001 - a producer whose broker went away may raise on close
+                    log.debug("closing the old producer failed", exc_info=True)
+        return self.publisher
+
+    def _failed(self, exc: PublishError) -> Verdict:
         if isinstance(exc, InvalidEvent):
             return refusal(422, "invalid_field", str(exc))
+        if isinstance(exc, (BrokerUnavailable, DeliveryError)):
+            self._stale = True
         if isinstance(exc, (BrokerUnavailable, DeliveryError, RegistryUnreachable)):
             return unavailable("Kafka or the schema registry is unavailable")
         return unavailable(type(exc).__name__)
