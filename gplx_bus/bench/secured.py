@@ -17,10 +17,12 @@ from gplx_bus.bench import bus_env, processor_runs
 def security_cost(bus: bus_env.Bus, registry, cases: int, workdir: Path, log=print) -> dict:
     from deploy.local.cluster import LocalCluster
     from deploy.local.security import ADMIN_USER, user_name
+    from topology import contracts
     from topology.catalogue import CASE_PROCESSOR
 
     prefix = bus_env.unique_prefix("sec")
     catalogue = bus_env.catalogue_for(prefix)
+    contracts.register(registry, catalogue)  # as the operator: the worker only looks schema ids up
     principals = sorted({a.principal for a in catalogue.acls()})
     load = bus_env.workload(registry, catalogue, cases, workdir=workdir / "db-secured")
     out: dict = {"cases": cases, "input_events": len(load.records)}

@@ -290,13 +290,26 @@ def adapters(bootstrap: str, registry_url: str, catalogue, workdir: Path, login=
     parts = ([("identity", topics.IDENTITY), ("police", topics.POLICE), ("payment", topics.PAYMENT)] if login
              else [(None, None)])
     with ExitStack() as stack:
+        sets = []
         for name, principal in parts:
             running = stack.enter_context(AdapterSet(
                 login(principal) if login else bootstrap, registry_url, catalogue=catalogue, data_dir=workdir,
                 run_identity=name in (None, "identity"), run_police=name in (None, "police"),
                 run_payment=name in (None, "payment")))
             console.print(f"  adapters: {', '.join(running.responders)}{f' as {principal}' if principal else ''}")
-        yield stack
+            sets.append(running)
+        yield sets[0] if len(sets) == 1 else RunningAdapters(sets)
+
+
+class RunningAdapters:
+    """Several AdapterSets (one per principal) seen as one: their responders and counters together."""
+
+    def __init__(self, sets: list[AdapterSet]) -> None:
+        self.sets = sets
+        self.responders = {name: r for s in sets for name, r in s.responders.items()}
+
+    def stats(self) -> dict:
+        return {name: stats for s in self.sets for name, stats in s.stats().items()}
 
 
 @contextmanager

@@ -36,7 +36,7 @@ from producers.errors import PublishError
 from producers.ids import derived_id
 from producers.sdk import DeliveryResult, Publisher
 from schemas import models
-from schemas.errors import RegistryError
+from schemas.errors import RegistryError, SchemaNotFound
 from schemas.privacy import open_private
 from schemas.validation import explain
 from producers.errors import ExportError  # noqa: F401 - defined there, imported here as before
@@ -267,6 +267,8 @@ def publish_rows(rows: Iterable[tuple[int, dict | None, str | None]], publisher:
                                          duplicate_of=first))
                 continue
             delivery = publisher.publish(event)
+        except SchemaNotFound:  # a contract never registered: the operator's fix, and every row would fail alike
+            raise
         except (RowError, PublishError, RegistryError) as exc:  # the row's reason; the next row may pass
             results.append(RowResult(number, raw, reason=str(exc)))
             continue

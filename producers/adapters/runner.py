@@ -67,8 +67,9 @@ class AdapterSet:
         try:
             for name, principal in (("identity", topics.IDENTITY), ("police", topics.POLICE),
                                     ("payment", topics.PAYMENT)):
-                if self._want[name]:  # refuse to start on a contract the operator has not registered
-                    contracts.check_registered(registry, self.catalogue, writer=principal)
+                if self._want[name]:  # refuse to start on a contract the operator has not registered; a registry
+                    # outage is waited out by the responders' loop, as by the processor and the sink
+                    contracts.check_registered(registry, self.catalogue, writer=principal, outage_ok=True)
             for responder in self._build():
                 responder.start()
                 self.responders[responder.name] = responder

@@ -19,6 +19,7 @@ from schemas.errors import RegistryUnavailable
 from schemas.registry import RegistryClient
 from schemas.serde import AvroSerializer, SerializationContext
 from topology import catalogue as topics
+from topology import contracts
 from topology.processor.assembler import tick
 
 pytestmark = pytest.mark.integration
@@ -55,6 +56,7 @@ def adapter_bus(kafka_bootstrap, schema_registry_url, tmp_path):
     catalogue = private_catalogue()
     create_topics(kafka_bootstrap, catalogue)
     registry = RegistryClient(schema_registry_url)
+    contracts.register(registry, catalogue)  # as the operator: the adapters only look them up
     write_records(tmp_path / IDENTITY_DB, [{"cccd": CCCD, "full_name": "Nguyễn Văn A",
                                              "date_of_birth": "1985-01-02", "sex": "MALE",
                                              "phones": ["0912345678"]}])

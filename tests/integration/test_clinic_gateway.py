@@ -40,6 +40,7 @@ from schemas.registry import RegistryClient
 from tests.case_scenarios import Script
 from tests.processor_harness import wait_for
 from topology import catalogue as topics
+from topology import contracts
 from topology.catalogue import Catalogue
 from topology.connection import Connection
 
@@ -72,6 +73,8 @@ class Deployment:
                                                       provinces=[])
         if catalogue is None:
             create_topics(bootstrap, self.catalogue)
+            with RegistryClient(registry_url) as registry:
+                contracts.register(registry, self.catalogue)  # as the operator: the gateway only looks them up
         self.conn = Connection(bootstrap=bootstrap, registry_url=registry_url, prefix=self.prefix)
         self.key = ec.generate_private_key(ec.SECP256R1())
         pem = self.key.public_key().public_bytes(serialization.Encoding.PEM,
@@ -397,8 +400,10 @@ def test_keys_add_list_revoke_commands(kafka_bootstrap, schema_registry_url, tmp
     from gplx_bus.cli import app
 
     prefix = f"k{uuid.uuid4().hex[:8]}."
-    create_topics(kafka_bootstrap, Catalogue.build(prefix=prefix, replication_factor=1, input_partitions=1,
-                                                   provinces=[]))
+    keys_catalogue = Catalogue.build(prefix=prefix, replication_factor=1, input_partitions=1, provinces=[])
+    create_topics(kafka_bootstrap, keys_catalogue)
+    with RegistryClient(schema_registry_url) as registry:
+        contracts.register(registry, keys_catalogue)  # as the operator (`gplx-bus schemas register`)
     key = ec.generate_private_key(ec.SECP256R1())
     pem = tmp_path / "bvbm.pub.pem"
     pem.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
