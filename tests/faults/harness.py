@@ -490,8 +490,10 @@ class Run:
         from kafka import KafkaConsumer
         from kafka.structs import TopicPartition
 
+        from topology import apply
+
         f = self.figures
-        admin = watch.admin
+        admin = apply.connect(self.conn)
         inputs = [self.catalogue.name(b) for b in _inputs()]
         group = self.catalogue.prefix + topics.CASE_PROCESSOR_APP_ID
         consumer = KafkaConsumer(bootstrap_servers=self.conn.bootstrap, group_id=None, enable_auto_commit=False)
@@ -503,7 +505,10 @@ class Run:
             f.dlq = sum(consumer.end_offsets(dlq_tps).values())
         finally:
             consumer.close()
-        committed = admin.list_group_offsets([group]).get(group, {})
+        try:
+            committed = admin.list_group_offsets([group]).get(group, {})
+        finally:
+            admin.close()
         f.inputs_on_topics = sum(ends.values())
         f.inputs_committed = sum(max(om.offset, 0) for tp, om in committed.items() if tp.topic in inputs)
         cases = funnel.cases.values()
