@@ -278,8 +278,9 @@ def throughput_scaled(bus, registry, cases: int, workdir: Path, workers: int = 2
     try:
         _wait_group_stable(bus, prefix, workers, procs)
         bus_env.bulk_load(bus, catalogue, load.records)
+        # 300 s, not 120: a run on a shared machine once had 299 of 300 decided at 120 s (3 of 3 complete alone)
         complete = watcher.wait(lambda: len(watcher.decisions) >= load.decisions_expected, procs[0],
-                                timeout_s=max(120.0, cases / 20))
+                                timeout_s=max(300.0, cases / 20))
         result = {"workers": workers, "settings": env or {}, "cases": cases, "input_events": len(load.records), "complete": complete,
                   **_window_rates(watcher, len(load.records)),
                   "worker_cpu_seconds": [round(process_cpu_seconds(p.pid), 1) for p in procs]}
