@@ -142,7 +142,7 @@ def access_table() -> str:
     from topology.catalogue import Catalogue, Province
 
     catalogue = Catalogue.build(prefix="", replication_factor=1, provinces=[Province("<code>", "any province")])
-    personal = {t.name: t.personal_data for t in catalogue}
+    personal = {t.name: t.personal_data for t in catalogue.managed}
     rows = ["| principal | writes | reads (consumer group) | also | personal data it reads |",
             "| --- | --- | --- | --- | --- |"]
     for principal in sorted({a.principal for a in catalogue.acls()}):

@@ -128,7 +128,7 @@ def diff(catalogue: Catalogue, observed: Mapping[str, ObservedTopic]) -> Plan:
                           f"catalogue ({counts})")
             refusals.append(Refusal(name, reason))
 
-    for spec in catalogue.topics:
+    for spec in catalogue.managed:
         seen = observed.get(spec.name)
         if seen is None:
             if spec.name not in group_refused:
@@ -174,11 +174,11 @@ def observe(catalogue: Catalogue, admin) -> dict[str, ObservedTopic]:
     """Ask the cluster about the catalogue's topics (missing ones are simply absent from the result)."""
     from kafka.admin import ConfigResource, ConfigResourceType
 
-    described = admin.describe_topics(catalogue.names())
+    specs = {t.name: t for t in catalogue.managed}
+    described = admin.describe_topics(list(specs))
     present = {t["name"]: t for t in described if t.get("error_code", 0) == 0 and t.get("partitions")}
     if not present:
         return {}
-    specs = {t.name: t for t in catalogue.topics}
     resources = [ConfigResource(ConfigResourceType.TOPIC, name, list(specs[name].configs)) for name in present]
     # 'all' (not 'modified'): a desired value equal to the broker default must count as already set.
     configs = admin.describe_configs(resources, config_filter="all").get("topic", {})
@@ -240,6 +240,17 @@ def apply(plan: Plan, admin) -> list[str]:
     except KafkaError as exc:
         raise TopologyError(f"Kafka refused a topic change: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
     return done
+
+
+def missing_topics(bootstrap_servers: str | Connection, names: list[str]) -> list[str]:
+    """Those of `names` the cluster does not have (or does not show this principal)."""
+    admin = connect(bootstrap_servers)
+    try:
+        described = admin.describe_topics(list(names))
+    finally:
+        admin.close()
+    present = {t["name"] for t in described if t.get("error_code", 0) == 0 and t.get("partitions")}
+    return [name for name in names if name not in present]
 
 
 def create_topics(bootstrap_servers: str | Connection, catalogue: Catalogue) -> list[str]:

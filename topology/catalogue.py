@@ -52,6 +52,10 @@ REPLICATION_FACTOR_ENV = "GPLX_REPLICATION_FACTOR"
 
 #: The consumer group / faust app id of the case processor; its internal topics start with this id.
 CASE_PROCESSOR_APP_ID = "gplx-case-processor"
+#: The case processor's faust tables (topology/processor/app.py); each has a changelog topic named by faust,
+#: `<app id>-<table>-changelog`, declared here with faust's leader topic (`Catalogue.internal`).
+CITIZENS_TABLE = "citizens"
+DEADLINES_TABLE = "deadlines"
 
 # --- principals -------------------------------------------------------------------------------------------------
 PORTAL = "User:portal"
@@ -221,6 +225,11 @@ class Catalogue:
     topics: tuple[TopicSpec, ...]
     groups: tuple[CoPartitionGroup, ...]
     provinces: tuple[Province, ...]
+    #: The case processor's own topics (its faust tables' changelogs): not part of
+    #: the published contract (no events, no other reader), but created by `topics apply` like the others, so that
+    #: no worker creates them itself (faust may not: `topic_allow_declare=False`). Two workers starting together
+    #: raced to create them, and one then saw a changelog with "0 partitions" and stopped processing.
+    internal: tuple[TopicSpec, ...] = ()
     _by_name: Mapping[str, TopicSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -345,11 +354,12 @@ class Catalogue:
             ))
         if overrides:
             raise SettingsError(f"unknown topic(s) in partitions override: {', '.join(sorted(overrides))}")
-        group = CoPartitionGroup(
+        internal = _processor_topics(p, rf, input_partitions, base)
+        group = CoPartitionGroup(  # a changelog must have its table's partitions: faust refuses it otherwise
             name=inputs, partitions=input_partitions,
-            topics=tuple(t.name for t in topics if t.co_partition_group == inputs),
+            topics=tuple(t.name for t in (*topics, *internal) if t.co_partition_group == inputs),
         )
-        return cls(prefix=prefix, topics=tuple(topics), groups=(group,), provinces=provs)
+        return cls(prefix=prefix, topics=tuple(topics), groups=(group,), provinces=provs, internal=internal)
 
     # -- look-ups ------------------------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[TopicSpec]:
@@ -379,25 +389,33 @@ class Catalogue:
     def names(self) -> list[str]:
         return [t.name for t in self.topics]
 
+    @property
+    def managed(self) -> tuple[TopicSpec, ...]:
+        """Every topic `topics apply` creates and keeps as declared: the published ones and the internal ones."""
+        return self.topics + self.internal
+
+    def changelog(self, table: str) -> str:
+        """The full name of the changelog topic of one of the case processor's tables."""
+        return f"{self.prefix}{CASE_PROCESSOR_APP_ID}-{table}-changelog"
+
     # -- ACLs ----------------------------------------------------------------------------------------------------
     def acls(self) -> list[AclBinding]:
         """The ACL bindings the catalogue implies, sorted and without duplicates.
 
-        Derived from each topic's writers/readers, plus: each reader gets its consumer group, the case processor
-        may create and use its own internal (faust changelog) topics, and the SRE principal may describe every
-        topic and its configs (metadata only, no payloads, since payloads carry PII) and read the DLQ.
+        Derived from each topic's writers/readers (the internal topics' too: the case processor reads and writes
+        its changelogs but creates no topic, `topics apply` does), plus: each reader gets its consumer group, the
+        case processor its faust app id's groups, and the SRE principal may describe every topic and its configs
+        (metadata only, no payloads, since payloads carry PII) and read the DLQ.
         """
         out: set[AclBinding] = set()
-        for t in self.topics:
+        for t in self.managed:
             for w in t.writers:
                 out.add(AclBinding(w, "TOPIC", t.name, "LITERAL", "WRITE"))
             for r in t.readers:
                 out.add(AclBinding(r, "TOPIC", t.name, "LITERAL", "READ"))
         for principal in sorted({r for t in self.topics for r in t.readers}):
             out.add(AclBinding(principal, "GROUP", self.prefix + consumer_group(principal), "LITERAL", "READ"))
-        internal = self.prefix + CASE_PROCESSOR_APP_ID
-        out.add(AclBinding(CASE_PROCESSOR, "TOPIC", internal, "PREFIXED", "ALL"))
-        out.add(AclBinding(CASE_PROCESSOR, "GROUP", internal, "PREFIXED", "ALL"))
+        out.add(AclBinding(CASE_PROCESSOR, "GROUP", self.prefix + CASE_PROCESSOR_APP_ID, "PREFIXED", "ALL"))
         for op in ("DESCRIBE", "DESCRIBE_CONFIGS"):
             out.add(AclBinding(SRE, "TOPIC", self.prefix or "*", "PREFIXED" if self.prefix else "LITERAL", op))
         out.add(AclBinding(SRE, "GROUP", self.prefix or "*", "PREFIXED" if self.prefix else "LITERAL", "DESCRIBE"))
@@ -405,6 +423,29 @@ class Catalogue:
 
     def acls_for(self, principal: str) -> list[AclBinding]:
         return [a for a in self.acls() if a.principal == principal]
+
+
+def _processor_topics(prefix: str, rf: int, partitions: int, base: Mapping[str, str]) -> tuple[TopicSpec, ...]:
+    """The case processor's internal topics, as faust would have created them: compacted changelogs with their
+    tables' partitions. (No leader topic: the worker runs without faust's leader election.)"""
+    app = prefix + CASE_PROCESSOR_APP_ID
+    compact = MappingProxyType({**base, "cleanup.policy": "compact"})
+    writer = frozenset([CASE_PROCESSOR])
+    state = ("compacted, no time limit: the latest value of each key is the table's state, restored from here "
+             "when a worker takes over a partition")
+    return (
+        TopicSpec(name=f"{app}-{CITIZENS_TABLE}-changelog", partitions=partitions, replication_factor=rf,
+                  configs=compact, event_types=(), writers=writer, readers=writer,
+                  co_partition_group=CASE_INPUTS_GROUP,
+                  description="Changelog of the case processor's citizens table (faust; JSON states).",
+                  personal_data="CCCD, name, date of birth, phone, licence, health certificates, payments",
+                  retention_why=state),
+        TopicSpec(name=f"{app}-{DEADLINES_TABLE}-changelog", partitions=partitions, replication_factor=rf,
+                  configs=compact, event_types=(), writers=writer, readers=writer, key="partition/hour",
+                  co_partition_group=CASE_INPUTS_GROUP,
+                  description="Changelog of the case processor's deadline index (faust; deadlines.py).",
+                  personal_data="CCCD", retention_why=state),
+    )
 
 
 def consumer_group(principal: str) -> str:

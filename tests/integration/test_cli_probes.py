@@ -179,3 +179,11 @@ def test_simulate_accepts_an_old_province_code_as_subscribe_does(tmp_path):
     provinces = {json.loads(line)["province"] for line in (tmp_path / "expected.jsonl").read_text().splitlines()}
     assert provinces <= {"08", "79"} and "08" in provinces
     one_line(run("simulate", "--provinces", "02,00", "--dry-run", "--data-dir", str(tmp_path)), "'00'", "old")
+
+
+def test_the_processor_refuses_to_start_without_its_topics(kafka_bootstrap, schema_registry_url, tmp_path):
+    """The worker may not create topics (faust's own creation raced between two workers): without `topics apply`
+    it names the missing ones and the command, instead of a worker that never processes anything."""
+    result = run("processor", "run", "--store", "memory://", "--data-dir", str(tmp_path), "-b", kafka_bootstrap,
+                 "--registry-url", schema_registry_url, "--prefix", "never-applied.", timeout=120)
+    one_line(result, "topics missing", "never-applied.health.exam-results", "gplx-bus topics apply --prefix never-applied.")

@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from kafka import KafkaAdminClient
 
 from producers.adapters.localdb import write_records
 from producers.adapters.runner import AdapterSet
@@ -22,7 +21,7 @@ from producers.testing import group_settled
 from schemas import models
 from schemas.serde import SerializationContext
 from tests.case_scenarios import SRC, T0, Script
-from tests.processor_harness import PARTITIONS, ProcessorBus, wait_for
+from tests.processor_harness import ProcessorBus, wait_for
 from topology import catalogue as topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -57,26 +56,10 @@ def _certificate(script: Script, number: str, signed: dt.datetime, fit: bool) ->
         signed_at=signed, doctor="BS. Lê C", signature=b"sig")
 
 
-def _create_changelog(bus: ProcessorBus) -> None:
-    """Create the worker's changelog topics (one per table) before it starts. Run first on a cold, loaded broker (coordinator not yet
-    elected), faust created it itself but its consumer cached it with 0 partitions and every table write crashed
-    the agent (PartitionsMismatch) until the metadata refresh, minutes later; seen twice in a row here."""
-    from kafka.admin import NewTopic
-
-    admin = KafkaAdminClient(bootstrap_servers=bus.bootstrap)
-    try:
-        admin.create_topics([NewTopic(f"{bus.group}-{table}-changelog", PARTITIONS, 1,
-                                      topic_configs={"cleanup.policy": "compact"})
-                             for table in ("citizens", "deadlines")])
-    finally:
-        admin.close()
-
-
 @pytest.fixture(scope="module")
 def played(kafka_bootstrap, schema_registry_url, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("decisions-identity")
     bus = ProcessorBus(kafka_bootstrap, schema_registry_url, provinces=("01", "08", "31", "33"))
-    _create_changelog(bus)
     worker = bus.worker(tmp).start()
     write_records(tmp / "identity.jsonl", [RECORD])
     try:

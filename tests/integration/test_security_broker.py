@@ -174,18 +174,18 @@ def test_acl_matrix_from_the_catalogue(applied):
     assert not wrong, "\n".join(f"{p} {a} {t}: expected {e}, got {g}" for p, t, a, e, g in wrong)
 
 
-def test_processor_may_create_faust_internal_topics_only_under_its_app_id(applied):
-    """faust creates `<app id>-__assignor-__leader` and `<app id>-<table>-changelog` itself."""
+def test_processor_creates_no_topic_and_uses_its_changelogs(applied):
+    """`topics apply` creates the processor's changelogs (Catalogue.internal); the processor itself may read and
+    write them but create no topic, not even under its app id."""
     from kafka.admin import NewTopic
 
     app_id = CATALOGUE.prefix + CASE_PROCESSOR_APP_ID
     admin = KafkaAdminClient(**applied.login(CASE_PROCESSOR), client_id="test-processor")
     try:
-        wanted = [f"{app_id}-__assignor-__leader", f"{app_id}-citizens-changelog"]
-        admin.create_topics([NewTopic(name, 1, 1) for name in wanted])
-        assert set(wanted) <= set(admin.list_topics())
-        with pytest.raises(TopicAuthorizationFailedError):
-            admin.create_topics([NewTopic(CATALOGUE.prefix + "not-the-processors", 1, 1)])
+        assert {t.name for t in CATALOGUE.internal} <= set(admin.list_topics())
+        for name in (f"{app_id}-__assignor-__leader", f"{app_id}-other-changelog", CATALOGUE.prefix + "mine"):
+            with pytest.raises(TopicAuthorizationFailedError):
+                admin.create_topics([NewTopic(name, 1, 1)])
     finally:
         admin.close()
 

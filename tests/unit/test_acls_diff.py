@@ -38,9 +38,12 @@ def test_foreign_bindings_are_counted_and_never_removed():
     assert "4 binding(s) not managed by the catalogue: left alone" in " ".join(plan.lines())
 
 
-def test_processor_gets_prefix_rights_for_faust_internal_topics():
-    """faust creates `<app id>-__assignor-__leader` and `<app id>-<table>-changelog` under its app id."""
+def test_processor_reads_and_writes_its_changelogs_but_creates_no_topic():
+    """`topics apply` creates the changelogs (Catalogue.internal): the processor gets no prefix right on topics."""
     granted = {(a.resource_type, a.resource_name, a.pattern_type, a.operation)
                for a in CATALOGUE.acls_for("User:case-processor")}
-    assert ("TOPIC", "t.gplx-case-processor", "PREFIXED", "ALL") in granted
+    for table in ("citizens", "deadlines"):
+        name = f"t.gplx-case-processor-{table}-changelog"
+        assert {("TOPIC", name, "LITERAL", "READ"), ("TOPIC", name, "LITERAL", "WRITE")} <= granted
+    assert not [g for g in granted if g[0] == "TOPIC" and (g[2] == "PREFIXED" or g[3] in ("ALL", "CREATE"))]
     assert ("GROUP", "t.gplx-case-processor", "PREFIXED", "ALL") in granted

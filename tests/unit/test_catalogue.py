@@ -17,7 +17,7 @@ def catalogue() -> Catalogue:
 
 def observed_from(c: Catalogue) -> dict[str, ObservedTopic]:
     """The cluster state after a perfect apply of `c`."""
-    return {t.name: ObservedTopic(t.name, t.partitions, t.replication_factor, dict(t.configs)) for t in c}
+    return {t.name: ObservedTopic(t.name, t.partitions, t.replication_factor, dict(t.configs)) for t in c.managed}
 
 
 # --- catalogue --------------------------------------------------------------------------------------------------
@@ -46,8 +46,9 @@ def test_co_partitioned_inputs_share_one_count():
     c = Catalogue.build(input_partitions=7, replication_factor=1)
     group = c.group(cat.CASE_INPUTS_GROUP)
     assert set(group.topics) == {cat.HEALTH_EXAM_RESULTS, cat.PORTAL_APPLICATIONS, cat.PAYMENT_TRANSACTIONS,
-                                 cat.IDENTITY_RESULTS, cat.POLICE_LICENCE_STATUS, cat.CASES_CLOCK, cat.CASES_REROUTED}
-    assert {c.topic(n).partitions for n in group.topics} == {7}
+                                 cat.IDENTITY_RESULTS, cat.POLICE_LICENCE_STATUS, cat.CASES_CLOCK, cat.CASES_REROUTED,
+                                 c.changelog(cat.CITIZENS_TABLE), c.changelog(cat.DEADLINES_TABLE)}
+    assert {t.partitions for t in c.managed if t.name in group.topics} == {7}
     with pytest.raises(ValueError, match="co-partitioned"):
         Catalogue.build(partitions={cat.PORTAL_APPLICATIONS: 3}, replication_factor=1)
     with pytest.raises(ValueError, match="unknown topic"):
@@ -192,9 +193,9 @@ def test_case_processor_reads_inputs_and_writes_outputs(catalogue):
     assert writes >= {catalogue.province_topic(p.code) for p in catalogue.provinces}
     assert writes >= {"t.cases.events", "t.identity.requests", "t.police.requests", "t.issuance.requests",
                       "t.payment.refund-requests", "t.dlq"}
-    # the processor both writes and reads its clock (its timer, its agent) and the records it forwards to the
-    # partition of their citizen (see test_expected_partition_is_kafkas_murmur2)
-    assert reads & writes == {"t.cases.clock", "t.cases.rerouted"}
+    # the processor both writes and reads its clock (its timer, its agent), the records it forwards to the
+    # partition of their citizen (see test_expected_partition_is_kafkas_murmur2) and its tables' changelogs
+    assert reads & writes == {"t.cases.clock", "t.cases.rerouted", *(t.name for t in catalogue.internal)}
 
 
 def test_sre_sees_metadata_not_payloads(catalogue):
@@ -208,14 +209,14 @@ def test_sre_sees_metadata_not_payloads(catalogue):
 # --- the pure diff ----------------------------------------------------------------------------------------------
 def test_empty_cluster_creates_everything(catalogue):
     plan = diff(catalogue, {})
-    assert [type(c) for c in plan.changes] == [CreateTopic] * len(catalogue)
+    assert [type(c) for c in plan.changes] == [CreateTopic] * len(catalogue.managed)
     assert not plan.refusals
 
 
 def test_diff_is_idempotent(catalogue):
     plan = diff(catalogue, observed_from(catalogue))
     assert plan.is_empty
-    assert plan.lines() == [f"nothing to change ({len(catalogue)} topics match the catalogue)"]
+    assert plan.lines() == [f"nothing to change ({len(catalogue.managed)} topics match the catalogue)"]
 
 
 def test_changed_config_is_altered(catalogue):
@@ -265,7 +266,7 @@ def test_missing_member_of_a_broken_group_is_not_created(catalogue):
 def test_replication_factor_change_refused(catalogue):
     three = Catalogue.build(prefix="t.", replication_factor=3)
     plan = diff(three, observed_from(catalogue))
-    assert len(plan.refusals) == len(catalogue)
+    assert len(plan.refusals) == len(catalogue.managed)
     assert all("reassignment" in r.reason for r in plan.refusals)
     # min.insync.replicas follows the replication factor; that config change alone would be allowed
     assert all(isinstance(c, AlterConfigs) and set(c.changes) == {"min.insync.replicas"} for c in plan.changes)
@@ -281,5 +282,22 @@ def test_plan_lines_name_every_change_and_refusal(catalogue):
     plan = Plan()
     assert plan.is_empty
     plan = diff(Catalogue.build(prefix="t.", replication_factor=1, partitions={cat.DLQ: 1}), {})
-    assert len(plan.lines()) == len(catalogue)
+    assert len(plan.lines()) == len(catalogue.managed)
     assert all(line.startswith("+ create ") for line in plan.lines())
+
+
+def test_internal_topics_are_the_ones_faust_would_create(tmp_path):
+    """The worker may not create topics (topic_allow_declare=False): `topics apply` must create exactly the names
+    and partition counts faust uses for its tables' changelogs."""
+    from topology.processor.app import create_app
+    from topology.processor.settings import ProcessorSettings
+
+    settings = ProcessorSettings.from_env({"GPLX_TOPIC_PREFIX": "p.", "GPLX_STORE": "memory://",
+                                           "GPLX_DATADIR": str(tmp_path), "GPLX_INPUT_PARTITIONS": "6"})
+    app = create_app(settings)
+    c = Catalogue.build(prefix="p.", input_partitions=6, replication_factor=1)
+    assert app.conf.topic_allow_declare is False
+    assert app.conf.topic_disable_leader is True
+    faust_topics = {t.changelog_topic.get_topic_name(): t.partitions for t in app.tables.values()}
+    assert {t.name: t.partitions for t in c.internal} == faust_topics
+    assert {t.name for t in c.internal} <= {t.name for t in c.managed} and not {t.name for t in c.internal} & set(c.names())

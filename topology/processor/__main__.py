@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from faust import Worker
 
+from schemas.errors import GplxError
+from topology import catalogue as topics
+from topology.apply import missing_topics
+from topology.catalogue import Catalogue
 from topology.connection import environment
+from topology.errors import TopologyError
 from topology.processor.app import create_app
 from topology.processor.settings import ProcessorSettings
 
@@ -13,6 +19,7 @@ from topology.processor.settings import ProcessorSettings
 def main(settings: ProcessorSettings | None = None) -> None:
     """Run a worker with `settings` (the CLI builds them), by default those of the process environment."""
     settings = settings or ProcessorSettings.from_env(environment())
+    require_topics(settings)  # TopologyError: one line from the CLI, and below
     settings.datadir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
     level = environment().get("GPLX_LOG_LEVEL", "info")
@@ -26,5 +33,23 @@ def main(settings: ProcessorSettings | None = None) -> None:
     Worker(app, loglevel=level, quiet=True).execute_from_commandline()
 
 
+def require_topics(settings: ProcessorSettings) -> None:
+    """Every topic the worker reads (its inputs, clinics.keys, its tables' changelogs) must exist before it
+    starts: faust may not create them (`topic_allow_declare=False`, see Catalogue.internal), and a missing one
+    would only show as a worker that never processes its partitions. (A missing output topic stops the worker at
+    its first write to it: `_crash_on_failure`.)"""
+    catalogue = Catalogue.build(prefix=settings.prefix, input_partitions=settings.input_partitions,
+                                replication_factor=1)  # names only
+    mine = [t.name for t in catalogue.managed if topics.CASE_PROCESSOR in t.readers]
+    missing = missing_topics(settings.connection, mine)
+    if missing:
+        raise TopologyError(f"{len(missing)} of its {len(mine)} topics missing ({', '.join(missing[:3])}"
+                            f"{', ...' if len(missing) > 3 else ''}): create them with `gplx-bus topics apply"
+                            f"{' --prefix ' + settings.prefix if settings.prefix else ''}`")
+
+
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except GplxError as exc:
+        sys.exit(f"case processor: {exc}")  # one line, exit status 1

@@ -83,6 +83,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         producer_linger=0.02,  # batches outputs and changelog writes: 5 ms gave ~1,500 events/s, 20 ms ~2,000
         web_enabled=False,
         table_standby_replicas=0,
+        topic_allow_declare=False,  # `topics apply` creates every topic, the internal ones too (Catalogue.internal)
+        topic_disable_leader=True,  # nothing runs on the leader only: no leader topic to declare
     )
     registry = RegistryClient(settings.registry_url, auth=settings.connection.registry_auth)
     serialize = AvroSerializer(registry, auto_register=False)  # the operator registers (topology.contracts)
@@ -91,9 +93,9 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     deserialize = AvroDeserializer(registry)
     base_of = {catalogue.name(base): base for base in INPUTS}
     inputs = app.topic(*base_of, key_serializer="raw", value_serializer="raw")
-    citizens = app.Table("citizens", default=None, partitions=settings.input_partitions,
+    citizens = app.Table(topics.CITIZENS_TABLE, default=None, partitions=settings.input_partitions,
                          key_type=bytes)  # bytes keys are stored raw: the cccd, as on the input topics
-    due_index = app.Table("deadlines", default=None, partitions=settings.input_partitions,
+    due_index = app.Table(topics.DEADLINES_TABLE, default=None, partitions=settings.input_partitions,
                           key_type=bytes)  # <partition>/<hour> -> {cccd: deadline}: see deadlines.py
 
     async def produce(topic: str, key: bytes | None, value: bytes, partition: int | None = None,
@@ -215,25 +217,37 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         after the outputs and the table writes of every input before it were handed to the producer (which faust
         flushes before committing): at-least-once, as with one event at a time. The deadline index is written with
         the citizen, from the deadline the batch found to the one it leaves (deadlines.py)."""
-        async for events in stream.take_events(settings.batch_size, within=BATCH_WITHIN):
-            states: dict[bytes, object] = {}  # cccd -> its state after this batch's inputs so far
-            batch = _Batch()
-            last: dict[bytes, object] = {}  # cccd -> the batch's last event applied to it
-            # The table reads and writes the store (and changelog) partition of the current event, which
-            # take_events leaves unset in the agent's task: it is set here to the input being applied, and for a
-            # write to the citizen's last input (else a read probes every partition's store, a write fails).
-            for event in events:
-                _make_current(event)
-                if await apply(event.message, states, batch):
-                    last[event.message.key] = event
-            for key, state in states.items():
-                _make_current(last[key])
-                citizens[key] = citizen.to_json(state)  # assigned back, so the changelog sees the change
-                partition, cccd, after = last[key].message.partition, key.decode(), citizen.deadline(state)
-                deadlines.place(due_index, partition, cccd, batch.deadline_before[key], after)
-                if key in batch.ticked_at:
-                    deadlines.drop_stale(due_index, partition, cccd, batch.ticked_at[key], after)
-            _make_current(None)
+        try:
+            async for events in stream.take_events(settings.batch_size, within=BATCH_WITHIN):
+                await apply_batch(events)
+        except Exception as exc:
+            # Not an input's failure (those are dead-lettered in apply): a table or changelog write failed. faust
+            # would restart the agent without this batch, its offsets never acked and its partitions held by a
+            # worker that no longer processes them. Stop the worker instead: its partitions go to another worker
+            # (or to this one restarted), which reads them again from the last commit.
+            log.error("the case agent failed: %s; stopping the worker", failure_summary(exc))
+            await app.crash(exc)
+            raise
+
+    async def apply_batch(events) -> None:
+        states: dict[bytes, object] = {}  # cccd -> its state after this batch's inputs so far
+        batch = _Batch()
+        last: dict[bytes, object] = {}  # cccd -> the batch's last event applied to it
+        # The table reads and writes the store (and changelog) partition of the current event, which
+        # take_events leaves unset in the agent's task: it is set here to the input being applied, and for a
+        # write to the citizen's last input (else a read probes every partition's store, a write fails).
+        for event in events:
+            _make_current(event)
+            if await apply(event.message, states, batch):
+                last[event.message.key] = event
+        for key, state in states.items():
+            _make_current(last[key])
+            citizens[key] = citizen.to_json(state)  # assigned back, so the changelog sees the change
+            partition, cccd, after = last[key].message.partition, key.decode(), citizen.deadline(state)
+            deadlines.place(due_index, partition, cccd, batch.deadline_before[key], after)
+            if key in batch.ticked_at:
+                deadlines.drop_stale(due_index, partition, cccd, batch.ticked_at[key], after)
+        _make_current(None)
 
     @app.timer(interval=settings.tick_seconds)
     async def clock():
