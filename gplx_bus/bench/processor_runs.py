@@ -268,15 +268,20 @@ def throughput_scaled(bus, registry, cases: int, workdir: Path, workers: int = 2
                       env: dict | None = None) -> dict:
     """Section 3b: the same cases with `workers` worker processes in one consumer group, faust's way to scale.
 
-    The workers join first and the inputs are published once the group is stable, so the window (first output to
-    last decision) holds no rebalance; loading overlaps the start of processing (it takes ~1 s)."""
+    The workers join first and the inputs are published once the group is stable and every worker has finished
+    taking its partitions, so the window (first output to last decision) holds no rebalance; loading overlaps the
+    start of processing (it takes ~1 s). Why the second wait: the group is Stable on the broker ~0.3 s before faust
+    has recovered and resumed its partitions, and inputs published in between once lost the first record of a
+    partition (a known defect, see the README's Reliability findings; tests/faults covers it, not this bench)."""
     prefix = bus_env.unique_prefix("scaled")
     catalogue = bus_env.create_catalogue(bus, prefix)
     load = bus_env.workload(registry, catalogue, cases, workdir=workdir / "db-scaled")
+    env = {"GPLX_LOG_LEVEL": "info", **(env or {})}  # faust's "Worker ready" lines (_wait_workers_ready)
     procs = [Worker(bus, prefix, workdir, f"scaled-{i}", env=env).start() for i in range(workers)]
     watcher = CaseWatcher(bus, catalogue, registry)
     try:
         _wait_group_stable(bus, prefix, workers, procs)
+        _wait_workers_ready(procs)
         bus_env.bulk_load(bus, catalogue, load.records)
         # 300 s, not 120: a run on a shared machine once had 299 of 300 decided at 120 s (3 of 3 complete alone)
         complete = watcher.wait(lambda: len(watcher.decisions) >= load.decisions_expected, procs[0],
@@ -314,6 +319,24 @@ def _wait_group_stable(bus, prefix: str, members: int, procs: list, timeout_s: f
             return
         time.sleep(0.2)  # pacing between polls of the group's state
     raise RuntimeError(f"group {group} not stable with {members} members after {timeout_s:.0f}s")
+
+
+def _wait_workers_ready(procs: list, timeout_s: float = 120.0) -> None:
+    """Until each worker's log says faust is ready after its latest partition assignment (faust's own info lines:
+    "generation id N ..." when partitions are assigned, "Worker ready" once recovered and resumed)."""
+    def ready(worker) -> bool:
+        text = worker.log.read_text(errors="replace") if worker.log.exists() else ""
+        assigned = text.rfind("generation id ")
+        return assigned >= 0 and text.find("Worker ready", assigned) > 0
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not all(p.alive() for p in procs):
+            raise RuntimeError(f"a worker exited: {[p.log_tail() for p in procs if not p.alive()]}")
+        if all(ready(p) for p in procs):
+            return
+        time.sleep(0.1)  # pacing between reads of the logs
+    raise RuntimeError(f"workers not ready after {timeout_s:.0f}s: {[p.log_tail() for p in procs if not ready(p)]}")
 
 
 def steady_latency(bus, registry, catalogue, worker, watcher, rate: float, seconds: float, workdir: Path,
