@@ -161,7 +161,7 @@ def private_topics(kafka_bootstrap, schema_registry_url, unique_name):
     for catalogue in made:
         admin = topo.connect(kafka_bootstrap)
         try:
-            admin.delete_topics(catalogue.names())
+            admin.delete_topics([t.name for t in catalogue.managed])
         finally:
             admin.close()
 

@@ -67,7 +67,7 @@ def topic_events(kafka_bootstrap, schema_registry_url, request):
     producer.close()
     yield topic, events
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    admin.delete_topics(catalogue.names())
+    admin.delete_topics([t.name for t in catalogue.managed])
     admin.close()
 
 
