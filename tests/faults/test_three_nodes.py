@@ -119,7 +119,8 @@ def test_kill_leader_of_busiest_partitions(cluster3, workroot, baseline):
     check(run, baseline)
 
 
-@pytest.mark.faults  # out of CI for now: timed out at 300 s under load (see README, Reliability: findings)
+# out of CI: timed out at 300 s under load in session 4; passed twice on a quiet machine in session 5 (README)
+@pytest.mark.faults
 def test_kill_active_controller(cluster3, workroot, baseline):
     def inject(run):
         node = run.cluster.controller()
@@ -129,7 +130,9 @@ def test_kill_active_controller(cluster3, workroot, baseline):
     check(run, baseline)
 
 
-@pytest.mark.faults  # out of CI for now: once the survivor left partitions unconsumed (see README: findings)
+# out of CI: a rebalance with inputs flowing, where the open loss finding can strike (README, Reliability);
+# passed twice on a quiet machine in session 5
+@pytest.mark.faults
 def test_kill_one_of_two_workers(cluster3, workroot, baseline):
     def inject(run):
         harness.wait_group_members(run, 2)
