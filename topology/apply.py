@@ -175,8 +175,7 @@ def observe(catalogue: Catalogue, admin) -> dict[str, ObservedTopic]:
     from kafka.admin import ConfigResource, ConfigResourceType
 
     specs = {t.name: t for t in catalogue.managed}
-    described = admin.describe_topics(list(specs))
-    present = {t["name"]: t for t in described if t.get("error_code", 0) == 0 and t.get("partitions")}
+    present = _described(admin, list(specs))
     if not present:
         return {}
     resources = [ConfigResource(ConfigResourceType.TOPIC, name, list(specs[name].configs)) for name in present]
@@ -246,11 +245,15 @@ def missing_topics(bootstrap_servers: str | Connection, names: list[str]) -> lis
     """Those of `names` the cluster does not have (or does not show this principal)."""
     admin = connect(bootstrap_servers)
     try:
-        described = admin.describe_topics(list(names))
+        present = _described(admin, names)
     finally:
         admin.close()
-    present = {t["name"] for t in described if t.get("error_code", 0) == 0 and t.get("partitions")}
     return [name for name in names if name not in present]
+
+
+def _described(admin, names: list[str]) -> dict[str, dict]:
+    """The topics among `names` the cluster describes (name -> its description); absent or refused ones left out."""
+    return {t["name"]: t for t in admin.describe_topics(names) if t.get("error_code", 0) == 0 and t.get("partitions")}
 
 
 def create_topics(bootstrap_servers: str | Connection, catalogue: Catalogue) -> list[str]:

@@ -311,14 +311,20 @@ def _wait_group_stable(bus, prefix: str, members: int, procs: list, timeout_s: f
     from topology import catalogue as topics
 
     group = prefix + topics.CASE_PROCESSOR_APP_ID
+    _wait_workers(procs, lambda: group_settled(bus.connection, group, members),
+                  f"group {group} stable with {members} members", timeout_s, pacing_s=0.2)
+
+
+def _wait_workers(procs: list, done, what: str, timeout_s: float, pacing_s: float) -> None:
+    """Poll done() until true; RuntimeError (with the workers' last log lines) if one exits or time runs out."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not all(p.alive() for p in procs):
             raise RuntimeError(f"a worker exited: {[p.log_tail() for p in procs if not p.alive()]}")
-        if group_settled(bus.connection, group, members):
+        if done():
             return
-        time.sleep(0.2)  # pacing between polls of the group's state
-    raise RuntimeError(f"group {group} not stable with {members} members after {timeout_s:.0f}s")
+        time.sleep(pacing_s)  # pacing between polls (the group's state, the logs)
+    raise RuntimeError(f"not {what} after {timeout_s:.0f}s: {[p.log_tail() for p in procs]}")
 
 
 def _wait_workers_ready(procs: list, timeout_s: float = 120.0) -> None:
@@ -329,14 +335,7 @@ def _wait_workers_ready(procs: list, timeout_s: float = 120.0) -> None:
         assigned = text.rfind("generation id ")
         return assigned >= 0 and text.find("Worker ready", assigned) > 0
 
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not all(p.alive() for p in procs):
-            raise RuntimeError(f"a worker exited: {[p.log_tail() for p in procs if not p.alive()]}")
-        if all(ready(p) for p in procs):
-            return
-        time.sleep(0.1)  # pacing between reads of the logs
-    raise RuntimeError(f"workers not ready after {timeout_s:.0f}s: {[p.log_tail() for p in procs if not ready(p)]}")
+    _wait_workers(procs, lambda: all(ready(p) for p in procs), "every worker ready", timeout_s, pacing_s=0.1)
 
 
 def steady_latency(bus, registry, catalogue, worker, watcher, rate: float, seconds: float, workdir: Path,
