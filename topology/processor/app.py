@@ -47,6 +47,7 @@ from topology import catalogue as topics
 from topology import contracts
 from topology.catalogue import Catalogue
 from topology.processor import assembler, citizen, deadlines, store
+from topology.processor.offsets import LogReader, OffsetGuard
 from topology.processor.outputs import SOURCE, Output, output_id
 from topology.processor.settings import ProcessorSettings
 from topology.rules import load_rule_set
@@ -125,6 +126,19 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         value = await registry_call(serialize, letter, SerializationContext(dlq))
         await produce(dlq, message.key, value)
         log.warning("dead-lettered %s[%s]@%s: %s", topic, partition, offset, code)
+
+    async def earliest(tp) -> int:
+        return (await app.consumer.earliest_offsets(tp))[tp]
+
+    log_reader = LogReader(settings.connection.aiokafka_kwargs())
+    app.on_before_shutdown.connect(lambda sender, **_: log_reader.stop())
+
+    async def fetch(tp, start: int, end: int) -> list:
+        """Records faust's consumer skipped, as the faust messages it would have delivered (generation included)."""
+        return [app.consumer._to_message(tp, record) for record in await log_reader.fetch(tp, start, end)]
+
+    # faust keeps the committed offsets it sought to in `_committed_offset` (no public accessor in 0.15.3).
+    guard = OffsetGuard(committed=lambda tp: app.consumer._committed_offset.get(tp), earliest=earliest, fetch=fetch)
 
     rerouted_topic = catalogue.name(topics.CASES_REROUTED)
     partitions = catalogue.group(topics.CASE_INPUTS_GROUP).partitions
@@ -237,9 +251,10 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         # take_events leaves unset in the agent's task: it is set here to the input being applied, and for a
         # write to the citizen's last input (else a read probes every partition's store, a write fails).
         for event in events:
-            _make_current(event)
-            if await apply(event.message, states, batch):
-                last[event.message.key] = event
+            _make_current(event)  # the table partition of the records missed too: the same partition
+            for message in [*await guard.missing_before(event.message), event.message]:  # see offsets.py
+                if await apply(message, states, batch):
+                    last[message.key] = event
         for key, state in states.items():
             _make_current(last[key])
             citizens[key] = citizen.to_json(state)  # assigned back, so the changelog sees the change
@@ -262,7 +277,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
 
     app.gplx = {"catalogue": catalogue, "citizens": citizens, "deadlines": due_index,  # for tests and tools
                 "assemble": assemble,
-                "forwarded": forwarded}
+                "forwarded": forwarded, "offset_guard": guard}
     return app
 
 
