@@ -103,3 +103,58 @@ def test_partitions_are_independent():
     guard = log.guard()
     assert applied(guard, [0, 1]) == [0, 1] and applied(guard, [4, 5], tp=other) == [4, 5]
     assert not log.fetches
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def idle_check(guard, log, ends: dict, generation=1):
+    seeks = []
+
+    async def seek(tp, offset):
+        seeks.append((tp, offset))
+    asyncio.run(guard.check_idle(list(ends), generation=generation, highwater=ends.get, seek=seek, idle_s=5))
+    return seeks
+
+
+def test_records_that_never_reached_the_agent_at_a_partitions_end_are_read_again_once_idle():
+    """All of a partition's records dropped during the rebalance: no later record reveals the hole."""
+    log, clock = Log(committed={}), Clock()
+    guard = OffsetGuard(committed=log.committed.get, earliest=log.earliest, fetch=log.fetch, clock=clock)
+    clock.now = 6
+    assert idle_check(guard, log, {P: 30}) == []  # first seen now: its records may be on their way
+    clock.now = 12
+    assert idle_check(guard, log, {P: 30}) == [(P, 0)] and guard.tails_reread == 1
+    assert idle_check(guard, log, {P: 30}) == []  # one seek per idle period, not one per check
+    assert applied(guard, range(30)) == list(range(30))  # what the consumer delivers after the seek
+    clock.now = 30
+    assert idle_check(guard, log, {P: 30}) == []  # caught up
+
+
+def test_a_partition_ending_with_a_transaction_marker_is_passed_without_a_seek():
+    log, clock = Log(committed={P: 0}, records=[0, 1, 2]), Clock()  # offset 3: the marker
+    guard = OffsetGuard(committed=log.committed.get, earliest=log.earliest, fetch=log.fetch, clock=clock)
+    applied(guard, [0, 1, 2])
+    clock.now = 6
+    assert idle_check(guard, log, {P: 4}) == [] and guard.empty_holes == 1
+    clock.now = 12
+    assert idle_check(guard, log, {P: 4}) == [] and log.fetches == [(3, 4)]  # passed for good: read once
+
+
+def test_nothing_is_read_again_while_the_agent_receives_records():
+    """A partition's records can wait in faust's queue behind other partitions' for longer than idle_s."""
+    other = TP("payment.transactions", 3)
+    log, clock = Log(committed={P: 0, other: 0}), Clock()
+    guard = OffsetGuard(committed=log.committed.get, earliest=log.earliest, fetch=log.fetch, clock=clock)
+    applied(guard, [0, 1])
+    clock.now = 9
+    applied(guard, [0], tp=other)  # the agent is busy with another partition
+    clock.now = 12
+    assert idle_check(guard, log, {P: 50}) == [] and not log.fetches
+    clock.now = 15  # nothing received for 6 s: P's records are not in flight
+    assert idle_check(guard, log, {P: 50}) == [(P, 2)]

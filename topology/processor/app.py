@@ -35,6 +35,7 @@ from datetime import datetime, timezone
 from typing import Mapping
 
 import faust
+from aiokafka.errors import IllegalStateError
 from faust import streams as faust_streams
 
 from consumers.clinic_keys import ClinicKeys
@@ -59,6 +60,8 @@ INPUTS = (topics.PORTAL_APPLICATIONS, topics.HEALTH_EXAM_RESULTS, topics.PAYMENT
 #: How long the agent waits to fill a batch (settings.batch_size inputs; see `assemble`): the latency a batch adds
 #: when inputs trickle in.
 BATCH_WITHIN = 0.01  # seconds
+#: How often idle input partitions are checked for records that never reached the agent (offsets.py).
+IDLE_CHECK_SECONDS = 5.0
 #: Header the processor adds to a forwarded record: where it arrived, `<topic>/<partition>/<offset>`.
 REROUTED_FROM = "gplx-rerouted-from"
 
@@ -127,9 +130,6 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         await produce(dlq, message.key, value)
         log.warning("dead-lettered %s[%s]@%s: %s", topic, partition, offset, code)
 
-    async def earliest(tp) -> int:
-        return (await app.consumer.earliest_offsets(tp))[tp]
-
     log_reader = LogReader(settings.connection.aiokafka_kwargs())
     app.on_before_shutdown.connect(lambda sender, **_: log_reader.stop())
 
@@ -137,8 +137,15 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         """Records faust's consumer skipped, as the faust messages it would have delivered (generation included)."""
         return [app.consumer._to_message(tp, record) for record in await log_reader.fetch(tp, start, end)]
 
+    async def seek(tp, offset: int) -> None:
+        try:
+            await app.consumer.seek(tp, offset)
+        except IllegalStateError:  # revoked meanwhile: its next owner starts from the committed offset
+            log.info("%s[%s] was revoked before the seek back to %s", tp.topic, tp.partition, offset)
+
     # faust keeps the committed offsets it sought to in `_committed_offset` (no public accessor in 0.15.3).
-    guard = OffsetGuard(committed=lambda tp: app.consumer._committed_offset.get(tp), earliest=earliest, fetch=fetch)
+    guard = OffsetGuard(committed=lambda tp: app.consumer._committed_offset.get(tp), earliest=log_reader.earliest,
+                        fetch=fetch)
 
     rerouted_topic = catalogue.name(topics.CASES_REROUTED)
     partitions = catalogue.group(topics.CASE_INPUTS_GROUP).partitions
@@ -263,6 +270,15 @@ def create_app(settings: ProcessorSettings) -> faust.App:
             if key in batch.ticked_at:
                 deadlines.drop_stale(due_index, partition, cccd, batch.ticked_at[key], after)
         _make_current(None)
+
+    @app.timer(interval=IDLE_CHECK_SECONDS)
+    async def offsets_check():
+        """Idle input partitions whose records never reached the agent (offsets.py, `check_idle`)."""
+        generation = app.consumer_generation_id
+        if app.rebalancing or not app.consumer.flow_active:  # offsets are being sought and recovered now
+            return
+        mine = [tp for tp in app.consumer.assignment() if tp.topic in base_of]
+        await guard.check_idle(mine, generation=generation, highwater=app.consumer.highwater, seek=seek)
 
     @app.timer(interval=settings.tick_seconds)
     async def clock():

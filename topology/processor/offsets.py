@@ -13,52 +13,74 @@ the partition is (re)assigned, else the log's start. A record beyond it means of
 agent: they are read directly from the log (`fetch`, a plain consumer outside the group) and applied first, in
 order. Usually there are none: a transaction's commit marker takes an offset that holds no record. Records below
 the expected offset (faust's own re-deliveries) are applied again: the assembler applies an input once, by its
-event id. Seeking faust's consumer back instead was tried and does not work: records already fetched move faust's
-read offset on after the seek, and it then drops the records read again.
+event id. Seeking faust's consumer back instead was tried and does not work while records flow: records already
+fetched move faust's read offset on after the seek, and it then drops the records read again.
+
+A hole at a partition's end (every record of it, when all came during the rebalance) is revealed by no later record.
+A timer (`check_idle`), once the agent has received nothing for a few seconds, looks for partitions whose end is
+beyond the offset expected, reads the offsets between from the log, and seeks faust's consumer back to them: with
+nothing in flight, no record fetched earlier moves the seek on.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Optional
 
 log = logging.getLogger("gplx.processor.offsets")
 
 
+#: Seconds without a record of a partition after which a gap between the last offset applied and the partition's end
+#: is read from the log (`OffsetGuard.check_idle`).
+IDLE_S = 5.0
+
+
 @dataclass
 class _Partition:
     generation: int
     expected: int  # the next offset to apply
+    seen_at: float  # monotonic time of the last record (or of the assignment)
 
 
 class OffsetGuard:
-    """Record by record, what must be applied before it (see the module docstring).
+    """Record by record, what must be applied before it; and, for idle partitions, whether records never came at all
+    (see the module docstring).
 
     Keyword-only:
         committed: the group's committed offset of a partition as faust holds it (None if never committed).
         earliest: awaitable, the first offset of a partition's log.
         fetch: awaitable, the records of a partition from one offset up to (not including) another, in order.
+        clock: monotonic seconds (a parameter for tests).
     """
 
     def __init__(self, *, committed: Callable[[object], Optional[int]],
                  earliest: Callable[[object], Awaitable[int]],
-                 fetch: Callable[[object, int, int], Awaitable[list]]):
-        self._committed, self._earliest, self._fetch = committed, earliest, fetch
+                 fetch: Callable[[object, int, int], Awaitable[list]],
+                 clock: Callable[[], float] = time.monotonic):
+        self._committed, self._earliest, self._fetch, self._clock = committed, earliest, fetch, clock
         self._partitions: dict[object, _Partition] = {}
         self.records_recovered = 0  # records faust's consumer skipped, read by `fetch` and applied
         self.empty_holes = 0  # holes without records (transaction markers, deleted or compacted records)
+        self.tails_reread = 0  # idle partitions sought back to records that never reached the agent
+        self._last_record_at = clock()  # of any partition
 
-    async def missing_before(self, message) -> list:
-        """The records of `message`'s partition that did not reach the agent before it (usually none)."""
-        tp, offset = message.tp, message.offset
+    async def _partition(self, tp, generation: int) -> _Partition:
         part = self._partitions.get(tp)
-        if part is None or part.generation != message.generation_id:
+        if part is None or part.generation != generation:
             # (Re)assigned: faust has sought the partition to its committed offset.
             start = self._committed(tp)
             if start is None:
                 start = await self._earliest(tp)
-            part = self._partitions[tp] = _Partition(message.generation_id, start)
+            part = self._partitions[tp] = _Partition(generation, start, self._clock())
+        return part
+
+    async def missing_before(self, message) -> list:
+        """The records of `message`'s partition that did not reach the agent before it (usually none)."""
+        tp, offset = message.tp, message.offset
+        part = await self._partition(tp, message.generation_id)
+        part.seen_at = self._last_record_at = self._clock()
         if offset < part.expected:
             return []  # a re-delivery
         missing = []
@@ -74,37 +96,81 @@ class OffsetGuard:
         part.expected = offset + 1
         return missing
 
+    async def check_idle(self, tps, *, generation: int, highwater: Callable[[object], Optional[int]],
+                         seek: Callable[[object, int], Awaitable[None]], idle_s: float = IDLE_S) -> None:
+        """The hole no later record reveals: records dropped at a partition's end (all of a partition's records,
+        when they came during a rebalance). Only once the agent received nothing at all for `idle_s`: until then
+        a partition's records may wait in faust's queue behind other partitions' (a busy partition's hole shows at
+        its next record anyway). Then, for each of `tps` (assigned, generation `generation`) whose end is beyond the
+        next offset expected, the offsets between are read from the log; if they hold records, faust's consumer is
+        sought back to them (nothing is in flight, so no record fetched earlier moves the seek on) and the agent
+        gets them in order; if not, they are passed."""
+        if self._clock() - self._last_record_at < idle_s:
+            return
+        for tp in tps:
+            part = await self._partition(tp, generation)
+            end, expected = highwater(tp), part.expected
+            if end is None or end <= expected or self._clock() - part.seen_at < idle_s:
+                continue
+            records = await self._fetch(tp, expected, end)
+            if part.generation != generation or part.expected != expected:
+                continue  # the agent moved on meanwhile
+            if records:
+                self.tails_reread += 1
+                log.warning("%s[%s]: %d record(s) from offset %s had not reached the agent; reading them again",
+                            tp.topic, tp.partition, len(records), expected)
+                part.seen_at = self._clock()  # one seek per idle period
+                await seek(tp, expected)
+            else:
+                self.empty_holes += 1
+                part.expected = end
+
 
 class LogReader:
-    """`OffsetGuard`'s fetch: reads a partition's records between two offsets with its own aiokafka consumer, outside
-    the group (no commit, no rebalance), started at the first use. Its isolation level is faust's consumer's
-    (read_uncommitted under at-least-once), so it returns what faust would have delivered."""
+    """`OffsetGuard`'s fetch and earliest: reads a partition's log with its own aiokafka consumer, outside the group
+    (no commit, no rebalance), started at the first use and shared by the agent and the idle check (one at a time).
+    Its isolation level is faust's consumer's (read_uncommitted under at-least-once), so it returns what faust would
+    have delivered."""
 
     def __init__(self, client_kwargs: dict, *, timeout_s: float = 30.0):
         self._kwargs, self._timeout_s = client_kwargs, timeout_s
         self._consumer = None
+        self._lock = asyncio.Lock()
 
-    async def fetch(self, tp, start: int, end: int) -> list:
+    async def _assigned(self, tp):
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         if self._consumer is None:
-            self._consumer = AIOKafkaConsumer(**self._kwargs, group_id=None, enable_auto_commit=False)
+            # earliest: an offset below the log's start (deleted by retention) reads from the start
+            self._consumer = AIOKafkaConsumer(**self._kwargs, group_id=None, enable_auto_commit=False,
+                                              auto_offset_reset="earliest", fetch_max_wait_ms=50)
             await self._consumer.start()
         partition = TopicPartition(tp.topic, tp.partition)
         self._consumer.assign([partition])
-        self._consumer.seek(partition, start)
-        records = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout_s
-        while await self._consumer.position(partition) < end:
-            if loop.time() > deadline:  # the worker stops rather than commit past records it could not read
-                raise TimeoutError(f"could not read {tp.topic}[{tp.partition}] offsets {start}..{end - 1} "
-                                   f"in {self._timeout_s:.0f}s")
-            batch = await self._consumer.getmany(partition, timeout_ms=500)
-            records += [r for r in batch.get(partition, ()) if start <= r.offset < end]
-        return records
+        return partition
+
+    async def earliest(self, tp) -> int:
+        async with self._lock:
+            partition = await self._assigned(tp)
+            return (await self._consumer.beginning_offsets([partition]))[partition]
+
+    async def fetch(self, tp, start: int, end: int) -> list:
+        async with self._lock:
+            partition = await self._assigned(tp)
+            self._consumer.seek(partition, start)
+            records = []
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._timeout_s
+            while await self._consumer.position(partition) < end:
+                if loop.time() > deadline:  # the worker stops rather than commit past records it could not read
+                    raise TimeoutError(f"could not read {tp.topic}[{tp.partition}] offsets {start}..{end - 1} "
+                                       f"in {self._timeout_s:.0f}s")
+                batch = await self._consumer.getmany(partition, timeout_ms=500)
+                records += [r for r in batch.get(partition, ()) if start <= r.offset < end]
+            return records
 
     async def stop(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+        async with self._lock:
+            if self._consumer is not None:
+                await self._consumer.stop()
+                self._consumer = None
