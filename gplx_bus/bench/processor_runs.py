@@ -271,8 +271,8 @@ def throughput_scaled(bus, registry, cases: int, workdir: Path, workers: int = 2
     The workers join first and the inputs are published once the group is stable and every worker has finished
     taking its partitions, so the window (first output to last decision) holds no rebalance; loading overlaps the
     start of processing (it takes ~1 s). Why the second wait: the group is Stable on the broker ~0.3 s before faust
-    has recovered and resumed its partitions, and inputs published in between once lost the first record of a
-    partition (a known defect, see the README's Reliability findings; tests/faults covers it, not this bench)."""
+    has recovered and resumed its partitions; inputs published in between reach the agent late (faust drops some, and
+    the worker reads them from the log: topology/processor/offsets.py), which is a rebalance's cost, not throughput."""
     prefix = bus_env.unique_prefix("scaled")
     catalogue = bus_env.create_catalogue(bus, prefix)
     load = bus_env.workload(registry, catalogue, cases, workdir=workdir / "db-scaled")

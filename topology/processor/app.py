@@ -18,6 +18,9 @@ at most a re-delivery of the same id, never a second approval or refund (see `as
 acks a batch's inputs only after the agent has handed all their outputs and table writes to the producer
 (see `assemble`).
 
+No record skipped: faust 0.15.3 can drop records it fetched around a rebalance and commit past them. The agent
+checks each input partition's offsets and reads what never reached it from the log itself (see `offsets`).
+
 Wrong partition: co-partitioning holds only if producers partition by Kafka's murmur2 of the cccd (librdkafka's
 default is CRC32). A record elsewhere would meet the wrong shard of the table, so it is not applied where it
 arrived: it is forwarded unchanged to `cases.rerouted` on its citizen's partition and applied when read from
