@@ -27,18 +27,15 @@ P = TP("portal.applications", 10)
 class Log:
     """What the guard sees of the broker: committed offsets, the log's start, the offsets that hold records."""
 
-    def __init__(self, committed=None, start=0, records=range(100)):
-        self.committed, self.start, self.records, self.fetches = dict(committed or {}), start, set(records), []
-
-    async def earliest(self, tp):
-        return self.start
+    def __init__(self, committed=None, records=range(100)):
+        self.committed, self.records, self.fetches = dict(committed or {}), set(records), []
 
     async def fetch(self, tp, start, end):
         self.fetches.append((start, end))
         return [Message(tp, o) for o in range(start, end) if o in self.records]
 
     def guard(self) -> OffsetGuard:
-        return OffsetGuard(committed=self.committed.get, earliest=self.earliest, fetch=self.fetch)
+        return OffsetGuard(committed=self.committed.get, fetch=self.fetch)
 
 
 def applied(guard, offsets, generation=1, tp=P) -> list:
@@ -91,10 +88,10 @@ def test_a_new_generation_starts_again_from_the_committed_offset():
     assert applied(guard, [2, 3, 4], generation=2) == [2, 3, 4] and not log.fetches
 
 
-@pytest.mark.parametrize("committed, start", [(None, 7), (7, 0)])
-def test_the_start_is_the_committed_offset_else_the_log_start(committed, start):
-    log = Log(committed={P: committed} if committed is not None else {}, start=start)
-    assert applied(log.guard(), [8]) == [7, 8]
+def test_never_committed_starts_at_0_and_a_log_start_beyond_is_one_empty_read():
+    log = Log(committed={}, records=range(7, 20))  # retention deleted 0..6
+    guard = log.guard()
+    assert applied(guard, [7, 8]) == [7, 8] and log.fetches == [(0, 7)] and guard.empty_holes == 1
 
 
 def test_partitions_are_independent():
@@ -125,36 +122,52 @@ def idle_check(guard, log, ends: dict, generation=1):
 def test_records_that_never_reached_the_agent_at_a_partitions_end_are_read_again_once_idle():
     """All of a partition's records dropped during the rebalance: no later record reveals the hole."""
     log, clock = Log(committed={}), Clock()
-    guard = OffsetGuard(committed=log.committed.get, earliest=log.earliest, fetch=log.fetch, clock=clock)
+    guard = OffsetGuard(committed=log.committed.get, fetch=log.fetch, clock=clock)
     clock.now = 6
     assert idle_check(guard, log, {P: 30}) == []  # first seen now: its records may be on their way
     clock.now = 12
-    assert idle_check(guard, log, {P: 30}) == [(P, 0)] and guard.tails_reread == 1
+    assert idle_check(guard, log, {P: 30}) == []  # first look at the gap
+    clock.now = 18
+    assert idle_check(guard, log, {P: 30}) == [(P, 0)] and guard.tails_reread == 1  # still there: a hole
     assert idle_check(guard, log, {P: 30}) == []  # one seek per idle period, not one per check
     assert applied(guard, range(30)) == list(range(30))  # what the consumer delivers after the seek
-    clock.now = 30
+    clock.now = 40
     assert idle_check(guard, log, {P: 30}) == []  # caught up
 
 
 def test_a_partition_ending_with_a_transaction_marker_is_passed_without_a_seek():
     log, clock = Log(committed={P: 0}, records=[0, 1, 2]), Clock()  # offset 3: the marker
-    guard = OffsetGuard(committed=log.committed.get, earliest=log.earliest, fetch=log.fetch, clock=clock)
+    guard = OffsetGuard(committed=log.committed.get, fetch=log.fetch, clock=clock)
     applied(guard, [0, 1, 2])
-    clock.now = 6
-    assert idle_check(guard, log, {P: 4}) == [] and guard.empty_holes == 1
-    clock.now = 12
-    assert idle_check(guard, log, {P: 4}) == [] and log.fetches == [(3, 4)]  # passed for good: read once
+    for clock.now in (6, 12, 18, 24):
+        assert idle_check(guard, log, {P: 4}) == []
+    assert log.fetches == [(3, 4)] and guard.empty_holes == 1  # passed for good: read once
 
 
 def test_nothing_is_read_again_while_the_agent_receives_records():
     """A partition's records can wait in faust's queue behind other partitions' for longer than idle_s."""
     other = TP("payment.transactions", 3)
     log, clock = Log(committed={P: 0, other: 0}), Clock()
-    guard = OffsetGuard(committed=log.committed.get, earliest=log.earliest, fetch=log.fetch, clock=clock)
+    guard = OffsetGuard(committed=log.committed.get, fetch=log.fetch, clock=clock)
     applied(guard, [0, 1])
     clock.now = 9
     applied(guard, [0], tp=other)  # the agent is busy with another partition
     clock.now = 12
     assert idle_check(guard, log, {P: 50}) == [] and not log.fetches
-    clock.now = 15  # nothing received for 6 s: P's records are not in flight
+    clock.now = 15  # nothing received for 6 s: a first look
+    assert idle_check(guard, log, {P: 50}) == []
+    clock.now = 21  # and nothing since: P's records are not in flight
     assert idle_check(guard, log, {P: 50}) == [(P, 2)]
+
+
+def test_records_that_just_reached_the_log_are_not_read_again():
+    """This worker's own clock ticks: the timer writes them while the agent is idle; they arrive a moment later."""
+    log, clock = Log(committed={P: 0}), Clock()
+    guard = OffsetGuard(committed=log.committed.get, fetch=log.fetch, clock=clock)
+    applied(guard, [0, 1])
+    clock.now = 10
+    assert idle_check(guard, log, {P: 4}) == []  # a first look at 2..3
+    clock.now = 10.1
+    applied(guard, [2, 3])  # delivered
+    clock.now = 16
+    assert idle_check(guard, log, {P: 4}) == [] and not log.fetches

@@ -147,8 +147,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
             log.info("%s[%s] was revoked before the seek back to %s", tp.topic, tp.partition, offset)
 
     # faust keeps the committed offsets it sought to in `_committed_offset` (no public accessor in 0.15.3).
-    guard = OffsetGuard(committed=lambda tp: app.consumer._committed_offset.get(tp), earliest=log_reader.earliest,
-                        fetch=fetch)
+    guard = OffsetGuard(committed=lambda tp: app.consumer._committed_offset.get(tp), fetch=fetch)
 
     rerouted_topic = catalogue.name(topics.CASES_REROUTED)
     partitions = catalogue.group(topics.CASE_INPUTS_GROUP).partitions
@@ -281,7 +280,10 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         if app.rebalancing or not app.consumer.flow_active:  # offsets are being sought and recovered now
             return
         mine = [tp for tp in app.consumer.assignment() if tp.topic in base_of]
-        await guard.check_idle(mine, generation=generation, highwater=app.consumer.highwater, seek=seek)
+        try:
+            await guard.check_idle(mine, generation=generation, highwater=app.consumer.highwater, seek=seek)
+        except Exception as exc:  # e.g. a broker down: the next check tries again; the inputs stay uncommitted
+            log.warning("checking idle partitions failed: %s", failure_summary(exc))
 
     @app.timer(interval=settings.tick_seconds)
     async def clock():

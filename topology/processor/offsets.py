@@ -9,7 +9,7 @@ and faust's commit goes past the hole (it takes holes for transaction markers, s
 citizen's case would miss an input for good.
 
 So the agent knows, per input partition and consumer generation, the next offset it expects: the committed one when
-the partition is (re)assigned, else the log's start. A record beyond it means offsets in between did not reach the
+the partition is (re)assigned, else 0 (below the log's start, the read finds nothing and passes on). A record beyond it means offsets in between did not reach the
 agent: they are read directly from the log (`fetch`, a plain consumer outside the group) and applied first, in
 order. Usually there are none: a transaction's commit marker takes an offset that holds no record. Records below
 the expected offset (faust's own re-deliveries) are applied again: the assembler applies an input once, by its
@@ -42,6 +42,7 @@ class _Partition:
     generation: int
     expected: int  # the next offset to apply
     seen_at: float  # monotonic time of the last record (or of the assignment)
+    suspect_at: Optional[float] = None  # when check_idle first saw the end beyond `expected` (see there)
 
 
 class OffsetGuard:
@@ -50,36 +51,32 @@ class OffsetGuard:
 
     Keyword-only:
         committed: the group's committed offset of a partition as faust holds it (None if never committed).
-        earliest: awaitable, the first offset of a partition's log.
         fetch: awaitable, the records of a partition from one offset up to (not including) another, in order.
         clock: monotonic seconds (a parameter for tests).
     """
 
     def __init__(self, *, committed: Callable[[object], Optional[int]],
-                 earliest: Callable[[object], Awaitable[int]],
                  fetch: Callable[[object, int, int], Awaitable[list]],
                  clock: Callable[[], float] = time.monotonic):
-        self._committed, self._earliest, self._fetch, self._clock = committed, earliest, fetch, clock
+        self._committed, self._fetch, self._clock = committed, fetch, clock
         self._partitions: dict[object, _Partition] = {}
         self.records_recovered = 0  # records faust's consumer skipped, read by `fetch` and applied
         self.empty_holes = 0  # holes without records (transaction markers, deleted or compacted records)
         self.tails_reread = 0  # idle partitions sought back to records that never reached the agent
         self._last_record_at = clock()  # of any partition
 
-    async def _partition(self, tp, generation: int) -> _Partition:
+    def _partition(self, tp, generation: int) -> _Partition:
         part = self._partitions.get(tp)
         if part is None or part.generation != generation:
-            # (Re)assigned: faust has sought the partition to its committed offset.
-            start = self._committed(tp)
-            if start is None:
-                start = await self._earliest(tp)
-            part = self._partitions[tp] = _Partition(generation, start, self._clock())
+            # (Re)assigned: faust has sought the partition to its committed offset (never committed: the log's
+            # start; a read below it finds no record, so 0 costs one read at most where the log start is not 0).
+            part = self._partitions[tp] = _Partition(generation, self._committed(tp) or 0, self._clock())
         return part
 
     async def missing_before(self, message) -> list:
         """The records of `message`'s partition that did not reach the agent before it (usually none)."""
         tp, offset = message.tp, message.offset
-        part = await self._partition(tp, message.generation_id)
+        part = self._partition(tp, message.generation_id)
         part.seen_at = self._last_record_at = self._clock()
         if offset < part.expected:
             return []  # a re-delivery
@@ -105,13 +102,23 @@ class OffsetGuard:
         next offset expected, the offsets between are read from the log; if they hold records, faust's consumer is
         sought back to them (nothing is in flight, so no record fetched earlier moves the seek on) and the agent
         gets them in order; if not, they are passed."""
-        if self._clock() - self._last_record_at < idle_s:
+        now = self._clock()
+        if now - self._last_record_at < idle_s:
             return
         for tp in tps:
-            part = await self._partition(tp, generation)
+            part = self._partition(tp, generation)
             end, expected = highwater(tp), part.expected
-            if end is None or end <= expected or self._clock() - part.seen_at < idle_s:
+            if end is None or end <= expected or now - part.seen_at < idle_s:
+                part.suspect_at = None
                 continue
+            # Two looks: records that reached the log just now (this worker's own clock ticks) may be on their way
+            # to the agent. Only a gap that stayed while the agent received nothing for another idle_s is a hole.
+            if part.suspect_at is None or part.suspect_at < self._last_record_at:
+                part.suspect_at = now  # the first look (again, if the agent received anything since the last)
+                continue
+            if now - part.suspect_at < idle_s:
+                continue
+            part.suspect_at = None
             records = await self._fetch(tp, expected, end)
             if part.generation != generation or part.expected != expected:
                 continue  # the agent moved on meanwhile
@@ -127,7 +134,7 @@ class OffsetGuard:
 
 
 class LogReader:
-    """`OffsetGuard`'s fetch and earliest: reads a partition's log with its own aiokafka consumer, outside the group
+    """`OffsetGuard`'s fetch: reads a partition's log with its own aiokafka consumer, outside the group
     (no commit, no rebalance), started at the first use and shared by the agent and the idle check (one at a time).
     Its isolation level is faust's consumer's (read_uncommitted under at-least-once), so it returns what faust would
     have delivered."""
@@ -149,25 +156,24 @@ class LogReader:
         self._consumer.assign([partition])
         return partition
 
-    async def earliest(self, tp) -> int:
-        async with self._lock:
-            partition = await self._assigned(tp)
-            return (await self._consumer.beginning_offsets([partition]))[partition]
-
     async def fetch(self, tp, start: int, end: int) -> list:
+        """Raises TimeoutError after timeout_s (the worker then stops rather than commit past records it could not
+        read; restarted, it reads them from the last commit)."""
         async with self._lock:
-            partition = await self._assigned(tp)
-            self._consumer.seek(partition, start)
-            records = []
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + self._timeout_s
-            while await self._consumer.position(partition) < end:
-                if loop.time() > deadline:  # the worker stops rather than commit past records it could not read
-                    raise TimeoutError(f"could not read {tp.topic}[{tp.partition}] offsets {start}..{end - 1} "
-                                       f"in {self._timeout_s:.0f}s")
-                batch = await self._consumer.getmany(partition, timeout_ms=500)
-                records += [r for r in batch.get(partition, ()) if start <= r.offset < end]
-            return records
+            try:
+                return await asyncio.wait_for(self._fetch(tp, start, end), self._timeout_s)
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"could not read {tp.topic}[{tp.partition}] offsets {start}..{end - 1} "
+                                   f"in {self._timeout_s:.0f}s") from None
+
+    async def _fetch(self, tp, start: int, end: int) -> list:
+        partition = await self._assigned(tp)
+        self._consumer.seek(partition, start)
+        records = []
+        while await self._consumer.position(partition) < end:
+            batch = await self._consumer.getmany(partition, timeout_ms=500)
+            records += [r for r in batch.get(partition, ()) if start <= r.offset < end]
+        return records
 
     async def stop(self) -> None:
         async with self._lock:
