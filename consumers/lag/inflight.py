@@ -31,6 +31,7 @@ class InFlight:
         self._partitions = None
         self._last: tuple | None = None
         self.lag = -1  # total records not yet read at the last look (-1: not looked yet)
+        self.lag_by_group: dict[str, int] = {}  # the same, per group with records unread (what is stuck)
 
     def look(self) -> tuple[tuple, int] | None:
         """(end offsets of the watched topics, total lag of the groups), or None while the cluster cannot say yet
@@ -49,11 +50,12 @@ class InFlight:
             committed = self._admin.list_group_offsets(list(self.groups))
         except KafkaError:
             return None
-        lag = 0
+        by_group = {}
         for group, topics in self.groups.items():
             offsets = {tp: om.offset for tp, om in committed.get(group, {}).items()}
-            lag += sum(lag_messages(end, offsets.get(tp)) for tp, end in ends.items() if tp.topic in topics)
-        self.lag = lag
+            by_group[group] = sum(lag_messages(end, offsets.get(tp)) for tp, end in ends.items() if tp.topic in topics)
+        self.lag_by_group = {g: n for g, n in by_group.items() if n}
+        lag = self.lag = sum(by_group.values())
         return tuple(sorted((tp.topic, tp.partition, end) for tp, end in ends.items())), lag
 
     def settled(self) -> bool:

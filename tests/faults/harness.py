@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import sys
 import threading
 import time
@@ -159,11 +160,15 @@ class Workers:
         return self.workdir / f"worker-{name}"
 
     def kill(self, name: str) -> None:
-        import signal
-
         self.down_on_purpose.add(name)
         os.kill(self.procs[name].pid, signal.SIGKILL)
         self.procs[name].popen.wait()
+
+    def dump_stacks(self) -> None:
+        """Every live worker writes its threads' and tasks' stacks into its log (SIGUSR1, see the processor)."""
+        for proc in self.procs.values():
+            if proc.alive():
+                os.kill(proc.pid, signal.SIGUSR1)
 
     def stop(self) -> None:
         self._stop.set()
@@ -454,6 +459,9 @@ class Run:
             if "error" in published:
                 self.figures.client_errors.append(f"simulator publishing: {published['error']}")
             settled = watch.until("processing", watch.settled, deadline)
+            if not settled:  # what is stuck: the groups behind, and where each worker waits (its log)
+                self.figures.problems.append(f"not settled; records unread by group: {watch.in_flight.lag_by_group}")
+                self.workers.dump_stacks()
             if injector:
                 injector.join(timeout_s)
             ticks = 0

@@ -30,7 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import faulthandler
 import logging
+import signal
+import sys
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
@@ -273,6 +276,12 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 deadlines.drop_stale(due_index, partition, cccd, batch.ticked_at[key], after)
         _make_current(None)
 
+    @app.task
+    async def stack_dumps():
+        """`kill -USR1 <worker pid>`: every thread's and asyncio task's stack into the log (where a stuck worker
+        waits)."""
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_stacks)
+
     @app.timer(interval=IDLE_CHECK_SECONDS)
     async def offsets_check():
         """Idle input partitions whose records never reached the agent (offsets.py, `check_idle`)."""
@@ -312,6 +321,14 @@ class _Batch:
 
     deadline_before: dict = field(default_factory=dict)  # cccd -> the deadline the index held at the batch's start
     ticked_at: dict = field(default_factory=dict)  # cccd -> the latest ClockTick applied in the batch
+
+
+def _dump_stacks() -> None:
+    out = sys.__stderr__  # the process's own stderr (the log file): faust replaces sys.stderr with a logging proxy
+    faulthandler.dump_traceback(file=out, all_threads=True)
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=12, file=out)
+    out.flush()
 
 
 def _make_current(event) -> None:
