@@ -86,6 +86,11 @@ class Worker:
     def log_tail(self) -> str:
         return self.process.log_tail(15) if self.process else ""
 
+    def exit_status(self) -> str:
+        """How the worker ended: its exit code, or the signal that killed it (-9: SIGKILL, e.g. the OOM killer)."""
+        code = self.process.popen.poll() if self.process and self.process.popen else None
+        return "running" if code is None else f"exit code {code}"
+
 
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process (and its reaped children: none here)."""
@@ -176,7 +181,7 @@ class CaseWatcher:
             if done():
                 return True
             if not worker.alive():
-                raise RuntimeError(f"worker {worker.name} exited: {worker.log_tail()}")
+                raise RuntimeError(f"worker {worker.name} exited ({worker.exit_status()}): {worker.log_tail()}")
             if self.records != seen:
                 seen, last_change = self.records, time.monotonic()
             elif self.records and time.monotonic() - last_change > stall_s:

@@ -104,6 +104,9 @@ def run(options: Options, log=print) -> dict:
         results["tick"] = _tick_cost(bus, registry, catalogue, worker, watcher, options.tick_window, workdir, log)
         worker.stop()
         results["restore"] = _restore(bus, registry, catalogue, prefix, workdir, watcher, log)
+    except BaseException:
+        _keep_logs(workdir, options.json_path)  # the workdir is removed below: its worker logs say why
+        raise
     finally:
         if watcher is not None:
             watcher.close()
@@ -126,6 +129,16 @@ def run(options: Options, log=print) -> dict:
     path.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     results["json_path"] = str(path)
     return results
+
+
+def _keep_logs(workdir: Path, json_path: Path | None) -> None:
+    import shutil
+
+    folder = (json_path.parent if json_path else Path("bench-results")) / f"scale-logs-{workdir.name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for log in workdir.glob("*.log"):
+        shutil.copy(log, folder / log.name)
+    print(f"worker logs kept in {folder}", file=sys.stderr)
 
 
 def _load_in_quarters(bus, catalogue, prefix, worker, watcher, cases, certificates, log) -> dict:
