@@ -193,13 +193,15 @@ class Workload:
 
 
 def workload(registry, catalogue, cases: int, *, seed: int = SEED, payments: bool = True,
-             keep_events: bool = False, workdir: Path | None = None) -> Workload:
+             keep_events: bool = False, workdir: Path | None = None, start: dt.datetime = START) -> Workload:
     """The simulator's events for `cases` applications plus the identity and police answers the adapters would give.
 
     Answers: the processor's identity/police requests are computed offline with the pure `assembler.handle` on
     each application, and answered with the adapters' own pure `identity.answer` / `police.answer` over the
     simulator's databases: the exact records the AdapterSet would publish, without a round-trip at run time.
-    With `payments=False` no payment is published, so every case stays open (PAYMENT_MISSING).
+    With `payments=False` no payment is published, so every case stays open (PAYMENT_MISSING), until the
+    processor's timer finds its deadline passed on the wall clock: with the default `start` (2025) at once, so a
+    run that keeps cases open with a short GPLX_TICK_SECONDS passes `start` = now (every event is before `start`).
     Failure modes that leave a case AWAITING are set to 0 when payments are on, so every case is decided.
     """
     from collections import Counter
@@ -215,7 +217,7 @@ def workload(registry, catalogue, cases: int, *, seed: int = SEED, payments: boo
 
     waits = [mode for mode, (outcome, _, _) in simulator.EXPECTED.items() if mode and outcome == "AWAITING"]
     rates = simulator.parse_failure_rates(",".join(f"{mode}=0" for mode in waits))
-    plan = simulator.make_plan(PROVINCES, cases, seed, start=START, failure_rates=rates)
+    plan = simulator.make_plan(PROVINCES, cases, seed, start=start, failure_rates=rates)
     workdir = Path(workdir or tempfile.mkdtemp(prefix="gplx-bench-db-"))
     paths = simulator.write_databases(plan, workdir)
     id_db, police_db = JsonLinesDatabase(paths["identity"]), JsonLinesDatabase(paths["police"])

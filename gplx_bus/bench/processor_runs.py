@@ -86,6 +86,11 @@ class Worker:
     def log_tail(self) -> str:
         return self.process.log_tail(15) if self.process else ""
 
+    def exit_status(self) -> str:
+        """How the worker ended: its exit code, or the signal that killed it (-9: SIGKILL, e.g. the OOM killer)."""
+        code = self.process.popen.poll() if self.process and self.process.popen else None
+        return "running" if code is None else f"exit code {code}"
+
 
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process (and its reaped children: none here)."""
@@ -176,7 +181,7 @@ class CaseWatcher:
             if done():
                 return True
             if not worker.alive():
-                raise RuntimeError(f"worker {worker.name} exited: {worker.log_tail()}")
+                raise RuntimeError(f"worker {worker.name} exited ({worker.exit_status()}): {worker.log_tail()}")
             if self.records != seen:
                 seen, last_change = self.records, time.monotonic()
             elif self.records and time.monotonic() - last_change > stall_s:
@@ -412,13 +417,13 @@ def memory(bus, registry, open_cases: int, workdir: Path, log=print) -> dict:
         # Four steps (a quarter of the cases each): the shape shows whether memory levels off (RocksDB's bounded
         # memtables and caches filling) or keeps growing per case; the slope between the last two steps is the
         # per-case growth, free of the one-off buffers that fill during the first backlog.
-        cuts = [0, *(_cut_at_case(load.records, open_cases * q // 4) for q in (1, 2, 3)), len(load.records)]
         steps, load_seconds, started = [], 0.0, time.monotonic()
-        for q in range(4):
+        for q, part in enumerate(split_by_case(load.records, 4)):
             cases_so_far = open_cases * (q + 1) // 4
-            load_seconds += bus_env.bulk_load(bus, catalogue, load.records[cuts[q]:cuts[q + 1]])
-            watcher.wait(lambda: watcher.opened >= warm.cases + cases_so_far, worker,
-                         timeout_s=max(300.0, open_cases / 20))
+            load_seconds += bus_env.bulk_load(bus, catalogue, part)
+            if not watcher.wait(lambda: watcher.opened >= warm.cases + cases_so_far, worker,
+                                timeout_s=max(300.0, open_cases / 20)):
+                raise RuntimeError(f"{cases_so_far} cases not opened: {watcher.opened - warm.cases}")
             _wait_consumed(bus, catalogue, prefix, worker)
             steps.append({"open_cases": cases_so_far, **worker.status(), "rocksdb_MB": worker.datadir_mb()})
             log(f"    {cases_so_far} open cases: VmRSS {steps[-1].get('VmRSS')} MB, "
@@ -455,15 +460,20 @@ def memory(bus, registry, open_cases: int, workdir: Path, log=print) -> dict:
         bus_env.delete_topics(bus, prefix)
 
 
-def _cut_at_case(records: list, cases: int) -> int:
-    """Index of the first record of the (cases+1)-th application, in publishing order."""
-    seen: set = set()
-    for i, r in enumerate(records):
-        if r.case and r.case not in seen:
-            if len(seen) == cases:
-                return i
-            seen.add(r.case)
-    return len(records)
+def split_by_case(records: list, parts: int) -> list[list]:
+    """The records in `parts` lists, each holding every record of its cases (a case in exactly one part, in the
+    order the cases first appear), publishing order kept within each; records of no case go in the first.
+
+    Why not cuts in publishing order: a case's certificates are signed days before its application and its answers
+    come after every application, so the first quarter of the records holds certificates only and opens no case."""
+    order: dict[str, int] = {}
+    for r in records:
+        if r.case and r.case not in order:
+            order[r.case] = len(order)
+    split: list[list] = [[] for _ in range(parts)]
+    for r in records:
+        split[order[r.case] * parts // max(1, len(order)) if r.case else 0].append(r)
+    return split
 
 
 def _wait_consumed(bus, catalogue, prefix, worker, timeout_s: float = 120.0) -> None:
