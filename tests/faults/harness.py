@@ -459,8 +459,9 @@ class Run:
             if "error" in published:
                 self.figures.client_errors.append(f"simulator publishing: {published['error']}")
             settled = watch.until("processing", watch.settled, deadline)
+            stuck = []
             if not settled:  # what is stuck: the groups behind, and where each worker waits (its log)
-                self.figures.problems.append(f"not settled; records unread by group: {watch.in_flight.lag_by_group}")
+                stuck = [f"not settled; records unread by group: {watch.in_flight.lag_by_group}"]
                 self.workers.dump_stacks()
             if injector:
                 injector.join(timeout_s)
@@ -484,7 +485,7 @@ class Run:
             f.inputs_acknowledged = ((report.total if report else 0) + ticks
                                      + sum(a.answers for a in answers.values()))
             funnel, problems = demo.report(watch, self.plan)
-            f.problems = problems
+            f.problems = stuck + problems
             self._count(watch, funnel)
             if fault:
                 fault.heal(self)
