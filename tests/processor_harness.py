@@ -76,19 +76,23 @@ class ProcessorBus:
     def worker(self, tmp: Path, name: str = "w1", tick_seconds: float = 3600) -> "Worker":
         return Worker(self, tmp / name, tick_seconds)
 
-    def inputs_consumed(self) -> bool:
-        """True when the processor's group has committed every input record (lag 0 on all inputs)."""
+    def inputs_consumed(self, ends: dict | None = None) -> bool:
+        """True when the processor's group has committed every input record (lag 0 on all inputs). `ends`: the
+        offset to reach per TopicPartition instead of each input's end (after a transactional producer's last
+        record: the commit marker behind it is never consumed, so its partition's end is never reached)."""
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
         try:
             committed = {tp: om.offset for tp, om in admin.list_group_offsets([self.group]).get(self.group, {}).items()}
-            tps = [TopicPartition(self.catalogue.name(b), p) for b in INPUTS for p in range(PARTITIONS)]
-            ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in tps})
+            if ends is None:
+                tps = [TopicPartition(self.catalogue.name(b), p) for b in INPUTS for p in range(PARTITIONS)]
+                ends = {tp: o.offset for tp, o in admin.list_partition_offsets(
+                    {tp: OffsetSpec.LATEST for tp in tps}).items()}
         except KafkaError:  # e.g. the group coordinator is still being elected: not consumed yet
             return False
         finally:
             admin.close()
-        self.behind = {f"{tp.topic}[{tp.partition}]": (committed.get(tp), end.offset)
-                       for tp, end in ends.items() if committed.get(tp, 0) < end.offset}
+        self.behind = {f"{tp.topic}[{tp.partition}]": (committed.get(tp), end)
+                       for tp, end in ends.items() if committed.get(tp, 0) < end}
         return not self.behind
 
     def read(self, base: str) -> list:

@@ -39,10 +39,11 @@ def copies(offset: int):
     return [replace(s, serial=s.serial + offset, name=f"{s.name}+{offset}") for s in scripts()]
 
 
-def play_to_the_end(bus, cases, timeout=120):
-    """Wait until the processor consumed every input, move the clock past the deadline, wait for decisions."""
+def play_to_the_end(bus, cases, timeout=120, ends=None):
+    """Wait until the processor consumed every input (up to `ends`, see ProcessorBus.inputs_consumed), move the
+    clock past the deadline, wait for decisions."""
     try:
-        wait_for(bus.inputs_consumed, timeout, "the processor to consume every input")
+        wait_for(lambda: bus.inputs_consumed(ends), timeout, "the processor to consume every input")
     except AssertionError as timeout_error:
         raise AssertionError(f"{timeout_error}; (committed, end) where behind: {bus.behind}") from None
     bus.publish([(topics.CASES_CLOCK, tick(case.cccd, DEADLINE)) for case in cases])

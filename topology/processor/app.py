@@ -307,7 +307,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
 
     app.gplx = {"catalogue": catalogue, "citizens": citizens, "deadlines": due_index,  # for tests and tools
                 "assemble": assemble,
-                "forwarded": forwarded, "offset_guard": guard}
+                "forwarded": forwarded}
     return app
 
 

@@ -9,9 +9,9 @@ and faust's commit goes past the hole (it takes holes for transaction markers, s
 citizen's case would miss an input for good.
 
 So the agent knows, per input partition and consumer generation, the next offset it expects: the committed one when
-the partition is (re)assigned, else 0 (below the log's start, the read finds nothing and passes on). A record beyond it means offsets in between did not reach the
-agent: they are read directly from the log (`fetch`, a plain consumer outside the group) and applied first, in
-order. Usually there are none: a transaction's commit marker takes an offset that holds no record. Records below
+the partition is (re)assigned, else 0 (below the log's start, the read finds nothing and passes on). A record beyond
+it means offsets in between did not reach the agent: they are read directly from the log (`fetch`, a plain consumer
+outside the group) and applied first, in order. Usually there are none: a transaction's commit marker takes an offset that holds no record. Records below
 the expected offset (faust's own re-deliveries) are applied again: the assembler applies an input once, by its
 event id. Seeking faust's consumer back instead was tried and does not work while records flow: records already
 fetched move faust's read offset on after the seek, and it then drops the records read again.
