@@ -3,6 +3,10 @@
 Why assign partitions instead of joining a consumer group: the report reads everything, every time, and must
 not move anybody's committed offsets; `catch_up()` reads to the end offsets *as they were when it was called*, so
 it always returns, and calling it again picks up what arrived meanwhile (the demo's live progress does that).
+
+A call that fails half-way (a broker or the registry away) loses nothing: the next call starts, on a new client,
+right after the last record handled, because a poll hands out records before they are handled and an abandoned
+poll would otherwise skip them; a new client because kafka-python's can stay stuck after every broker restarted.
 """
 from __future__ import annotations
 
@@ -20,33 +24,58 @@ class TopicReader:
     """Decoded events per topic: `reader.catch_up(); reader.events["<topic>"]`."""
 
     def __init__(self, bootstrap_servers: str | Connection, registry: SchemaRegistry, topics: list[str]) -> None:
-        from kafka import KafkaConsumer
-
+        self._connection = Connection.of(bootstrap_servers)
         self._deserialize = AvroDeserializer(registry)
-        self._consumer = KafkaConsumer(**Connection.of(bootstrap_servers).kafka_python_kwargs(), group_id=None,
-                                       enable_auto_commit=False, client_id="gplx-funnel")
+        self._consumer = self._new_consumer()
         self._partitions = [tp for t in topics for tp in partitions_of(self._consumer, t)]
-        self._consumer.assign(self._partitions)
-        self._consumer.seek_to_beginning(*self._partitions)
+        self._next: dict[Any, int] = {}  # partition -> offset after the last record handled
+        self._start()
         self.events: dict[str, list[Any]] = defaultdict(list)
         self.undecodable = 0
 
     def catch_up(self, timeout_s: float = 30.0) -> int:
         """Read up to the current end of every partition; returns how many records were read."""
+        from kafka.structs import TopicPartition
+
+        if self._consumer is None:
+            self._consumer = self._new_consumer()
+            self._start()
         read = 0
-        for record in records_to_end(self._consumer, self._partitions, start=HERE, timeout_s=timeout_s):
-            read += 1
-            try:
-                event = self._deserialize(record.value, SerializationContext(record.topic))
-            except DeserializationError:
-                self.undecodable += 1  # the processor dead-letters such input; the report counts it
-                continue
-            if event is not None:
-                self.events[record.topic].append(event)
+        try:
+            for record in records_to_end(self._consumer, self._partitions, start=HERE, timeout_s=timeout_s):
+                try:
+                    event = self._deserialize(record.value, SerializationContext(record.topic))
+                except DeserializationError:
+                    self.undecodable += 1  # the processor dead-letters such input; the report counts it
+                    event = None
+                if event is not None:
+                    self.events[record.topic].append(event)
+                self._next[TopicPartition(record.topic, record.partition)] = record.offset + 1
+                read += 1
+        except BaseException:
+            self._consumer.close()
+            self._consumer = None  # a new one at the next call
+            raise
         return read
 
+    def _new_consumer(self):
+        from kafka import KafkaConsumer
+
+        return KafkaConsumer(**self._connection.kafka_python_kwargs(), group_id=None, enable_auto_commit=False,
+                             client_id="gplx-funnel")
+
+    def _start(self) -> None:
+        """Assign every partition, each at the record after the last one handled (the beginning at first)."""
+        self._consumer.assign(self._partitions)
+        for tp in self._partitions:
+            if tp in self._next:
+                self._consumer.seek(tp, self._next[tp])
+            else:
+                self._consumer.seek_to_beginning(tp)
+
     def close(self) -> None:
-        self._consumer.close()
+        if self._consumer is not None:
+            self._consumer.close()
 
     def __enter__(self) -> "TopicReader":
         return self
