@@ -27,7 +27,9 @@ class InFlight:
 
         self.groups = {g: set(ts) for g, ts in groups.items()}
         self.topics = sorted({t for ts in self.groups.values() for t in ts} | set(extra_topics))
+        self._connection = connection
         self._admin = connect(connection)
+        self.error: str | None = None  # why the last look could not say (None: it could)
         self._partitions = None
         self._last: tuple | None = None
         self.lag = -1  # total records not yet read at the last look (-1: not looked yet)
@@ -35,12 +37,19 @@ class InFlight:
 
     def look(self) -> tuple[tuple, int] | None:
         """(end offsets of the watched topics, total lag of the groups), or None while the cluster cannot say yet
-        (e.g. a group coordinator still being elected)."""
+        (e.g. a group coordinator still being elected). After a failure the next look asks on a new client: as in
+        the lag monitor, a client that lost its broker is not worth nursing back (kafka-python's admin client was
+        seen failing every look after a rolling restart of the three nodes, while a new one answered at once)."""
         from kafka.admin import OffsetSpec
         from kafka.errors import KafkaError
         from kafka.structs import TopicPartition
 
+        from topology.apply import connect
+        from topology.errors import TopologyError
+
         try:
+            if self._admin is None:
+                self._admin = connect(self._connection)
             if self._partitions is None:
                 described = self._admin.describe_topics(self.topics)
                 self._partitions = [TopicPartition(t["name"], p.get("partition_index", p.get("partition")))
@@ -48,8 +57,11 @@ class InFlight:
             ends = {tp: o.offset for tp, o in self._admin.list_partition_offsets(
                 {tp: OffsetSpec.LATEST for tp in self._partitions}).items()}
             committed = self._admin.list_group_offsets(list(self.groups))
-        except KafkaError:
+        except (KafkaError, TopologyError) as exc:
+            self.error = type(exc).__name__
+            self.close()
             return None
+        self.error = None
         by_group = {}
         for group, topics in self.groups.items():
             offsets = {tp: om.offset for tp, om in committed.get(group, {}).items()}
@@ -66,7 +78,9 @@ class InFlight:
         return quiet
 
     def close(self) -> None:
-        self._admin.close()
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
 
     def __enter__(self) -> "InFlight":
         return self

@@ -58,6 +58,7 @@ from producers import simulator
 from producers.adapters.runner import AdapterSet
 from producers.principals import PrincipalPublishers
 from producers.sdk import Publisher
+from schemas.errors import TransientError
 from schemas.registry import RegistryClient
 from topology import apply as topology_apply
 from topology import catalogue as topics
@@ -371,6 +372,7 @@ class Watch:
         # consumer group -> the topics it reads, from the catalogue: the components this run started
         self.in_flight = InFlight(bootstrap, group_topics(catalogue, RUNNING),
                                   extra_topics=[catalogue.name(topics.CASES_EVENTS)])
+        self.unreachable: str | None = None  # the error of the last look, while the bus could not answer
 
     @property
     def lag(self) -> int:
@@ -385,7 +387,7 @@ class Watch:
         live = Live(self._view(what), console=console, refresh_per_second=4) if console.is_terminal else None
         last_line = time.monotonic()
         with live or _nothing():
-            while not condition():
+            while not self._holds(condition):
                 if time.monotonic() > deadline:
                     break
                 if not self.worker.alive():
@@ -405,6 +407,19 @@ class Watch:
             console.print(f"[red]  the time limit passed while {what}: reporting what the topics hold now[/]")
             return False
         return True
+
+    def _holds(self, condition) -> bool:
+        """`condition()`, or False while the bus cannot answer (a broker or the registry away for a while): the
+        deadline bounds the wait, and the progress line names the error meanwhile."""
+        from kafka.errors import KafkaError
+
+        try:
+            holds = condition()
+        except (TransientError, KafkaError) as exc:
+            self.unreachable = type(exc).__name__
+            return False
+        self.unreachable = None
+        return holds
 
     # -- conditions --
     def settled(self) -> bool:
@@ -448,10 +463,12 @@ class Watch:
         """One line: how far the run is (counts only, no personal data)."""
         cases = self.cases()
         finals = [c["final"] for c in cases.values() if c["final"]]
+        error = self.unreachable or self.in_flight.error
         return Text(f"  {what}: opened {len(cases)}/{len(self.plan.expected)}, decided {len(finals)} "
                     f"(approved {finals.count('CaseApproved')}, rejected {finals.count('CaseRejected')}, "
                     f"escalated {finals.count('CaseEscalated')}), at the portal {self.portal.distinct}, "
-                    f"in flight {max(self.lag, 0)}")
+                    f"in flight {max(self.lag, 0)}"
+                    + (f"; the bus did not answer ({error}), looking again" if error else ""))
 
 
 # --- step 6: the clock ------------------------------------------------------------------------------------------
