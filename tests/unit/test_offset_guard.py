@@ -171,3 +171,21 @@ def test_records_that_just_reached_the_log_are_not_read_again():
     applied(guard, [2, 3])  # delivered
     clock.now = 16
     assert idle_check(guard, log, {P: 4}) == [] and not log.fetches
+
+
+def test_nothing_is_read_again_while_the_agent_is_stuck_on_a_record():
+    """The registry down: the agent retries one record for as long as it takes; the records behind it wait in faust's
+    queue. That is busy, not idle (once, 1,119 outputs were written twice when the check took it for idle)."""
+    log, clock = Log(committed={P: 0}), Clock()
+    guard = OffsetGuard(committed=log.committed.get, fetch=log.fetch, clock=clock)
+    with guard.applying():
+        applied(guard, [0])
+        for clock.now in (6, 12, 18, 24, 30):
+            assert idle_check(guard, log, {P: 50}) == []
+    assert not log.fetches
+    clock.now = 31  # the batch is done: idle only counts from here
+    assert idle_check(guard, log, {P: 50}) == []
+    applied(guard, range(1, 50))
+    for clock.now in (40, 50, 60):
+        assert idle_check(guard, log, {P: 50}) == []
+    assert not log.fetches

@@ -245,7 +245,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         the citizen, from the deadline the batch found to the one it leaves (deadlines.py)."""
         try:
             async for events in stream.take_events(settings.batch_size, within=BATCH_WITHIN):
-                await apply_batch(events)
+                with guard.applying():  # busy, however long: the idle check leaves the queue alone
+                    await apply_batch(events)
         except Exception as exc:
             # Not an input's failure (those are dead-lettered in apply): a table or changelog write failed. faust
             # would restart the agent without this batch, its offsets never acked and its partitions held by a
