@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import typer
 
 from consumers.portal import Backoff, IssuanceSink, StandinPortal
+from consumers.portal.sink import MAX_ATTEMPTS
 from consumers.portal.standin import write_tls_files
 from consumers.portal.signing import DEFAULT_KEY_ID, read_secret_file, write_secret_file
 from gplx_bus.commands import options
@@ -111,7 +112,9 @@ def standin(
 def sink(
     portal_url: str = typer.Option("http://127.0.0.1:8089", "--portal-url", envvar="GPLX_PORTAL_URL",
                                    help="Base URL of the portal API (POST <url>/issuances)."),
-    max_attempts: int = typer.Option(6, "--max-attempts", min=1, help="Attempts before the DLQ."),
+    max_attempts: int = typer.Option(MAX_ATTEMPTS, "--max-attempts", min=1,
+                                     help="Attempts before the DLQ (20, with the default backoff: the portal failing "
+                                          "3.5 to 7 minutes on end)."),
     backoff_base: float = typer.Option(0.5, "--backoff-base", min=0.0, help="First retry delay, seconds."),
     backoff_max: float = typer.Option(30.0, "--backoff-max", min=0.0, help="Longest retry delay, seconds."),
     secret_file: Optional[Path] = _secret_file_option(),
