@@ -259,6 +259,25 @@ class LocalCluster:
         return wait_until_ready(node.bootstrap, self.node_count, self.ready_timeout, alive=node.alive,
                                 client=self._admin_login())
 
+    def kill_registry(self) -> None:
+        """SIGKILL the schema registry (an outage); `start_registry` brings it back on the same port and data."""
+        self.registry.popen.send_signal(signal.SIGKILL)
+        self.registry.popen.wait()
+
+    def start_registry(self) -> float:
+        """Start a killed registry again (same command, port and H2 data); returns seconds until it answers."""
+        from deploy.local import registry
+
+        if self.registry.alive():
+            return 0.0
+        old = self.registry
+        self.registry = ManagedProcess(old.name, old.cmd, old.log_path, old.env, tie_to_parent=self.tie_to_parent)
+        started = time.monotonic()
+        self.registry.start()
+        base = self.endpoints.schema_registry_url.split(registry.CCOMPAT_PATH)[0]
+        _wait_http_ok(base + registry.REGISTRY_HEALTH_PATH, self.ready_timeout, self.registry)
+        return time.monotonic() - started
+
     def controller(self) -> int:
         """The id of the active KRaft controller (the quorum's leader), from the live nodes' own record of it."""
         return active_controller([n.spec.data_dir for n in self.nodes if n.alive()])

@@ -17,7 +17,8 @@ from tests.faults import harness
 @pytest.fixture(scope="module")
 def cluster3():
     """Three combined broker/controller nodes and a registry of their own: scenarios kill nodes of it."""
-    cluster = LocalCluster(nodes=3, ready_timeout=120)
+    keep = _kept("cluster")
+    cluster = LocalCluster(nodes=3, ready_timeout=120, data_dir=keep)
     cluster.start()
     yield cluster
     cluster.stop(timeout=15)
@@ -25,9 +26,20 @@ def cluster3():
 
 @pytest.fixture(scope="module")
 def workroot():
-    folder = Path(tempfile.mkdtemp(prefix="gplx-faults-"))
+    kept = _kept("runs")
+    folder = kept or Path(tempfile.mkdtemp(prefix="gplx-faults-"))
     yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+    if not kept:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _kept(part: str) -> Path | None:
+    """`GPLX_FAULTS_KEEP=DIR`: the nodes' data and every run's logs stay under DIR (to read a failure after)."""
+    root = os.environ.get("GPLX_FAULTS_KEEP")
+    if not root:
+        return None
+    Path(root).mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{part}-", dir=root))
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -386,6 +386,7 @@ class Run:
         self.rate = rate
         self.figures = Figures(fault.name if fault else "fault-free", cases, seed)
         self.workers: Workers | None = None
+        self.monitor: Monitor | None = None  # set while the run goes (its samples: lag and decisions over time)
         self.portal = portal
         self.sink = None
         self.fault_at: float | None = None
@@ -417,7 +418,7 @@ class Run:
             reader = stack.enter_context(demo.topic_reader(self.conn, self.registry_url, self.catalogue))
             watch = demo.Watch(self.conn, self.catalogue, reader, self.portal, self.workers, self.plan)
             stack.callback(watch.close)
-            monitor = Monitor(self.conn, self.registry_url, self.catalogue)
+            monitor = self.monitor = Monitor(self.conn, self.registry_url, self.catalogue)
             monitor.start()
             stack.callback(monitor.stop)
             exporter = ExporterWatch(self.conn, self.catalogue)
@@ -453,6 +454,7 @@ class Run:
                     injector = threading.Thread(target=lambda: published.setdefault("fault", fault.inject(self)),
                                                 daemon=True)
                     injector.start()
+                    stack.callback(injector.join, timeout_s)  # a failed run still ends its fault first
                 else:
                     published["fault"] = fault.inject(self)
             publisher.join(timeout_s)
@@ -589,10 +591,14 @@ def busiest_leader(run: Run) -> tuple[int, str]:
 
 
 def all_nodes_up(cluster: LocalCluster) -> None:
-    """Start any node that is not running (after a scenario that killed one)."""
+    """Start any node (or the registry) that is not running, resume any hung one: a scenario that failed half-way
+    must not leave its fault to the next."""
+    for node_id in list(cluster.hung):
+        cluster.resume_node(node_id)
     for node in cluster.nodes:
         if not node.alive():
             cluster.start_node(node.spec.node_id)
+    cluster.start_registry()
 
 
 def wait_group_members(run: Run, members: int, timeout: float = 90) -> None:

@@ -41,10 +41,11 @@ def main() -> int:
     workroot = Path(tempfile.mkdtemp(prefix="gplx-soak-"))
     cluster.start()
     started = time.monotonic()
+    finished = threading.Event()
     try:
         def inject(run: harness.Run) -> str:
             cycle = [_kill_leader, _kill_controller, _kill_worker, _hang_broker]
-            sampler = threading.Thread(target=_sample_memory, args=(run, memory, started), daemon=True)
+            sampler = threading.Thread(target=_sample_memory, args=(run, memory, started, finished), daemon=True)
             sampler.start()
             n = 0
             while not run.publishing_done.is_set():
@@ -61,6 +62,7 @@ def main() -> int:
                           fault, rate=args.rate * EVENTS_PER_CASE)
         figures = run.go(timeout_s=args.minutes * 60 * 3 + 600)
     finally:
+        finished.set()
         cluster.stop(timeout=15)
         shutil.rmtree(workroot, ignore_errors=True)
     print(figures.line())
@@ -104,25 +106,37 @@ def _hang_broker(run):
     return f"SIGSTOP broker {node} 30s"
 
 
-def _sample_memory(run, memory: list[dict], started: float) -> None:
-    while not run.publishing_done.is_set() or len(memory) < 2:
+def _sample_memory(run, memory: list[dict], started: float, finished: threading.Event) -> None:
+    """Every 5 s until the run is over (publishing, then the backlog and the deciding)."""
+    while not finished.is_set():
         row = {"t": round(time.monotonic() - started)}
         for node in run.cluster.nodes:
             if node.alive():
                 row[f"broker-{node.spec.node_id}"] = harness.rss_kb(node.process.pid) // 1024
         for name, mb in run.workers.memory_kb().items():
             row[f"worker-{name}"] = mb // 1024
+        if run.monitor and run.monitor.samples:
+            _, row["lag"], row["decided"] = run.monitor.samples[-1]
         memory.append(row)
-        time.sleep(5)  # the sampling period
+        if len(memory) % 12 == 0:  # a progress line a minute
+            print(f"[soak {row['t']:6d}s] lag {row.get('lag')}, decided {row.get('decided')}, RSS MB "
+                  + ", ".join(f"{k} {v}" for k, v in row.items() if k.startswith(("worker", "broker"))), flush=True)
+        finished.wait(5)  # the sampling period
+
+
+def _series(memory: list[dict]) -> list[str]:
+    """The RSS columns: every worker and broker sampled."""
+    return sorted({k for row in memory for k in row if k.startswith(("worker", "broker"))})
 
 
 def _table(memory: list[dict], path: Path) -> None:
-    series = sorted({k for row in memory for k in row} - {"t"})
+    series = _series(memory)
     step = max(1, len(memory) // 12)
-    lines = ["| t (s) | " + " | ".join(f"{s} RSS MB" for s in series) + " |",
-             "| --- | " + " | ".join("---" for _ in series) + " |"]
+    lines = ["| t (s) | " + " | ".join(f"{s} RSS MB" for s in series) + " | processor lag | decided |",
+             "| --- | " + " | ".join("---" for _ in series) + " | --- | --- |"]
     for row in memory[::step] + memory[-1:]:
-        lines.append(f"| {row['t']} | " + " | ".join(str(row.get(s, "-")) for s in series) + " |")
+        lines.append(f"| {row['t']} | " + " | ".join(str(row.get(s, "-")) for s in series)
+                     + f" | {row.get('lag', '-')} | {row.get('decided', '-')} |")
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -134,16 +148,20 @@ def _plot(memory: list[dict], faults: list[tuple[float, str]], path: Path) -> No
     except ImportError:
         print("no PNG: matplotlib is missing (pip install -e '.[plot]'); the table is in memory.md")
         return
-    series = sorted({k for row in memory for k in row} - {"t"})
-    fig, ax = plt.subplots(figsize=(10, 5))
+    series = _series(memory)
+    fig, (ax, lag_ax) = plt.subplots(2, 1, figsize=(10, 7), sharex=True, height_ratios=(3, 1))
     for s in series:
         pts = [(row["t"], row[s]) for row in memory if s in row]
         ax.plot([p[0] for p in pts], [p[1] for p in pts], label=s)
+    lags = [(row["t"], row["lag"]) for row in memory if row.get("lag") is not None]
+    lag_ax.plot([p[0] for p in lags], [p[1] for p in lags], color="black", linewidth=0.8)
     for t, _ in faults:
-        ax.axvline(t, color="grey", linestyle=":", linewidth=0.8)
-    ax.set_xlabel("seconds (dotted: a fault)")
+        for a in (ax, lag_ax):
+            a.axvline(t, color="grey", linestyle=":", linewidth=0.8)
+    lag_ax.set_xlabel("seconds (dotted: a fault)")
     ax.set_ylabel("RSS (MB)")
-    ax.set_title("gplx-bus soak: worker and broker memory")
+    lag_ax.set_ylabel("processor lag")
+    ax.set_title("gplx-bus soak: worker and broker memory, processor lag")
     ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
