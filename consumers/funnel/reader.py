@@ -4,9 +4,9 @@ Why assign partitions instead of joining a consumer group: the report reads ever
 not move anybody's committed offsets; `catch_up()` reads to the end offsets *as they were when it was called*, so
 it always returns, and calling it again picks up what arrived meanwhile (the demo's live progress does that).
 
-A call that fails half-way (a broker or the registry away) loses nothing: the next call starts, on a new client,
-right after the last record handled, because a poll hands out records before they are handled and an abandoned
-poll would otherwise skip them; a new client because kafka-python's can stay stuck after every broker restarted.
+A call that fails half-way (a broker or the registry away) loses nothing: the next call starts right after the last
+record handled, because a poll hands out records before they are handled and an abandoned poll would otherwise skip
+them; after a Kafka error on a new client, because kafka-python's can stay stuck after every broker restarted.
 """
 from __future__ import annotations
 
@@ -52,9 +52,14 @@ class TopicReader:
                     self.events[record.topic].append(event)
                 self._next[TopicPartition(record.topic, record.partition)] = record.offset + 1
                 read += 1
-        except BaseException:
-            self._consumer.close()
-            self._consumer = None  # a new one at the next call
+        except BaseException as exc:
+            from kafka.errors import KafkaError
+
+            if isinstance(exc, KafkaError):  # the client's own trouble: a new one at the next call
+                self._consumer.close()
+                self._consumer = None
+            else:  # e.g. the registry away, or this call's time up: same client, after the last record handled
+                self._start()
             raise
         return read
 
