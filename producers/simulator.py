@@ -287,7 +287,7 @@ def _application(plan: Plan, world: _World, rng: random.Random, seed: int, i: in
     application = models.ApplicationSubmitted(
         event_id=derived_id("sim-application", seed, i), occurred_at=applied_at, source=src_portal,
         application_id=application_id, cccd=cccd,
-        full_name=_without_diacritics(name) if failure == "name_differs" else name,
+        full_name=_differing(name) if failure == "name_differs" else name,
         date_of_birth=born, phone=phone, licence_number=licence_number, classes=[cls],
         residence_province=_old_code(rng, world, residence) if failure == "old_province_code" else residence,
         residence_ward=ward, delivery_method="POST" if post else "PICKUP",
@@ -358,6 +358,17 @@ def _without_diacritics(name: str) -> str:
     """How a name often arrives from a form without Vietnamese input: 'Nguyễn Văn Đức' -> 'Nguyen Van Duc'."""
     decomposed = unicodedata.normalize("NFD", name.replace("Đ", "D").replace("đ", "d"))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _differing(name: str) -> str:
+    """The name as the form had it, differing from the register's: without its diacritics, or, for a name that has
+    none ('Phan Minh Nhung': the soak met 4 in 18,000 cases, planned a warning the facts did not show), without its
+    middle name."""
+    plain = _without_diacritics(name)
+    if plain != name:
+        return plain
+    parts = name.split()
+    return " ".join([parts[0], parts[-1]]) if len(parts) > 2 else name + " Thị"
 
 
 def _class_for(rng: random.Random, failure: str | None) -> str:
