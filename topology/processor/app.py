@@ -103,7 +103,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     base_of = {catalogue.name(base): base for base in INPUTS}
     inputs = app.topic(*base_of, key_serializer="raw", value_serializer="raw")
     citizens = app.Table(topics.CITIZENS_TABLE, default=None, partitions=settings.input_partitions,
-                         key_type=bytes)  # bytes keys are stored raw: the cccd, as on the input topics
+                         key_type=bytes,  # bytes keys are stored raw: the cccd, as on the input topics
+                         value_type=bytes)  # raw too: JSON the agent encodes once (citizen.encode)
     due_index = app.Table(topics.DEADLINES_TABLE, default=None, partitions=settings.input_partitions,
                           key_type=bytes)  # <partition>/<hour> -> {cccd: deadline}: see deadlines.py
 
@@ -216,7 +217,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         if message.key in states:
             state = states[message.key]
         else:
-            state = citizen.from_json(citizens.get(message.key))  # the table holds JSON (see citizen.py)
+            state = citizen.decode(citizens.get(message.key))  # the table holds JSON (see citizen.py)
             batch.deadline_before[message.key] = citizen.deadline(state)  # what the index holds for it now
         try:
             step = assembler.handle(state, item, topic, message.offset, rules)
@@ -273,7 +274,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         moves, of_partition = [], {}  # deadline moves; an event of each partition (the index's writes)
         for key, state in states.items():
             _make_current(last[key])
-            citizens[key] = citizen.to_json(state)  # assigned back, so the changelog sees the change
+            citizens[key] = citizen.encode(state)  # assigned back, so the changelog sees the change
             partition = last[key].message.partition
             moves.append((partition, key.decode(), batch.deadline_before[key], citizen.deadline(state)))
             of_partition[partition] = last[key]
@@ -331,12 +332,12 @@ class _Batch:
     ticked_at: dict = field(default_factory=dict)  # cccd -> the latest ClockTick applied in the batch
     applied: dict = field(default_factory=dict)  # cccd -> [(event, topic, offset)] applied to it in the batch
 
-    def rebuild(self, key: bytes, stored: dict | None, rules) -> object:
+    def rebuild(self, key: bytes, stored: bytes | None, rules) -> object:
         """The citizen's state as the inputs applied in this batch left it, from its state in the table: after an
         input failed half-way through `assembler.handle`, which changes the state it is given. Why not a copy
         before each input: a deep copy per input cost more than the table read; a failure is rare, and `handle`
         is a pure function, so applying the same inputs again gives the same state."""
-        state = citizen.from_json(stored)
+        state = citizen.decode(stored)
         for item, topic, offset in self.applied.get(key, ()):
             state = assembler.handle(state, item, topic, offset, rules).state
         return state
