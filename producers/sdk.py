@@ -27,6 +27,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Iterable
 
+from kafka.errors import KafkaError, KafkaTimeoutError
 from pydantic import ValidationError
 
 from producers.errors import BrokerUnavailable, DeliveryError, InvalidEvent, PublishError, UnroutableEvent
@@ -124,8 +125,6 @@ class PendingDelivery:
         self._timeout_s = timeout_s
 
     def result(self, timeout_s: float | None = None) -> DeliveryResult:
-        from kafka.errors import KafkaError
-
         try:
             meta = self._future.get(timeout=timeout_s or self._timeout_s)
         except KafkaError as exc:
@@ -148,7 +147,6 @@ class Publisher:
                  delivery_timeout_s: float = 30.0, linger_ms: int = 10, batch_size: int = 64 * 1024,
                  compression: str | None = COMPRESSION) -> None:
         from kafka import KafkaProducer
-        from kafka.errors import KafkaError
 
         self.catalogue = catalogue or Catalogue.build()
         self._routes = routes(self.catalogue)
@@ -158,7 +156,9 @@ class Publisher:
             registry = self._owned_registry = RegistryClient(
                 registry, timeout=connect_timeout_s, auth=Connection.of(bootstrap_servers).registry_auth)
         self._serializer = AvroSerializer(registry, auto_register=auto_register)
-        self._headers: dict[str, list[tuple[str, bytes]]] = {}  # avro name -> its headers, made once (not mutated)
+        # made once, not per record: avro name -> its headers (never mutated), topic -> its serialization context
+        self._headers: dict[str, list[tuple[str, bytes]]] = {}
+        self._contexts: dict[str, SerializationContext] = {}
         connect_ms = int(connect_timeout_s * 1000)
         request_ms = min(connect_ms, 30_000)
         try:
@@ -241,8 +241,6 @@ class Publisher:
 
     def flush(self, timeout_s: float | None = None) -> None:
         """Wait until every record handed over so far is acknowledged or failed (bounded)."""
-        from kafka.errors import KafkaError
-
         try:
             self._producer.flush(timeout=timeout_s or self._delivery_timeout_s)
         except KafkaError as exc:
@@ -268,14 +266,13 @@ class Publisher:
     # ---- internals -------------------------------------------------------------------------------------------
 
     def _encode(self, event: Event, topic: str) -> bytes:
+        context = self._contexts.get(topic) or self._contexts.setdefault(topic, SerializationContext(topic))
         try:
-            return self._serializer(event, SerializationContext(topic))
+            return self._serializer(event, context)
         except SerializationError as exc:
             raise InvalidEvent(str(exc)) from None
 
     def _send(self, event: Event, topic: str, key: str | None, value: bytes) -> PendingDelivery:
-        from kafka.errors import KafkaError, KafkaTimeoutError
-
         key = key if key is not None else getattr(event, "cccd", None)
         name = event.avro_name
         headers = self._headers.get(name) or self._headers.setdefault(name, [(EVENT_TYPE_HEADER, name.encode())])

@@ -52,7 +52,14 @@ _ZIGZAG = [_varint(n << 1) for n in range(4096)]  # small non-negative ints (len
 
 
 def _long(out: bytearray, n: int) -> None:
-    out += _ZIGZAG[n] if 0 <= n < 4096 else _varint((n << 1) ^ (n >> 63))
+    if 0 <= n < 4096:
+        out += _ZIGZAG[n]
+        return
+    n = (n << 1) ^ (n >> 63)  # zig-zag, then 7 bits a byte, low first (straight into `out`: timestamps take 6)
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
 
 
 def _string(out: bytearray, value: str) -> None:
