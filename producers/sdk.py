@@ -118,6 +118,8 @@ def validated(event: Event) -> Event:
 class PendingDelivery:
     """A record handed to the producer; `result()` waits (bounded) for the broker's acknowledgement."""
 
+    __slots__ = ("_future", "topic", "event_id", "_timeout_s")  # one per record sent: no __dict__ each
+
     def __init__(self, future, topic: str, event_id: str, timeout_s: float) -> None:
         self._future = future
         self.topic = topic
