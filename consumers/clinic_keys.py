@@ -77,6 +77,11 @@ class ClinicKeys:
         with self._lock:
             return self.book.refusal(cert, arrival)
 
+    def ready_as_of(self, arrival: datetime) -> bool:
+        """True when `refuse_unverified(.., arrival)` will not block: following, and every key record appended
+        before `arrival` read already (the case processor then checks on its event loop, without a thread hop)."""
+        return self._started and self._follower.complete_as_of(arrival.timestamp())
+
     def refuse_unverified(self, item, arrival: datetime) -> None:
         """For the case processor: SignatureInvalid (a dead letter) for a HealthCertificate whose signature does
         not verify; anything else passes."""

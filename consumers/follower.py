@@ -74,6 +74,11 @@ class TopicFollower:
             if not done:
                 raise FollowerError(f"{self._topic}: not read up to the time asked within {timeout_s:g}s; is Kafka up?")
 
+    def complete_as_of(self, moment: float) -> bool:
+        """True if every record appended before `moment` has been applied already: `wait_complete_as_of` would
+        return at once (a caller on an event loop then needs no thread to wait in)."""
+        return self._complete_as_of >= moment and self._error is None
+
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()

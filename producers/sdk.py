@@ -27,15 +27,16 @@ import weakref
 from dataclasses import dataclass
 from typing import Iterable
 
+from kafka.errors import KafkaError, KafkaTimeoutError
 from pydantic import ValidationError
 
 from producers.errors import BrokerUnavailable, DeliveryError, InvalidEvent, PublishError, UnroutableEvent
 from schemas.errors import SerializationError
-from schemas.models import Event
+from schemas.models import VALIDATED, Event
 from schemas.registry import RegistryClient
 from schemas.serde import AvroSerializer, SchemaRegistry, SerializationContext, key_bytes
 from schemas.validation import explain
-from topology.catalogue import CASES_REROUTED, Catalogue
+from topology.catalogue import CASES_REROUTED, Catalogue, expected_partition
 from topology.connection import Connection
 from topology.diagnose import cannot_reach, refuse_unreachable
 
@@ -79,11 +80,35 @@ def routes(catalogue: Catalogue) -> dict[str, str]:
     return {name: topics[0] for name, topics in seen.items() if len(topics) == 1}
 
 
+def key_partitioner():
+    """Kafka's default partitioner for the SDK's producer: the partitions of kafka-python's DefaultPartitioner
+    (murmur2 of the key bytes, positive, modulo the partition count: `topology.catalogue.expected_partition`),
+    without its per-record cost (it sorts and copies the topic's partition lists and hashes byte by byte for every
+    record). A record without a key goes where DefaultPartitioner sends it (a random available partition)."""
+    from kafka.partitioner.default import DefaultPartitioner
+
+    class KeyPartitioner(DefaultPartitioner):
+        def partition(self, topic, key, serialized_key, value, serialized_value, cluster):
+            if serialized_key is None:
+                return super().partition(topic, key, serialized_key, value, serialized_value, cluster)
+            # a topic's partitions are numbered 0..n-1, so DefaultPartitioner's sorted(all)[i] is i
+            return expected_partition(serialized_key, len(cluster.partitions_for_topic(topic)))
+
+    return KeyPartitioner()
+
+
 def validated(event: Event) -> Event:
-    """The event re-validated against its model (catches `model_construct` and mutated copies); InvalidEvent
-    names every broken field and rule, never the values (they may be PII)."""
+    """The event, validated against its model; InvalidEvent names every broken field and rule, never the values
+    (they may be PII).
+
+    An event pydantic built by validation (constructor, `model_validate`, a decoded record) with every nested record
+    validated too is returned as is: validating it again would cost more than encoding it, on every record. Anything
+    else is validated again here: `model_construct`, `model_copy(update=...)`, a validated event holding a record
+    made by either (see `schemas.models.VALIDATED`)."""
     if not isinstance(event, Event):
         raise InvalidEvent(f"expected an event model from schemas.models, got {type(event).__name__}")
+    if VALIDATED in event.__dict__:
+        return event
     try:
         return type(event).model_validate(event.model_dump())
     except ValidationError as exc:
@@ -93,6 +118,8 @@ def validated(event: Event) -> Event:
 class PendingDelivery:
     """A record handed to the producer; `result()` waits (bounded) for the broker's acknowledgement."""
 
+    __slots__ = ("_future", "topic", "event_id", "_timeout_s")  # one per record sent: no __dict__ each
+
     def __init__(self, future, topic: str, event_id: str, timeout_s: float) -> None:
         self._future = future
         self.topic = topic
@@ -100,8 +127,6 @@ class PendingDelivery:
         self._timeout_s = timeout_s
 
     def result(self, timeout_s: float | None = None) -> DeliveryResult:
-        from kafka.errors import KafkaError
-
         try:
             meta = self._future.get(timeout=timeout_s or self._timeout_s)
         except KafkaError as exc:
@@ -124,7 +149,6 @@ class Publisher:
                  delivery_timeout_s: float = 30.0, linger_ms: int = 10, batch_size: int = 64 * 1024,
                  compression: str | None = COMPRESSION) -> None:
         from kafka import KafkaProducer
-        from kafka.errors import KafkaError
 
         self.catalogue = catalogue or Catalogue.build()
         self._routes = routes(self.catalogue)
@@ -134,6 +158,9 @@ class Publisher:
             registry = self._owned_registry = RegistryClient(
                 registry, timeout=connect_timeout_s, auth=Connection.of(bootstrap_servers).registry_auth)
         self._serializer = AvroSerializer(registry, auto_register=auto_register)
+        # made once, not per record: avro name -> its headers (never mutated), topic -> its serialization context
+        self._headers: dict[str, list[tuple[str, bytes]]] = {}
+        self._contexts: dict[str, SerializationContext] = {}
         connect_ms = int(connect_timeout_s * 1000)
         request_ms = min(connect_ms, 30_000)
         try:
@@ -147,6 +174,7 @@ class Publisher:
                 request_timeout_ms=request_ms,
                 delivery_timeout_ms=max(int(delivery_timeout_s * 1000), request_ms + linger_ms),
                 allow_auto_create_topics=False,  # topics come from the catalogue, never from a typo
+                partitioner=key_partitioner(),  # the default partitions, cheaper per record
             )
         except BrokerUnavailable:
             self._close_registry()
@@ -215,8 +243,6 @@ class Publisher:
 
     def flush(self, timeout_s: float | None = None) -> None:
         """Wait until every record handed over so far is acknowledged or failed (bounded)."""
-        from kafka.errors import KafkaError
-
         try:
             self._producer.flush(timeout=timeout_s or self._delivery_timeout_s)
         except KafkaError as exc:
@@ -242,18 +268,18 @@ class Publisher:
     # ---- internals -------------------------------------------------------------------------------------------
 
     def _encode(self, event: Event, topic: str) -> bytes:
+        context = self._contexts.get(topic) or self._contexts.setdefault(topic, SerializationContext(topic))
         try:
-            return self._serializer(event, SerializationContext(topic))
+            return self._serializer(event, context)
         except SerializationError as exc:
             raise InvalidEvent(str(exc)) from None
 
     def _send(self, event: Event, topic: str, key: str | None, value: bytes) -> PendingDelivery:
-        from kafka.errors import KafkaError, KafkaTimeoutError
-
         key = key if key is not None else getattr(event, "cccd", None)
+        name = event.avro_name
+        headers = self._headers.get(name) or self._headers.setdefault(name, [(EVENT_TYPE_HEADER, name.encode())])
         try:
-            future = self._producer.send(topic, key=key_bytes(key), value=value,
-                                         headers=[(EVENT_TYPE_HEADER, event.avro_name.encode())])
+            future = self._producer.send(topic, key=key_bytes(key), value=value, headers=headers)
         except KafkaTimeoutError:
             raise DeliveryError(f"topic {topic}: no metadata within the timeout; does the topic exist? "
                                 f"(gplx-bus topics apply) and is Kafka up?") from None

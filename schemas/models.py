@@ -26,16 +26,54 @@ from schemas import loader, validation
 from schemas.errors import DlqCode, SchemaError
 
 
+#: Set in a record's `__dict__` when pydantic built it by validation and every nested record in it was validated
+#: too; `validated()` and the producer SDK then trust it instead of validating it again (a re-validation costs more
+#: than the Avro encoding). Paths that skip validation never set it: `model_construct`, `model_copy(update=...)`
+#: (dropped below), nested records made either way. Copies and pickles keep it: validity depends only on the values.
+#: pydantic ignores `__dict__` keys that are not fields in dumps, equality, hashing, repr and iteration.
+VALIDATED = "_gplx_validated"
+
+
 class AvroRecord(BaseModel):
     """Base of every generated record model (events and nested records)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True, validate_default=False)
 
     avro_name: ClassVar[str]  # Avro full name
+    nested_records: ClassVar[tuple[str, ...]] = ()  # fields holding a record or a list of records
 
     def to_avro_dict(self) -> dict[str, Any]:
         """The record as fastavro / the avro package take it (nested dicts, enum symbols as str)."""
         return self.model_dump()
+
+    def model_post_init(self, context: Any, /) -> None:
+        # pydantic calls this where it builds a new instance: after validating the fields, and in model_construct
+        # (which drops the mark again below). Not for an instance passed through as a field value, unlike an
+        # "after" model validator, which also runs on those.
+        fields = self.__dict__
+        for name in self.nested_records:  # pydantic does not re-validate a record instance given as a field
+            value = fields[name]
+            if value is not None and not all(VALIDATED in item.__dict__
+                                             for item in (value if isinstance(value, list) else (value,))):
+                return
+        fields[VALIDATED] = True
+
+    @classmethod
+    def model_construct(cls, _fields_set: set[str] | None = None, **values: Any):
+        built = super().model_construct(_fields_set, **values)
+        built.__dict__.pop(VALIDATED, None)  # nothing was validated
+        return built
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False):
+        copied = super().model_copy(update=update, deep=deep)
+        if update:  # pydantic does not validate the update
+            copied.__dict__.pop(VALIDATED, None)
+        return copied
+
+
+def is_validated(record: AvroRecord) -> bool:
+    """Whether pydantic validated this record and everything in it (see VALIDATED)."""
+    return VALIDATED in record.__dict__
 
 
 class Event(AvroRecord):
@@ -122,6 +160,15 @@ def _with_rules(annotation: Any, rules: list) -> Any:
     return Annotated[annotation, *validators]
 
 
+def _holds_record(avro_type: Any, namespace: str) -> bool:
+    """Whether a field of this type holds a record model (directly, optional, or as array items)."""
+    annotation = _python_type(avro_type, namespace)
+    if isinstance(avro_type, dict) and avro_type.get("type") == "array":
+        annotation = _python_type(avro_type["items"], namespace)
+    args = getattr(annotation, "__args__", None) or (annotation,)
+    return any(isinstance(a, type) and issubclass(a, AvroRecord) for a in args)
+
+
 def _model_rules(field_names: set[str]):
     """A pydantic after-validator running every model rule whose fields this record has."""
     rules = [rule for needs, rule in validation.MODEL_RULES if needs <= field_names]
@@ -153,6 +200,7 @@ def _record(schema: dict, namespace: str, base: type[AvroRecord]) -> type[AvroRe
     model = create_model(schema["name"], __base__=base, __module__=__name__, __doc__=schema.get("doc"),
                          __validators__=validators, **fields)
     model.avro_name = full
+    model.nested_records = tuple(f["name"] for f in schema["fields"] if _holds_record(f["type"], own_ns))
     RECORD_TYPES[full] = model
     return model
 

@@ -34,11 +34,11 @@ import fastavro
 from fastavro.read import SchemaResolutionError
 from pydantic import ValidationError
 
-from schemas import compat, loader, logical
+from schemas import compat, encoder, loader, logical
 from schemas.errors import (BadMagicByte, DomainInvalid, GarbagePayload, SchemaMismatch, SchemaNotFound,
                             SchemaNotRegistered, SerializationError, TruncatedPayload, UnknownEventType,
                             UnknownSchemaId)
-from schemas.models import EVENT_TYPES, Event
+from schemas.models import EVENT_TYPES, VALIDATED, Event
 from schemas.validation import explain
 
 MAGIC_BYTE = 0
@@ -96,11 +96,25 @@ class AvroSerializer:
         self._auto_register = auto_register
         # (topic, avro full name) -> (5-byte header, parsed schema without logical types, to_wire converter)
         self._plans: dict[tuple[str, str], tuple[bytes, Any, Any]] = {}
+        self._encoders: dict[str, Any] = {}  # avro full name -> compiled writer of validated models (or None)
 
     def __call__(self, event: Event | None, ctx: SerializationContext) -> bytes | None:
         if event is None:
             return None  # tombstone
-        return self.serialize_dict(event.avro_name, event.to_avro_dict(), ctx)
+        name = event.avro_name
+        encode = self._encoders[name] if name in self._encoders else self._encoder(name)
+        if encode is None or VALIDATED not in event.__dict__:  # not validated: fastavro checks every value
+            return self.serialize_dict(name, event.to_avro_dict(), ctx)
+        header = self._plan_for(ctx.topic, name)[0]
+        try:
+            return encode(event, header)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, struct.error) as exc:
+            raise SerializationError(f"topic {ctx.topic}, schema {name}: record does not fit the schema: "
+                                     f"{type(exc).__name__}") from exc
+
+    def _encoder(self, avro_name: str):
+        self._encoders[avro_name] = encoder.compile_writer(loader.event_schema(avro_name))
+        return self._encoders[avro_name]
 
     def serialize_dict(self, avro_name: str, record: dict[str, Any], ctx: SerializationContext) -> bytes:
         """Hot path: encode an already-valid Avro dict (no pydantic on the way)."""
@@ -117,7 +131,7 @@ class AvroSerializer:
     def serialize_for_topics(self, event: Event, contexts: Sequence[SerializationContext]) -> list[bytes]:
         """One event bound for several topics (a case event goes to cases.events and its province's topic): the
         Avro body is encoded once, only the 5-byte header (each subject's schema id) differs per topic."""
-        first = self.serialize_dict(event.avro_name, event.to_avro_dict(), contexts[0])
+        first = self(event, contexts[0])
         body = first[HEADER.size:]
         return [first] + [self._plan_for(ctx.topic, event.avro_name)[0] + body for ctx in contexts[1:]]
 

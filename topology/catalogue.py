@@ -17,12 +17,11 @@ Rules of thumb encoded here:
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
 from typing import Iterable, Iterator, Mapping
-
-from kafka.partitioner.default import murmur2
 
 from topology.connection import environment
 from topology.errors import SettingsError
@@ -75,6 +74,33 @@ CASE_STORE = "User:case-store"
 GATEWAY = "User:gateway"
 #: Operators' principal for `gplx-bus clinic keys add|revoke` (the only writer of clinics.keys).
 KEY_OPERATOR = "User:operator"
+
+
+_MURMUR2_M = 0x5BD1E995
+_BLOCKS = struct.Struct("<I")
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), unsigned: the same value as kafka-python's
+    `kafka.partitioner.default.murmur2`, about 3x cheaper (blocks unpacked at once, not byte by byte). The
+    producer SDK's partitioner and the processor's partition check hash every record with it."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    end = length & ~3
+    for (k,) in _BLOCKS.iter_unpack(data[:end]):
+        k = (k * _MURMUR2_M) & 0xFFFFFFFF
+        k = ((k ^ (k >> 24)) * _MURMUR2_M) & 0xFFFFFFFF
+        h = ((h * _MURMUR2_M) & 0xFFFFFFFF) ^ k
+    rest = length - end
+    if rest:
+        if rest == 3:
+            h ^= data[end + 2] << 16
+        if rest >= 2:
+            h ^= data[end + 1] << 8
+        h = ((h ^ data[end]) * _MURMUR2_M) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * _MURMUR2_M) & 0xFFFFFFFF
+    return h ^ (h >> 15)
 
 
 def expected_partition(key: bytes, partitions: int) -> int:

@@ -41,6 +41,7 @@ class Options:
     open_cases: int = 20_000        # ~95k input events: a few minutes for one worker on a shared 2-core machine
     ceiling_a_records: int = 200_000
     sdk_records: int = 100_000
+    sdk_rounds: int = 3              # the SDK section's rows, interleaved; medians
     security_cases: int = 1000       # per node, secured and plain
     gateway_certificates: int = 3000  # through the clinic gateway, 16 clients at a time
     bootstrap: str | None = None
@@ -50,7 +51,7 @@ class Options:
     @classmethod
     def quick_defaults(cls, **overrides) -> "Options":
         base = dict(cases=300, latency_rate=20.0, latency_seconds=5.0, open_cases=500, ceiling_a_records=20_000,
-                    sdk_records=10_000, security_cases=100, gateway_certificates=200, quick=True)
+                    sdk_records=10_000, sdk_rounds=1, security_cases=100, gateway_certificates=200, quick=True)
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
 
@@ -101,7 +102,7 @@ def run(options: Options, log=print) -> dict:
 
         log("producer SDK vs confluent-kafka")
         results["sdk"] = sdk_runs.sdk_throughput(bus, registry, sample.events, sample.records, log,
-                                                  min_records=options.sdk_records)
+                                                  min_records=options.sdk_records, rounds=options.sdk_rounds)
 
         log(f"security: ours on a secured and on a plain node, {options.security_cases} cases each")
         results["security"] = secured.security_cost(bus, registry, options.security_cases, workdir, log)
@@ -141,7 +142,7 @@ def goals(r: dict) -> dict:
     vs_b_prime = _ratio(ours, r["ceiling_b_prime"]["events_per_s"])
     vs_a = _ratio(ours, r["ceiling_a"]["producer"]["records_per_s"])
     sdk = r["sdk"]
-    sdk_vs_raw = _ratio(sdk["sdk"]["records_per_s"], sdk["kafka_python_raw"]["records_per_s"])
+    sdk_vs_raw = sdk["sdk_vs_kafka_python_raw"]
     memory = r["memory"]["extrapolated_VmHWM_MB_at_1M_open_cases"]
     return {
         "ours_vs_ceiling_b_prime": _goal(vs_b_prime, ">= 0.5 (same-work hand loop)", vs_b_prime >= 0.5),
@@ -161,7 +162,7 @@ def goals(r: dict) -> dict:
         "cases_per_s_two_workers": _goal(r["processor_two_workers"]["cases_per_s"], "(reference)", None),
         "latency_p99_ms": _goal(r["latency"]["p99_ms"], f"<= 200 at 100 cases/s (run at "
                                 f"{r['latency']['rate_cases_per_s']:g}/s)", r["latency"]["p99_ms"] <= 200),
-        "sdk_vs_kafka_python_raw": _goal(sdk_vs_raw, ">= 0.8 (same producer settings)", sdk_vs_raw >= 0.8),
+        "sdk_vs_kafka_python_raw": _goal(sdk_vs_raw, ">= 0.8 (same records, topics, header, producer settings)", sdk_vs_raw >= 0.8),
         "sdk_vs_confluent": _goal(sdk["sdk_vs_confluent"], "(reference)", None),
         "secured_vs_plain_throughput": _goal(r["security"]["secured_vs_plain_throughput"],
                                              ">= 0.8 (SASL_SSL + SCRAM + ACLs against plaintext)",
@@ -215,8 +216,9 @@ def render(results: dict, console=None) -> None:
                   f"{two['window_seconds']}s; worker CPU s {two['worker_cpu_seconds']}")
     table.add_row("SDK Publisher.send", f"{s['sdk']['records_per_s']:,.0f}", f"validate+encode+send, {s['compression']}")
     table.add_row("kafka-python raw (SDK settings)", f"{s['kafka_python_raw']['records_per_s']:,.0f}",
-                  "pre-serialized")
-    table.add_row("confluent-kafka (SDK settings)", f"{s['confluent_kafka']['records_per_s']:,.0f}", "pre-serialized")
+                  "the SDK's bytes, topics and header")
+    table.add_row("confluent-kafka (SDK settings)", f"{s['confluent_kafka']['records_per_s']:,.0f}",
+                  "the SDK's bytes, topics and header")
     sec = results["security"]
     for mode in ("plain", "secured"):
         table.add_row(f"ours on a fresh {mode} node (events/s)", f"{sec[mode]['events_per_s']:,.0f}",

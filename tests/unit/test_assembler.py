@@ -279,3 +279,34 @@ def test_a_known_blocker_is_shown_while_other_facts_are_still_on_their_way(scrip
     awaiting = [o for o in outputs if o.kind.startswith("awaiting")]
     assert awaiting and sorted(awaiting[-1].event.missing) == sorted(shown)
     assert not {"approved", "rejected", "escalated"} & {o.kind for o in outputs}
+
+
+# --- the agent's table boundary and its batches (topology/processor/app.py) --------------------------------------
+def test_the_encoded_state_is_what_fausts_json_serializer_wrote():
+    """The citizens table's serializer is raw and the agent encodes the state itself: the bytes must be what faust's
+    json codec wrote before, so a table (and changelog) written by either reads alike."""
+    from faust.serializers import codecs
+
+    state, _ = run(next(s for s in scripts() if s.name == "revoked").events())
+    data = citizen.encode(state)
+    assert data == codecs.dumps("json", citizen.to_json(state))
+    assert citizen.decode(data) == state and citizen.decode(None) is None
+
+
+def test_a_batch_rebuilds_a_state_an_input_failed_half_way_through():
+    """An input that fails inside handle() leaves the state half-changed; the batch rebuilds it from the table's
+    value and the batch's inputs before it, as they left it."""
+    from topology.processor.app import _Batch
+
+    events = scripts()[0].events()
+    stored_state, _ = run(events[:1], to_deadline=False)
+    stored = citizen.encode(stored_state)
+    batch, state = _Batch(), citizen.decode(stored)
+    key = events[0][1].cccd.encode()
+    for offset, (topic, event) in enumerate(events[1:3], start=100):
+        state = handle(state, event, topic, offset, RULES).state
+        batch.applied.setdefault(key, []).append((event, topic, offset))
+    expected = citizen.to_json(state)
+    state.applied["broken"] = 1  # a change made before the failure
+    state.certificates.clear()
+    assert citizen.to_json(batch.rebuild(key, stored, RULES)) == expected

@@ -29,7 +29,6 @@ there (see `forward`).
 from __future__ import annotations
 
 import asyncio
-import copy
 import faulthandler
 import logging
 import signal
@@ -104,7 +103,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     base_of = {catalogue.name(base): base for base in INPUTS}
     inputs = app.topic(*base_of, key_serializer="raw", value_serializer="raw")
     citizens = app.Table(topics.CITIZENS_TABLE, default=None, partitions=settings.input_partitions,
-                         key_type=bytes)  # bytes keys are stored raw: the cccd, as on the input topics
+                         key_type=bytes,  # bytes keys are stored raw: the cccd, as on the input topics
+                         value_type=bytes)  # raw too: JSON the agent encodes once (citizen.encode)
     due_index = app.Table(topics.DEADLINES_TABLE, default=None, partitions=settings.input_partitions,
                           key_type=bytes)  # <partition>/<hour> -> {cccd: deadline}: see deadlines.py
 
@@ -188,6 +188,11 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
+    def stored(key: bytes) -> bytes | None:
+        """The citizen's value in the table, from its store in one read: the table's own `get` asks the store
+        whether it holds the key, then reads it (two RocksDB reads per input)."""
+        return citizens.data.get(key)
+
     async def apply(message, states: dict, batch: "_Batch") -> bool:
         """One input: checks, then `assembler.handle` on the citizen's state as this batch left it (`states`);
         True when the input changed `states` (False: dead-lettered or forwarded)."""
@@ -198,8 +203,11 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 raise _KeyMismatch(f"record key does not equal the event's cccd on {message.topic}")
             arrival = _arrival_time(message) or item.occurred_at
             assembler.refuse_signed_in_future(item, arrival, rules)
-            if isinstance(item, models.HealthCertificate):  # in a thread: may read clinics.keys (blocking)
-                await asyncio.to_thread(clinic_keys.refuse_unverified, item, arrival)
+            if isinstance(item, models.HealthCertificate):
+                if clinic_keys.ready_as_of(arrival):  # the keys are read up to its arrival: a check, no wait
+                    clinic_keys.refuse_unverified(item, arrival)
+                else:  # in a thread: starts the follower, or waits for it to read clinics.keys (blocking)
+                    await asyncio.to_thread(clinic_keys.refuse_unverified, item, arrival)
         except DeserializationError as exc:
             await dead_letter(message, exc.code, str(exc))
             return False
@@ -211,12 +219,10 @@ def create_app(settings: ProcessorSettings) -> faust.App:
             if message.partition != partition:
                 await forward(message, partition)
                 return False
-        # handle() changes the state it is given: a state already changed in this batch is handed over as a copy,
-        # so that an input that fails leaves it as the inputs before it left it (the table's JSON gives a fresh one)
         if message.key in states:
-            state = copy.deepcopy(states[message.key])
+            state = states[message.key]
         else:
-            state = citizen.from_json(citizens.get(message.key))  # the table holds JSON (see citizen.py)
+            state = citizen.decode(stored(message.key))  # the table holds JSON (see citizen.py)
             batch.deadline_before[message.key] = citizen.deadline(state)  # what the index holds for it now
         try:
             step = assembler.handle(state, item, topic, message.offset, rules)
@@ -224,11 +230,14 @@ def create_app(settings: ProcessorSettings) -> faust.App:
             # Not log.exception: the message may quote the input (personal data); it goes to the DLQ.
             log.error("processing failed at %s[%s]@%s: %s", message.topic, message.partition, message.offset,
                       failure_summary(exc))
+            if message.key in states:  # handle() may have changed the state half-way: as the inputs before left it
+                states[message.key] = batch.rebuild(message.key, stored(message.key), rules)
             await dead_letter(message, DlqCode.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}")
             return False
         for output in step.outputs:
             await send(output)
         states[message.key] = step.state
+        batch.applied.setdefault(message.key, []).append((item, topic, message.offset))
         if topic == topics.CASES_CLOCK:
             batch.ticked_at[message.key] = item.occurred_at
         log.debug("%s %s[%s]@%s -> %s", step.note, topic, message.partition, message.offset,
@@ -268,13 +277,18 @@ def create_app(settings: ProcessorSettings) -> faust.App:
             for message in [*await guard.missing_before(event.message), event.message]:  # see offsets.py
                 if await apply(message, states, batch):
                     last[message.key] = event
+        moves, of_partition = [], {}  # deadline moves; an event of each partition (the index's writes)
         for key, state in states.items():
             _make_current(last[key])
-            citizens[key] = citizen.to_json(state)  # assigned back, so the changelog sees the change
-            partition, cccd, after = last[key].message.partition, key.decode(), citizen.deadline(state)
-            deadlines.place(due_index, partition, cccd, batch.deadline_before[key], after)
-            if key in batch.ticked_at:
-                deadlines.drop_stale(due_index, partition, cccd, batch.ticked_at[key], after)
+            citizens[key] = citizen.encode(state)  # assigned back, so the changelog sees the change
+            partition = last[key].message.partition
+            moves.append((partition, key.decode(), batch.deadline_before[key], citizen.deadline(state)))
+            of_partition[partition] = last[key]
+        deadlines.place_all(due_index, moves, select=lambda partition: _make_current(of_partition[partition]))
+        for partition, cccd, _, after in moves:
+            if cccd.encode() in batch.ticked_at:
+                _make_current(of_partition[partition])
+                deadlines.drop_stale(due_index, partition, cccd, batch.ticked_at[cccd.encode()], after)
         _make_current(None)
 
     @app.task
@@ -322,6 +336,17 @@ class _Batch:
 
     deadline_before: dict = field(default_factory=dict)  # cccd -> the deadline the index held at the batch's start
     ticked_at: dict = field(default_factory=dict)  # cccd -> the latest ClockTick applied in the batch
+    applied: dict = field(default_factory=dict)  # cccd -> [(event, topic, offset)] applied to it in the batch
+
+    def rebuild(self, key: bytes, stored: bytes | None, rules) -> object:
+        """The citizen's state as the inputs applied in this batch left it, from its state in the table: after an
+        input failed half-way through `assembler.handle`, which changes the state it is given. Why not a copy
+        before each input: a deep copy per input cost more than the table read; a failure is rare, and `handle`
+        is a pure function, so applying the same inputs again gives the same state."""
+        state = citizen.decode(stored)
+        for item, topic, offset in self.applied.get(key, ()):
+            state = assembler.handle(state, item, topic, offset, rules).state
+        return state
 
 
 def _dump_stacks() -> None:

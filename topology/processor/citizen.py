@@ -15,6 +15,7 @@ is loaded by the tests (tests/data/recorded-day).
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from dataclasses import dataclass, field
@@ -173,6 +174,18 @@ def to_json(state: Citizen) -> dict[str, Any]:
     return {"version": STATE_VERSION, **_dump(state)}
 
 
+def encode(state: Citizen) -> bytes:
+    """The table's value: `to_json` as JSON text, byte for byte what faust's json serializer wrote (compact
+    separators, ASCII), so states written before and after read alike. The agent encodes it itself (the table's
+    serializer is raw) because faust encoded a value twice, for RocksDB and for the changelog."""
+    return json.dumps(to_json(state), separators=(",", ":")).encode()
+
+
+def decode(data: bytes | None) -> Citizen | None:
+    """What `encode` (or faust's json serializer) wrote -> the dataclasses; None stays None."""
+    return None if data is None else from_json(json.loads(data))
+
+
 def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
     """A state written before every payment was kept (one `payment` per case) in today's shape, so a processor
     upgraded over its old table goes on, and re-sends an old refund identically on a replay."""
@@ -194,6 +207,15 @@ def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dump(value: Any) -> Any:
+    kind = type(value)  # the exact types first (the worker dumps a state per citizen per batch), then the rest
+    if kind in _AS_IS or value is None:
+        return value
+    if kind is dict:
+        return {k: _dump(v) for k, v in value.items()}
+    if kind is list:
+        return [_dump(v) for v in value]
+    if kind is datetime or kind is date:
+        return value.isoformat()
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, dict):
@@ -203,6 +225,9 @@ def _dump(value: Any) -> Any:
     if hasattr(value, "__dataclass_fields__"):
         return {name: _dump(getattr(value, name)) for name in value.__dataclass_fields__}
     return value
+
+
+_AS_IS = frozenset({str, int, float, bool})
 
 
 def _load(kind: Any, value: Any) -> Any:
