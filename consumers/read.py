@@ -17,10 +17,6 @@ from typing import Iterator, Mapping
 
 from consumers.errors import ReadTimedOut
 
-#: records_to_end(start=HERE): from the consumer's current positions (a reader that keeps up incrementally).
-HERE = "here"
-
-
 def partitions_of(kafka, topic: str) -> list:
     """The topic's partitions (empty if the topic does not exist)."""
     from kafka.structs import TopicPartition
@@ -28,21 +24,19 @@ def partitions_of(kafka, topic: str) -> list:
     return [TopicPartition(topic, p) for p in sorted(kafka.partitions_for_topic(topic) or ())]
 
 
-def records_to_end(kafka, tps: list, *, start: Mapping | str | None = None, timeout_s: float = 60.0) -> Iterator:
+def records_to_end(kafka, tps: list, *, start: Mapping | None = None, timeout_s: float = 60.0) -> Iterator:
     """Every record of `tps` (assigned to `kafka` here) from `start` (None: the beginning; a {tp: offset} map,
-    the beginning for partitions it does not name; HERE: the current positions, `tps` already assigned) to the
-    end offsets at the time of the call. Raises ReadTimedOut after `timeout_s`."""
+    the beginning for partitions it does not name; a reader that keeps up passes the offsets after the records it
+    handled) to the end offsets at the time of the call. Raises ReadTimedOut after `timeout_s`."""
     if not tps:
         return
-    if start != HERE:
-        kafka.assign(tps)
+    kafka.assign(tps)
     ends = kafka.end_offsets(tps)
-    if start != HERE:
-        for tp in tps:
-            if start and tp in start:
-                kafka.seek(tp, start[tp])
-            else:
-                kafka.seek_to_beginning(tp)
+    for tp in tps:
+        if start and tp in start:
+            kafka.seek(tp, start[tp])
+        else:
+            kafka.seek_to_beginning(tp)
     deadline = time.monotonic() + timeout_s
     while any(kafka.position(tp) < ends[tp] for tp in tps):
         if time.monotonic() > deadline:

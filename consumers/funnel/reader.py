@@ -4,7 +4,7 @@ Why assign partitions instead of joining a consumer group: the report reads ever
 not move anybody's committed offsets; `catch_up()` reads to the end offsets *as they were when it was called*, so
 it always returns, and calling it again picks up what arrived meanwhile (the demo's live progress does that).
 
-A call that fails half-way (a broker or the registry away) loses nothing: the next call starts right after the last
+A call that fails half-way (a broker or the registry away) loses nothing: every call starts right after the last
 record handled, because a poll hands out records before they are handled and an abandoned poll would otherwise skip
 them; after a Kafka error on a new client, because kafka-python's can stay stuck after every broker restarted.
 """
@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from kafka.errors import KafkaError
+
 from schemas.errors import DeserializationError
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
 from topology.connection import Connection
 
-from consumers.read import HERE, partitions_of, records_to_end
+from consumers.read import partitions_of, records_to_end
 
 
 class TopicReader:
@@ -28,8 +30,7 @@ class TopicReader:
         self._deserialize = AvroDeserializer(registry)
         self._consumer = self._new_consumer()
         self._partitions = [tp for t in topics for tp in partitions_of(self._consumer, t)]
-        self._next: dict[Any, int] = {}  # partition -> offset after the last record handled
-        self._start()
+        self._next: dict[Any, int] = {}  # partition -> offset after the last record handled (else: the beginning)
         self.events: dict[str, list[Any]] = defaultdict(list)
         self.undecodable = 0
 
@@ -39,10 +40,9 @@ class TopicReader:
 
         if self._consumer is None:
             self._consumer = self._new_consumer()
-            self._start()
         read = 0
         try:
-            for record in records_to_end(self._consumer, self._partitions, start=HERE, timeout_s=timeout_s):
+            for record in records_to_end(self._consumer, self._partitions, start=self._next, timeout_s=timeout_s):
                 try:
                     event = self._deserialize(record.value, SerializationContext(record.topic))
                 except DeserializationError:
@@ -52,14 +52,9 @@ class TopicReader:
                     self.events[record.topic].append(event)
                 self._next[TopicPartition(record.topic, record.partition)] = record.offset + 1
                 read += 1
-        except BaseException as exc:
-            from kafka.errors import KafkaError
-
-            if isinstance(exc, KafkaError):  # the client's own trouble: a new one at the next call
-                self._consumer.close()
-                self._consumer = None
-            else:  # e.g. the registry away, or this call's time up: same client, after the last record handled
-                self._start()
+        except KafkaError:  # the client's own trouble: a new one at the next call
+            self._consumer.close()
+            self._consumer = None
             raise
         return read
 
@@ -68,15 +63,6 @@ class TopicReader:
 
         return KafkaConsumer(**self._connection.kafka_python_kwargs(), group_id=None, enable_auto_commit=False,
                              client_id="gplx-funnel")
-
-    def _start(self) -> None:
-        """Assign every partition, each at the record after the last one handled (the beginning at first)."""
-        self._consumer.assign(self._partitions)
-        for tp in self._partitions:
-            if tp in self._next:
-                self._consumer.seek(tp, self._next[tp])
-            else:
-                self._consumer.seek_to_beginning(tp)
 
     def close(self) -> None:
         if self._consumer is not None:

@@ -7,8 +7,9 @@ Promises, and how they are kept:
 - issues each licence once: every POST carries `Idempotency-Key: <issuance_id>` (deterministic, from the case), so
   the copies that at-least-once delivery makes are recognised by the portal;
 - survives a portal outage: failed attempts are retried with jittered exponential backoff, up to `max_attempts`
-  (by default minutes of outage, see MAX_ATTEMPTS); then the request goes to the DLQ and the case shows IssuanceDeliveryFailed. A 4xx other than 408/425/429 is not
-  retried (the portal will never take that request) and is dead-lettered at once;
+  (by default minutes of outage, see MAX_ATTEMPTS); then the request goes to the DLQ and the case shows
+  IssuanceDeliveryFailed. A 4xx other than 408/425/429 is not retried (the portal will never take that request)
+  and is dead-lettered at once;
 - is who it says it is: with `credentials` every POST carries the bearer key id, a timestamp and the HMAC-SHA256
   of its exact body (`consumers.portal.signing`). A 401 (wrong secret, unknown key id, clock more than 5 minutes
   off) is such a 4xx: dead-lettered at once with the portal's one-line reason, then `gplx-bus dlq replay` once fixed.
@@ -77,9 +78,9 @@ class SinkStats:
         return self.loop.errors
 
 
-#: Attempts before the DLQ, with the default backoff (0.5 s doubling to 30 s, up to half of each wait random): the
-#: portal may fail for 3.5 to 7 minutes on end before an issuance is dead-lettered. With 6 (before session 7) a
-#: 15 s outage dead-lettered every issuance it met: 7 of 69 in the faults harness's 60 s down + 30 s 5xx scenario.
+#: Attempts before the DLQ. With the default backoff (0.5 s doubling to 30 s, up to half of each wait random) the
+#: portal may fail 3.5 to 7 minutes on end before an issuance is dead-lettered. 6 attempts (before session 7) gave up
+#: after 8-15 s: the faults harness's 60 s down then 30 s of 5xx dead-lettered 7 of 69 issuances.
 MAX_ATTEMPTS = 20
 
 

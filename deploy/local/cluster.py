@@ -15,7 +15,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -270,8 +270,7 @@ class LocalCluster:
 
         if self.registry.alive():
             return 0.0
-        old = self.registry
-        self.registry = ManagedProcess(old.name, old.cmd, old.log_path, old.env, tie_to_parent=self.tie_to_parent)
+        self.registry = replace(self.registry, popen=None)  # same command, port, data and log
         started = time.monotonic()
         self.registry.start()
         base = self.endpoints.schema_registry_url.split(registry.CCOMPAT_PATH)[0]

@@ -409,8 +409,10 @@ class Watch:
         return True
 
     def _holds(self, condition) -> bool:
-        """`condition()`, or False while the bus cannot answer (a broker or the registry away for a while): the
-        deadline bounds the wait, and the progress line names the error meanwhile."""
+        """`condition()`, or False while the bus cannot answer (a broker or the registry away for a while): the run
+        looks again until its deadline, and the progress line names the error meanwhile. (One look can itself take
+        up to its read's own limit; a kafka-python client made while a broker is SIGSTOPped can wait until it
+        resumes, see the README's open findings.)"""
         from kafka.errors import KafkaError
 
         try:

@@ -108,13 +108,18 @@ def standin(
                f"unauthorized {stats['unauthorized']}", err=True)
 
 
+#: (shortest, longest) seconds the default backoff waits across MAX_ATTEMPTS attempts: what the help promises
+_OUTAGE = (Backoff().worst_case(MAX_ATTEMPTS) * (1 - Backoff().jitter), Backoff().worst_case(MAX_ATTEMPTS))
+
+
 @app.command()
 def sink(
     portal_url: str = typer.Option("http://127.0.0.1:8089", "--portal-url", envvar="GPLX_PORTAL_URL",
                                    help="Base URL of the portal API (POST <url>/issuances)."),
     max_attempts: int = typer.Option(MAX_ATTEMPTS, "--max-attempts", min=1,
-                                     help="Attempts before the DLQ (20, with the default backoff: the portal failing "
-                                          "3.5 to 7 minutes on end)."),
+                                     help=f"Attempts before the DLQ (with the default backoff, {MAX_ATTEMPTS} cover "
+                                          f"{_OUTAGE[0] / 60:.1f} to {_OUTAGE[1] / 60:.0f} minutes of portal "
+                                          f"failures on end)."),
     backoff_base: float = typer.Option(0.5, "--backoff-base", min=0.0, help="First retry delay, seconds."),
     backoff_max: float = typer.Option(30.0, "--backoff-max", min=0.0, help="Longest retry delay, seconds."),
     secret_file: Optional[Path] = _secret_file_option(),

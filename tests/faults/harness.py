@@ -391,6 +391,7 @@ class Run:
         self.sink = None
         self.fault_at: float | None = None
         self.publishing_done = threading.Event()
+        self.stopping = threading.Event()  # set when the run ends (also on failure): a lasting fault stops injecting
 
     # -- the run ---------------------------------------------------------------------------------------------------
     def go(self, timeout_s: float = 300) -> Figures:
@@ -455,6 +456,7 @@ class Run:
                                                 daemon=True)
                     injector.start()
                     stack.callback(injector.join, timeout_s)  # a failed run still ends its fault first
+                    stack.callback(self.stopping.set)  # (callbacks run last-in first: this, then the join)
                 else:
                     published["fault"] = fault.inject(self)
             publisher.join(timeout_s)

@@ -46,8 +46,14 @@ def main() -> int:
             sampler = threading.Thread(target=_sample_memory, args=(run, memory, started, finished), daemon=True)
             sampler.start()
             n = 0
-            while not run.publishing_done.is_set():
-                if run.publishing_done.wait(args.fault_every):
+            def over() -> bool:
+                return run.publishing_done.is_set() or run.stopping.is_set()
+
+            while not over():
+                next_at = time.monotonic() + args.fault_every
+                while time.monotonic() < next_at and not over():
+                    time.sleep(1)  # pacing between faults; a failed run stops them within a second
+                if over():
                     break
                 at = time.monotonic() - started  # when the fault starts (a restart is part of it)
                 label = cycle[n % len(cycle)](run)
@@ -131,6 +137,10 @@ def _series(memory: list[dict]) -> list[str]:
     return sorted({k for row in memory for k in row if k.startswith(("worker", "broker"))})
 
 
+def _cell(value) -> str:
+    return "-" if value is None else str(value)
+
+
 def _table(memory: list[dict], path: Path) -> None:
     series = _series(memory)
     step = max(1, len(memory) // 12)
@@ -138,7 +148,7 @@ def _table(memory: list[dict], path: Path) -> None:
              "| --- | " + " | ".join("---" for _ in series) + " | --- | --- |"]
     for row in memory[::step] + memory[-1:]:
         lines.append(f"| {row['t']} | " + " | ".join(str(row.get(s, "-")) for s in series)
-                     + f" | {row.get('lag', '-')} | {row.get('decided', '-')} |")
+                     + f" | {_cell(row.get('lag'))} | {_cell(row.get('decided'))} |")
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -185,6 +185,8 @@ def test_nothing_is_read_again_while_the_agent_is_stuck_on_a_record():
     assert not log.fetches
     clock.now = 31  # the batch is done: idle only counts from here
     assert idle_check(guard, log, {P: 50}) == []
+    clock.now = 37  # 7 s after the batch ended (37 s after its one record): a first look at most
+    assert idle_check(guard, log, {P: 50}) == [] and not log.fetches
     applied(guard, range(1, 50))
     for clock.now in (40, 50, 60):
         assert idle_check(guard, log, {P: 50}) == []

@@ -11,7 +11,8 @@ citizen's case would miss an input for good.
 So the agent knows, per input partition and consumer generation, the next offset it expects: the committed one when
 the partition is (re)assigned, else 0 (below the log's start, the read finds nothing and passes on). A record beyond
 it means offsets in between did not reach the agent: they are read directly from the log (`fetch`, a plain consumer
-outside the group) and applied first, in order. Usually there are none: a transaction's commit marker takes an offset that holds no record. Records below
+outside the group) and applied first, in order. Usually there are none: a transaction's commit marker takes an
+offset that holds no record. Records below
 the expected offset (faust's own re-deliveries) are applied again: the assembler applies an input once, by its
 event id. Seeking faust's consumer back instead was tried and does not work while records flow: records already
 fetched move faust's read offset on after the seek, and it then drops the records read again.
@@ -113,10 +114,10 @@ class OffsetGuard:
         """The hole no later record reveals: records dropped at a partition's end (all of a partition's records,
         when they came during a rebalance). Only once the agent is not `applying` a batch and received nothing at
         all for `idle_s`: until then a partition's records may wait in faust's queue behind other partitions' (a
-        busy partition's hole shows at its next record anyway). Then, for each of `tps` (assigned, generation `generation`) whose end is beyond the
-        next offset expected, the offsets between are read from the log; if they hold records, faust's consumer is
-        sought back to them (nothing is in flight, so no record fetched earlier moves the seek on) and the agent
-        gets them in order; if not, they are passed."""
+        busy partition's hole shows at its next record anyway). Then, for each of `tps` (assigned, generation
+        `generation`) whose end is beyond the next offset expected, the offsets between are read from the log; if
+        they hold records, faust's consumer is sought back to them (nothing is in flight, so no record fetched
+        earlier moves the seek on) and the agent gets them in order; if not, they are passed."""
         now = self._clock()
         if self._applying or now - self._last_record_at < idle_s:
             return
@@ -135,8 +136,9 @@ class OffsetGuard:
                 continue
             part.suspect_at = None
             records = await self._fetch(tp, expected, end)
-            if part.generation != generation or part.expected != expected:
-                continue  # the agent moved on meanwhile
+            if (part.generation != generation or part.expected != expected
+                    or self._applying or self._last_record_at > now):
+                continue  # the agent moved on meanwhile (a seek now could catch records waiting in faust's queue)
             if records:
                 self.tails_reread += 1
                 log.warning("%s[%s]: %d record(s) from offset %s had not reached the agent; reading them again",
