@@ -13,7 +13,8 @@ A consumer of the bus (the portal sink, the adapters' responders, the clinic gat
   its effects) the batch is re-read from the first record not committed, after a backoff;
 - **commit after the effect**: a record's offset is committed only once `act` returned and every delivery it
   handed back was acknowledged, so a crash in between re-delivers the record (at-least-once: make `act`
-  idempotent, e.g. with deterministic event ids or an idempotency key);
+  idempotent, e.g. with deterministic event ids or an idempotency key); a commit that fails (the group
+  coordinator moved) is retried after each poll while the partition stays assigned;
 - **stop**: `stop()` (or setting the Event given to `run`) ends the loop after the current record; an `act`
   that is waiting (e.g. a backoff) should watch `loop.stopping` and raise `Stopped` to leave its record
   uncommitted for the next start.
@@ -72,7 +73,7 @@ class LoopStats:
     undecodable: int = 0  # of those: not decodable or not the expected type
     retries: int = 0  # batches re-read because act or its deliveries hit a transient error
     outage_waits: int = 0  # waits for the registry or broker while decoding or dead-lettering
-    commit_failures: int = 0
+    commit_failures: int = 0  # failed commit attempts (each retried while the partition stays assigned)
     errors: list[str] = field(default_factory=list)  # why the loop ended, if it ended on an error
 
 
@@ -148,6 +149,7 @@ class ConsumeLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._consumer = self._producer = None
+        self._owed: dict[Any, int] = {}  # partition -> offset of the last record done whose commit failed
         self.dead_letters: DeadLetters | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
@@ -191,6 +193,8 @@ class ConsumeLoop:
                     if self._stop.is_set():
                         break  # records of the partitions left are not committed: read again next start
                     self._batch(tp, records)
+                if self._owed:
+                    self._pay_owed_commits()
         finally:
             self._close()
         return self.stats
@@ -215,7 +219,15 @@ class ConsumeLoop:
                 self.topic, **kwargs, group_id=self.group_id, client_id=self._client_id, enable_auto_commit=False,
                 auto_offset_reset="earliest",  # a new group must not skip what is already waiting
                 max_poll_records=self._max_poll_records, max_poll_interval_ms=self._max_poll_interval_ms,
-                bootstrap_timeout_ms=self._connect_ms)
+                bootstrap_timeout_ms=self._connect_ms,
+                # A member that joins before its metadata names the topic is assigned nothing; kafka-python should
+                # rejoin at the next metadata update, but under load we saw groups stay empty until the 5-minute
+                # refresh (fault runs: 18 refund requests unread). A 30 s refresh bounds that.
+                metadata_max_age_ms=30_000)
+            # ...and reading the topic's metadata before the first poll makes the first join see it.
+            if not self._consumer.partitions_for_topic(self.topic):
+                log.warning("%s: topic %s is not known to the cluster yet; consuming once it is", self.name,
+                            self.topic)
             self._producer = KafkaProducer(**kwargs, client_id=self._client_id, acks="all", enable_idempotence=True,
                                            bootstrap_timeout_ms=self._connect_ms, max_block_ms=self._connect_ms)
         except (KafkaError, OSError):
@@ -325,15 +337,32 @@ class ConsumeLoop:
         self._stop.wait(self.backoff.delay(min(self.stats.retries, 10), self._rng))
 
     def _commit(self, tp, offset: int) -> None:
+        """Commit up to `offset` (its record done). A failed commit is owed and retried after each poll while the
+        partition stays ours: without that, a commit lost to a coordinator move (NotCoordinator, a timeout) left
+        the group behind for good when no later record came, and a restart acted on those records again."""
         from kafka.errors import KafkaError
         from kafka.structs import OffsetAndMetadata
 
         try:
             self._consumer.commit({tp: OffsetAndMetadata(offset + 1, "", -1)})
-        except KafkaError as exc:  # the partition moved to another member: it acts again (act is idempotent)
+        except KafkaError as exc:
             self.stats.commit_failures += 1
-            log.warning("%s: commit of %s[%d]@%d failed (%s); the record will be acted on again", self.name,
-                        tp.topic, tp.partition, offset, exc)
+            if self._owed.get(tp) != offset:  # one warning per offset, not one per retry
+                log.warning("%s: commit of %s[%d]@%d failed (%s); retrying while the partition is ours (if it "
+                            "moves, its next owner acts on the record again: act is idempotent)", self.name,
+                            tp.topic, tp.partition, offset, exc)
+            self._owed[tp] = offset
+        else:
+            self._owed.pop(tp, None)
+
+    def _pay_owed_commits(self) -> None:
+        """Retry the commits that failed, for the partitions still assigned to this member."""
+        assigned = self._consumer.assignment()
+        for tp, offset in list(self._owed.items()):
+            if tp in assigned:
+                self._commit(tp, offset)
+            else:  # moved in a rebalance: the new owner reads from the last committed offset
+                del self._owed[tp]
 
 
 _STOPPED, _POISON = object(), object()

@@ -46,3 +46,16 @@ def test_group_pattern_still_overrides(monkeypatch):
     assert cfg.wants_group("gplx-sub-HN") and not cfg.wants_group("portal")
     assert LagConfig.from_env(group_pattern="^x$").group_pattern == "^x$"
     assert re.compile(LagConfig().group_pattern)
+
+
+def test_kafka_pythons_undecodable_member_dump_is_dropped_other_warnings_kept(caplog):
+    import logging
+
+    import consumers.lag.reader  # noqa: F401 - installs the filter
+
+    groups_log = logging.getLogger("kafka.admin._groups")
+    with caplog.at_level(logging.WARNING, logger="kafka.admin._groups"):
+        groups_log.warning("Unable to decode member_metadata for DescribedGroup(... bytes ...)/faust-1")
+        groups_log.warning("Unable to decode member_assignment for DescribedGroup(...)/faust-1")
+        groups_log.warning("something else")
+    assert [r.getMessage() for r in caplog.records] == ["something else"]

@@ -296,17 +296,27 @@ def make_sink(registry, attempts=3, backoff=None):
 
 
 class FakeConsumer:
-    def __init__(self):
-        self.committed = []
+    """Commits succeed, except the first `failing` ones (a coordinator that moved); `assigned` is assignment()."""
+
+    def __init__(self, failing=0, assigned=()):
+        self.committed, self.failing, self.assigned = [], failing, set(assigned)
 
     def commit(self, offsets):
+        from kafka.errors import NotCoordinatorError
+
+        if self.failing:
+            self.failing -= 1
+            raise NotCoordinatorError("coordinator moved")
         self.committed += [(tp.partition, meta.offset) for tp, meta in offsets.items()]
 
+    def assignment(self):
+        return self.assigned
 
-def drive(sink, rec, client, producer):
+
+def drive(sink, rec, client, producer, consumer=None):
     """One record through the sink's loop (decode, act, dead-letter, commit) without a broker; the commits."""
     loop = sink.loop
-    loop._consumer = consumer = FakeConsumer()
+    loop._consumer = consumer = consumer or FakeConsumer()
     loop.dead_letters = DeadLetters(producer, loop._serializer, loop.dlq_topic, {"system": "t", "instance": "t"})
     sink._client = client
     loop._batch(TopicPartition(rec.topic, rec.partition), [rec])
@@ -330,6 +340,30 @@ def test_sink_retries_then_delivers():
     client = FakeClient([outcome(), outcome(), outcome(True)])
     assert drive(sink, record(registry, issuance()), client, producer) == [(2, 8)]
     assert (client.calls, sink.stats.delivered, producer.sent) == (3, 1, [])
+
+
+def test_a_failed_commit_is_retried_while_the_partition_stays_assigned():
+    # A commit lost to a coordinator move used to be dropped: with no later record on the partition, the group
+    # stayed behind for good (the faults harness's "18 unread" payment group) and a restart acted again.
+    registry = InMemoryRegistry()
+    sink, producer = make_sink(registry), FakeProducer()
+    tp = TopicPartition("u.issuance.requests", 2)
+    consumer = FakeConsumer(failing=2, assigned=[tp])
+    assert drive(sink, record(registry, issuance()), FakeClient([outcome(True)]), producer, consumer) == []
+    assert sink.loop._owed == {tp: 7} and sink.stats.commit_failures == 1
+    sink.loop._pay_owed_commits()  # fails once more: still owed
+    assert consumer.committed == [] and sink.loop._owed == {tp: 7}
+    sink.loop._pay_owed_commits()
+    assert consumer.committed == [(2, 8)] and sink.loop._owed == {} and sink.stats.commit_failures == 2
+
+
+def test_a_failed_commit_is_dropped_once_the_partition_moved():
+    registry = InMemoryRegistry()
+    sink, producer = make_sink(registry), FakeProducer()
+    consumer = FakeConsumer(failing=1, assigned=[])  # a rebalance gave the partition to another member
+    drive(sink, record(registry, issuance()), FakeClient([outcome(True)]), producer, consumer)
+    sink.loop._pay_owed_commits()
+    assert consumer.committed == [] and sink.loop._owed == {}  # its new owner reads from the last commit
 
 
 def test_sink_dead_letters_after_n_attempts_and_tells_the_case():
