@@ -282,6 +282,8 @@ class ConsumeLoop:
         if done is not None:
             try:
                 _settle(pending)
+            except Stopped:
+                return  # an effect was interrupted by stop(): nothing of this batch is committed, read next start
             except TransientError as exc:
                 return self._retry_later(tp, records[0].offset, exc)
             self._commit(tp, done)

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import typer
 
 from consumers.portal import Backoff, IssuanceSink, StandinPortal
-from consumers.portal.sink import MAX_ATTEMPTS
+from consumers.portal.sink import CONCURRENCY, MAX_ATTEMPTS
 from consumers.portal.standin import write_tls_files
 from consumers.portal.signing import DEFAULT_KEY_ID, read_secret_file, write_secret_file
 from gplx_bus.commands import options
@@ -120,6 +120,9 @@ def sink(
                                      help=f"Attempts before the DLQ (with the default backoff, {MAX_ATTEMPTS} cover "
                                           f"{_OUTAGE[0] / 60:.1f} to {_OUTAGE[1] / 60:.0f} minutes of portal "
                                           f"failures on end)."),
+    concurrency: int = typer.Option(CONCURRENCY, "--concurrency", min=1,
+                                    help="Issuances in flight at once (each batch is committed once all of them "
+                                         "were accepted or dead-lettered)."),
     backoff_base: float = typer.Option(0.5, "--backoff-base", min=0.0, help="First retry delay, seconds."),
     backoff_max: float = typer.Option(30.0, "--backoff-max", min=0.0, help="Longest retry delay, seconds."),
     secret_file: Optional[Path] = _secret_file_option(),
@@ -160,7 +163,8 @@ def sink(
     conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
     backoff = Backoff(base_s=backoff_base, max_s=max(backoff_max, backoff_base))
     issuance_sink = IssuanceSink(conn, conn.registry_url, portal_url, prefix=conn.prefix, max_attempts=max_attempts,
-                                 backoff=backoff, credentials=credentials, portal_verify=verify)
+                                 backoff=backoff, credentials=credentials, portal_verify=verify,
+                                 concurrency=concurrency)
     stats = issuance_sink.run(stop_on_signals())
     typer.echo(f"delivered {stats.delivered}, dead-lettered {stats.dead_lettered}, "
                f"failed attempts {stats.failed_attempts}", err=True)

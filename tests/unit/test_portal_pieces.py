@@ -342,6 +342,28 @@ def test_sink_retries_then_delivers():
     assert (client.calls, sink.stats.delivered, producer.sent) == (3, 1, [])
 
 
+def test_sink_delivers_a_batch_at_once_and_a_repeated_issuance_once():
+    registry = InMemoryRegistry()
+    sink, producer = make_sink(registry), FakeProducer()
+    together = threading.Barrier(3, timeout=10)  # broken (an error) unless three deliveries are in flight at once
+
+    class SlowPortal:
+        calls: list = []
+
+        def deliver(self, issuance):
+            self.calls.append(issuance.issuance_id)
+            together.wait()
+            return outcome(True)
+
+    sink._client = portal = SlowPortal()
+    sink.loop._consumer = consumer = FakeConsumer()
+    # the copy of iss-2 comes while iss-2 is surely in flight (the barrier waits for iss-3, after it)
+    batch = [record(registry, issuance(n), offset=offset) for offset, n in enumerate((1, 2, 2, 3), start=1)]
+    sink.loop._batch(TopicPartition("u.issuance.requests", 2), batch)
+    assert sorted(portal.calls) == ["iss-1", "iss-2", "iss-3"]  # the copy of iss-2 waited for its delivery
+    assert consumer.committed == [(2, 5)] and (sink.stats.delivered, sink.stats.joined) == (3, 1)
+
+
 def test_a_failed_commit_is_retried_while_the_partition_stays_assigned():
     # A commit lost to a coordinator move used to be dropped: with no later record on the partition, the group
     # stayed behind for good (the faults harness's "18 unread" payment group) and a restart acted again.
