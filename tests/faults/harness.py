@@ -137,32 +137,39 @@ class Workers:
         self.down_on_purpose: set[str] = set()
         self.exits: list[str] = []  # "w1: <last error line>" of every worker that exited on its own
         self._stop = threading.Event()
+        # The supervisor and the scenario both start workers: without the lock, a scenario's start() (which
+        # un-marks the worker before its new process exists) let the supervisor start a second copy of the same
+        # worker, which nobody stopped (kill-both-workers left two processes behind, session 8).
+        self._lock = threading.RLock()
         self._supervisor = threading.Thread(target=self._supervise, daemon=True, name="fault-supervisor")
         self._supervisor.start()
 
     def _supervise(self) -> None:
         while not self._stop.wait(0.2):
-            for name, proc in list(self.procs.items()):
-                if not proc.alive() and name not in self.down_on_purpose and not self._stop.is_set():
-                    self.exits.append(f"{name}: {last_error(proc.log_path)}")
-                    self.start(name)
+            with self._lock:
+                for name, proc in list(self.procs.items()):
+                    if not proc.alive() and name not in self.down_on_purpose and not self._stop.is_set():
+                        self.exits.append(f"{name}: {last_error(proc.log_path)}")
+                        self.start(name)
 
     def start(self, name: str) -> ManagedProcess:
-        self.down_on_purpose.discard(name)
-        self.starts[name] += 1
-        proc = ManagedProcess(f"worker-{name}", [sys.executable, "-m", "topology.processor"],
-                              self.workdir / f"worker-{name}-{self.starts[name]}.log",
-                              {**self.env, "GPLX_DATADIR": str(self.datadir(name))}).start()
-        self.procs[name] = proc
-        return proc
+        with self._lock:
+            self.down_on_purpose.discard(name)
+            self.starts[name] += 1
+            proc = ManagedProcess(f"worker-{name}", [sys.executable, "-m", "topology.processor"],
+                                  self.workdir / f"worker-{name}-{self.starts[name]}.log",
+                                  {**self.env, "GPLX_DATADIR": str(self.datadir(name))}).start()
+            self.procs[name] = proc
+            return proc
 
     def datadir(self, name: str) -> Path:
         return self.workdir / f"worker-{name}"
 
     def kill(self, name: str) -> None:
-        self.down_on_purpose.add(name)
-        os.kill(self.procs[name].pid, signal.SIGKILL)
-        self.procs[name].popen.wait()
+        with self._lock:
+            self.down_on_purpose.add(name)
+            os.kill(self.procs[name].pid, signal.SIGKILL)
+            self.procs[name].popen.wait()
 
     def dump_stacks(self) -> None:
         """Every live worker writes its threads' and tasks' stacks into its log (SIGUSR1, see the processor)."""
@@ -173,8 +180,9 @@ class Workers:
     def stop(self) -> None:
         self._stop.set()
         self._supervisor.join(5)
-        for proc in self.procs.values():
-            proc.stop(timeout=15)
+        with self._lock:
+            for proc in self.procs.values():
+                proc.stop(timeout=15)
 
     # what demo.Watch asks of "the worker": the deployment goes on while a worker runs or is being restarted
     def alive(self) -> bool:
