@@ -44,3 +44,36 @@ def test_a_read_failing_half_way_loses_and_repeats_nothing(kafka_bootstrap, sche
         got = sorted(e.issuance_id for e in reader.events[topic])
 
     assert got == sorted(e.issuance_id for e in sent)
+
+
+class KafkaTroubleOnce(RegistryAwayOnce):
+    """As if the client failed (KafkaTimeoutError) at the `at`-th record, once."""
+
+    def __call__(self, data, ctx):
+        from kafka.errors import KafkaTimeoutError
+
+        if self.calls + 1 == self.at:
+            self.calls += 1
+            raise KafkaTimeoutError("client stuck (test)")
+        return super().__call__(data, ctx)
+
+
+def test_a_kafka_error_half_way_gets_a_new_client_that_resumes(kafka_bootstrap, schema_registry_url, private_topics):
+    from kafka.errors import KafkaTimeoutError
+
+    catalogue = private_topics([Province("79", "Hồ Chí Minh")])
+    topic = catalogue.name(topics.ISSUANCE_REQUESTS)
+    sent = [issuance(i) for i in range(60)]
+    publish(kafka_bootstrap, schema_registry_url, topic, sent)
+
+    with RegistryClient(schema_registry_url) as registry, TopicReader(kafka_bootstrap, registry, [topic]) as reader:
+        first_client = reader._consumer
+        reader._deserialize = KafkaTroubleOnce(reader._deserialize, at=25)
+        with pytest.raises(KafkaTimeoutError):
+            reader.catch_up()
+        assert reader._consumer is None  # the failed client is dropped, not nursed back
+        reader.catch_up()
+        assert reader._consumer is not None and reader._consumer is not first_client
+        got = sorted(e.issuance_id for e in reader.events[topic])
+
+    assert got == sorted(e.issuance_id for e in sent)
