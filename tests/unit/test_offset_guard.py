@@ -35,7 +35,11 @@ class Log:
         return [Message(tp, o) for o in range(start, end) if o in self.records]
 
     def guard(self) -> OffsetGuard:
-        return OffsetGuard(committed=self.committed.get, fetch=self.fetch)
+        self.passed = []  # holes the guard told faust's consumer about: (tp, first, last)
+
+        async def passed(tp, first, last):
+            self.passed.append((tp, first, last))
+        return OffsetGuard(committed=self.committed.get, fetch=self.fetch, passed=passed)
 
 
 def applied(guard, offsets, generation=1, tp=P) -> list:
@@ -191,3 +195,29 @@ def test_nothing_is_read_again_while_the_agent_is_stuck_on_a_record():
     for clock.now in (40, 50, 60):
         assert idle_check(guard, log, {P: 50}) == []
     assert not log.fetches
+
+
+def test_every_hole_is_reported_for_faust_to_count_as_done_and_nothing_else():
+    log = Log(committed={P: 15}, records=set(range(100)) - {30})
+    # 15..63 never reached the agent (recovered); 30 holds no record; 65, 66 are re-deliveries
+    assert applied(log.guard(), [64, 65, 65, 66, 70]) == [*range(15, 30), *range(31, 65), 65, 65, 66,
+                                                            67, 68, 69, 70]
+    assert log.passed == [(P, 15, 63), (P, 67, 69)]
+
+
+def test_faust_commits_past_a_reported_hole_and_not_before():
+    """What the guard's report relies on in faust 0.15's consumer: acked offsets after a hole at the head of a
+    partition are never committed (the soak's stuck partitions) until the hole is added as a gap."""
+    import faust
+
+    from faust.types import TP as FaustTP
+
+    app = faust.App(f"guard-test-{id(object())}", broker="kafka://127.0.0.1:1", store="memory://")
+    consumer = app.consumer  # built, not started: no broker is reached
+    tp = FaustTP("t", 0)
+    consumer._committed_offset[tp] = 15
+    consumer._acked[tp] = [64, 65]
+    consumer._acked_index[tp] = {64, 65}
+    assert consumer._new_offset(tp) is None  # stuck below the hole
+    asyncio.run(consumer._add_gap(tp, 15, 63))
+    assert consumer._new_offset(tp) == 66

@@ -150,7 +150,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
             log.info("%s[%s] was revoked before the seek back to %s", tp.topic, tp.partition, offset)
 
     # faust keeps the committed offsets it sought to in `_committed_offset` (no public accessor in 0.15.3).
-    guard = OffsetGuard(committed=lambda tp: app.consumer._committed_offset.get(tp), fetch=fetch)
+    guard = OffsetGuard(committed=lambda tp: app.consumer._committed_offset.get(tp), fetch=fetch,
+                        passed=lambda tp, first, last: app.consumer._add_gap(tp, first, last))
 
     rerouted_topic = catalogue.name(topics.CASES_REROUTED)
     partitions = catalogue.group(topics.CASE_INPUTS_GROUP).partitions
