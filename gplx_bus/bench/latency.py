@@ -48,9 +48,10 @@ def one_run(bus, registry, workdir: Path, name: str, env: dict, rate: float, sec
             spy.wait()
         result.update(variant=name, load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)],
                       worker_cpu_seconds=round(worker.cpu_seconds(), 1))
+        rtt = result["inputs_broker_rtt_ms"]
         log(f"  {name:>10}: p50 {result['p50_ms']:>5} p95 {result['p95_ms']:>5} p99 {result['p99_ms']:>5} "
-            f"max {result['max_ms']:>5} ms (inputs acked p50 {result['input_ack_ms']['p50']} p99 "
-            f"{result['input_ack_ms']['p99']} ms; {result['decided']}/{result['cases']} decided), load "
+            f"max {result['max_ms']:>5} ms (inputs' broker round trip {rtt['median_of_p50s']} / max p99 "
+            f"{rtt['max_of_p99s']} ms; {result['decided']}/{result['cases']} decided), load "
             f"{result['load_average'][0]} -> {result['load_average'][1]}, cpu {result['cpu']}")
         return result
     finally:
