@@ -82,6 +82,17 @@ class ClinicKeys:
         before `arrival` read already (the case processor then checks on its event loop, without a thread hop)."""
         return self._started and self._follower.complete_as_of(arrival.timestamp())
 
+    def confirm_as_of(self, moment: float, ends: dict[int, int]) -> bool:
+        """`ends`: the end offsets of `clinics.keys` (partition -> offset) the broker gave in answer to a request
+        sent at `moment` (Unix seconds) or later. True when the keys are read that far: then `ready_as_of` holds
+        for every arrival up to `moment` (the case processor asks this rather than wait for the follower's next
+        rounds; see TopicFollower.confirm_as_of)."""
+        return self._started and self._follower.confirm_as_of(moment, ends)
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
     def refuse_unverified(self, item, arrival: datetime) -> None:
         """For the case processor: SignatureInvalid (a dead letter) for a HealthCertificate whose signature does
         not verify; anything else passes."""

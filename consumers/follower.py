@@ -9,6 +9,9 @@ caller that catches up before answering has seen every record acknowledged befor
 `wait_complete_as_of(t)` is the cheaper promise a stream processor needs: it returns once every record appended
 to the topic before the time `t` has been applied (known from the high-water marks that come with every fetch, no
 extra request), so a decision about a record that reached another topic at `t` sees the same state on a replay.
+That takes one to two rounds of the follower's fetch wait after `t`; a caller that cannot wait so long asks the
+broker for the topic's end offsets itself and hands them to `confirm_as_of` (one request, and no wait when the
+follower has read that far already: a topic that rarely changes).
 
 kafka-python's consumer is not thread-safe: only the follower's own thread touches it; `catch_up` asks that thread
 for the end offsets and waits for it to get there.
@@ -46,6 +49,9 @@ class TopicFollower:
         self._error: str | None = None
         self._stop = threading.Event()
         self._complete_as_of = 0.0  # wall time (s): every record appended before it has been applied
+        self._read_to: dict[int, int] = {}  # partition -> the offset up to which its records have been applied
+        self._target: dict | None = None  # end offsets a catch-up waits for
+        self._target_for = 0  # the catch-up request they answer
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.applied = 0
 
@@ -79,6 +85,20 @@ class TopicFollower:
         return at once (a caller on an event loop then needs no thread to wait in)."""
         return self._complete_as_of >= moment and self._error is None
 
+    def confirm_as_of(self, moment: float, ends: dict[int, int]) -> bool:
+        """`ends`: the topic's end offsets (partition -> offset) as the broker gave them in answer to a request sent
+        at `moment` (Unix seconds) or later. True, and complete as of `moment` from now on, if every partition has
+        been applied up to its end: every record appended before `moment` was below those ends."""
+        with self._cond:
+            if self._error is not None or not ends:
+                return False
+            if any(self._read_to.get(partition, -1) < end for partition, end in ends.items()):
+                return False
+            if moment > self._complete_as_of:
+                self._complete_as_of = moment
+                self._cond.notify_all()
+            return True
+
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
@@ -109,8 +129,6 @@ class TopicFollower:
         tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        self._target: dict | None = None
-        self._target_for = 0
         previous_poll = time.time()
         try:
             while not self._stop.is_set():
@@ -134,6 +152,9 @@ class TopicFollower:
         for records in consumer.poll(timeout_ms=100).values():
             for record in records:
                 self._take(record)
+        read_to = {tp.partition: consumer.position(tp) for tp in tps}  # everything below is applied
+        with self._cond:
+            self._read_to = read_to
         if self._target is not None and all(consumer.position(tp) >= end for tp, end in self._target.items()):
             with self._cond:
                 self._served = self._target_for

@@ -355,17 +355,29 @@ def steady_latency(bus, registry, catalogue, worker, watcher, rate: float, secon
         by_case.setdefault(r.case, []).append(r)
     cases = list(by_case.values())
     last_input: dict[bytes, int] = {}
+    # The broker's part before the worker can see an input: librdkafka's round-trip times of its produce requests
+    # (acks=all), per second, measured in its own thread (so not delayed by this process's Python thread)
+    rtt_p50: list[float] = []
+    rtt_p99: list[float] = []
 
-    def delivered(record, ts_ms):
-        last_input[record.key] = max(last_input.get(record.key, 0), ts_ms)
+    def statistics(text: str) -> None:
+        for broker in json.loads(text).get("brokers", {}).values():
+            rtt = broker.get("rtt") or {}
+            if rtt.get("cnt"):
+                rtt_p50.append(rtt["p50"] / 1000)
+                rtt_p99.append(rtt["p99"] / 1000)
+
+    def delivered(record, msg):
+        last_input[record.key] = max(last_input.get(record.key, 0), msg.timestamp()[1])
 
     def send(records) -> None:
         for r in records:
             producer.produce(catalogue.name(r.base), key=r.key, value=r.value,
-                             on_delivery=lambda err, msg, r=r: err is None and delivered(r, msg.timestamp()[1]))
+                             on_delivery=lambda err, msg, r=r: err is None and delivered(r, msg))
         producer.poll(0)
 
-    producer = bus_env.confluent_producer(bus, **{"linger.ms": 1})
+    producer = bus_env.confluent_producer(bus, **{"linger.ms": 1, "statistics.interval.ms": 1000,
+                                                  "stats_cb": statistics})
     # Warm-up: a new idempotent producer stamps CreateTime before it has its producer id and the topics'
     # metadata, so its first second of records would measure the producer's start, not the processor.
     warm_keys = {r.key for records in cases[:warm_count] for r in records}
@@ -374,6 +386,7 @@ def steady_latency(bus, registry, catalogue, worker, watcher, rate: float, secon
     producer.flush(30)
     watcher.wait(lambda: warm_keys <= set(watcher.decisions), worker, timeout_s=120)
     already = set(watcher.decisions)
+    rtt_p50.clear(), rtt_p99.clear()
     started = time.perf_counter()
     for n, records in enumerate(cases[warm_count:]):
         delay = started + n / rate - time.perf_counter()
@@ -392,7 +405,10 @@ def steady_latency(bus, registry, catalogue, worker, watcher, rate: float, secon
               "warm_up_cases": warm_count,
               "p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95),
               "p99_ms": percentile(latencies, 99), "max_ms": max(latencies, default=0),
-              "measured": "CreateTime of the decision on cases.events minus CreateTime of the case's last input"}
+              "measured": "CreateTime of the decision on cases.events minus CreateTime of the case's last input",
+              "inputs_broker_rtt_ms": {"median_of_p50s": round(percentile(rtt_p50, 50), 1),
+                                       "max_of_p99s": round(max(rtt_p99, default=0), 1),
+                                       "what": "librdkafka's produce round trips per second (acks=all)"}}
     log(f"  latency at {rate}/s: p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms")
     return result
 

@@ -1,6 +1,7 @@
 """`python -m topology.processor`: run one case-processor worker with settings from the environment."""
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 
@@ -22,6 +23,13 @@ def main(settings: ProcessorSettings | None = None) -> None:
     require_topics(settings)  # TopologyError: one line from the CLI, and below
     settings.datadir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
+    # What is alive now (modules, schemas, rules, faust's app: ~117,000 objects) lives as long as the worker: out of
+    # the collector's reach, so that its full collections scan only what the work allocates. Measured at 100
+    # cases/s: three full collections in 20 s stopped the loop for up to 86 ms each, delaying every case in
+    # flight; a full collection of those objects costs ~72 ms of CPU, ~0 frozen. Garbage first: frozen is never
+    # freed.
+    gc.collect()
+    gc.freeze()
     level = environment().get("GPLX_LOG_LEVEL", "info")
     logging.getLogger("gplx").setLevel(level.upper())
     for noisy in ("aiokafka", "kafka"):  # their debug records cost ~5% CPU when built and dropped

@@ -180,6 +180,8 @@ class LogReader:
             self._consumer = AIOKafkaConsumer(**self._kwargs, group_id=None, enable_auto_commit=False,
                                               auto_offset_reset="earliest", fetch_max_wait_ms=50)
             await self._consumer.start()
+        if tp is None:  # started only (end_offsets)
+            return None
         partition = TopicPartition(tp.topic, tp.partition)
         self._consumer.assign([partition])
         return partition
@@ -202,6 +204,18 @@ class LogReader:
             batch = await self._consumer.getmany(partition, timeout_ms=500)
             records += [r for r in batch.get(partition, ()) if start <= r.offset < end]
         return records
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        """The end offsets (partition -> high-water mark) of every partition of `topic`, asked of the broker now."""
+        from aiokafka import TopicPartition
+
+        async with self._lock:
+            if self._consumer is None:
+                await self._assigned(None)
+            # aiokafka keeps metadata of the topics it reads; this one it may not read (no public accessor)
+            partitions = await self._consumer._client._wait_on_metadata(topic)
+            ends = await self._consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+            return {tp.partition: offset for tp, offset in ends.items()}
 
     async def stop(self) -> None:
         async with self._lock:
