@@ -183,13 +183,26 @@ class ConsumeLoop:
 
     def run(self, stop: threading.Event | None = None) -> LoopStats:
         """Consume in the caller's thread until `stop` (or stop()) is set; raises what ended the loop early."""
+        from kafka.errors import KafkaError
         if stop is not None:
             self._stop = stop
         if self._consumer is None:
             self._connect()
         try:
             while not self._stop.is_set():
-                for tp, records in self._consumer.poll(timeout_ms=500).items():
+                try:
+                    polled = self._consumer.poll(timeout_ms=500)
+                except KafkaError as exc:
+                    if not exc.retriable:
+                        raise  # e.g. not authorized: no point in asking again
+                    # A broker that died (the group coordinator, a leader) surfaced through poll: kafka-python
+                    # reconnects on the next one. This ended the portal sink's loop when the faults harness killed
+                    # the coordinator's broker under load (session 8): nothing was delivered after it.
+                    self.stats.outage_waits += 1
+                    log.warning("%s: %s while polling; polling again", self.name, failure_summary(exc))
+                    self._stop.wait(self.backoff.delay(min(self.stats.outage_waits, 10), self._rng))
+                    continue
+                for tp, records in polled.items():
                     if self._stop.is_set():
                         break  # records of the partitions left are not committed: read again next start
                     self._batch(tp, records)

@@ -474,3 +474,39 @@ def test_client_over_https_verifies_the_standin_against_its_ca(tmp_path):
             httpx.post(portal.url.replace("https", "http") + "/issuances", json={}, timeout=5)
         assert trusted.deliver(issuance(3)).delivered and portal.distinct == 2
         trusted.close()
+
+
+class PollFailsOnce(FakeConsumer):
+    """poll() raises `error` on its first call (a broker gone), then returns nothing and stops the loop."""
+
+    def __init__(self, error, stop):
+        super().__init__()
+        self.error, self.stop, self.polls = error, stop, 0
+
+    def poll(self, timeout_ms=0):
+        self.polls += 1
+        if self.polls == 1:
+            raise self.error
+        self.stop.set()
+        return {}
+
+    def close(self, autocommit=False):
+        pass
+
+
+def test_a_broker_lost_during_a_poll_is_waited_out_not_the_end_of_the_loop():
+    from kafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
+
+    registry = InMemoryRegistry()
+    sink = make_sink(registry)
+    stop = threading.Event()
+    sink.loop._consumer = consumer = PollFailsOnce(KafkaConnectionError("connection reset"), stop)
+    sink.loop._producer = SimpleNamespace(close=lambda timeout=None: None)
+    stats = sink.loop.run(stop)  # used to raise: the portal sink's loop ended when the coordinator's broker died
+    assert consumer.polls == 2 and stats.outage_waits == 1 and not stats.errors
+
+    refused = make_sink(registry)
+    refused.loop._consumer = PollFailsOnce(TopicAuthorizationFailedError("not authorized"), threading.Event())
+    refused.loop._producer = SimpleNamespace(close=lambda timeout=None: None)
+    with pytest.raises(TopicAuthorizationFailedError):  # not retriable: the loop ends with the reason
+        refused.loop.run(threading.Event())
