@@ -73,13 +73,14 @@ def main() -> int:
         finished.set()
         cluster.stop(timeout=15)
         shutil.rmtree(workroot, ignore_errors=True)
+        # the memory series and the faults first, so that a run failing at its end still leaves its plot
+        (out / "faults.json").write_text(json.dumps(faults, indent=2))
+        _table(memory, out / "memory.md")
+        _plot(memory, faults, out / "memory.png")
     print(figures.line())
     for line in figures.client_errors + figures.problems[:10] + figures.notes:
         print("    " + line)
     (out / "figures.json").write_text(json.dumps(figures.__dict__, indent=2, default=str))
-    (out / "faults.json").write_text(json.dumps(faults, indent=2))
-    _table(memory, out / "memory.md")
-    _plot(memory, faults, out / "memory.png")
     ok = figures.nothing_lost_vs_plan and figures.nothing_twice
     print(f"soak: {'nothing lost, nothing twice' if ok else 'FAILED'}; report in {out}/")
     return 0 if ok else 1
