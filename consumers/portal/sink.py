@@ -132,7 +132,9 @@ class IssuanceSink:
         self._client: PortalClient | None = None
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="portal-delivery")
         self._in_flight: dict[str, Future] = {}  # issuance id -> its delivery, while it runs
-        self._lock = threading.Lock()  # the counters and _in_flight, written from the delivery threads
+        # The counters and _in_flight, written from the delivery threads. Re-entrant: add_done_callback on a
+        # delivery already finished runs _forget at once, in act's thread, which holds the lock.
+        self._lock = threading.RLock()
 
     # ---- control: start()/stop() (a daemon thread, the demo) or run(stop) (the command) ----
 

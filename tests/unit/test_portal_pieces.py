@@ -510,3 +510,18 @@ def test_a_broker_lost_during_a_poll_is_waited_out_not_the_end_of_the_loop():
     refused.loop._producer = SimpleNamespace(close=lambda timeout=None: None)
     with pytest.raises(TopicAuthorizationFailedError):  # not retriable: the loop ends with the reason
         refused.loop.run(threading.Event())
+
+
+def test_a_delivery_finished_before_act_returns_does_not_deadlock():
+    """add_done_callback on a finished future runs the callback at once, in act's thread (under the sink's lock)."""
+    from concurrent.futures import Future
+
+    registry = InMemoryRegistry()
+    sink = make_sink(registry)
+    done = Future()
+    done.set_result(None)
+    sink._pool = SimpleNamespace(submit=lambda *args: done, shutdown=lambda wait=True: None)
+    finished = threading.Event()
+    threading.Thread(target=lambda: (sink.act(None, issuance(1)), finished.set()), daemon=True).start()
+    assert finished.wait(5), "act deadlocked on its own lock"
+    assert sink._in_flight == {}
