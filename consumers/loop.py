@@ -150,6 +150,10 @@ class ConsumeLoop:
         self._thread: threading.Thread | None = None
         self._consumer = self._producer = None
         self._owed: dict[Any, int] = {}  # partition -> offset of the last record done whose commit failed
+        # Consecutive failures, for the backoff's attempt number: a poll error resets on the next good poll, a
+        # re-read batch on the next committed one. Counting with the lifetime stats instead made every wait the
+        # full 30 s once a long-lived loop had seen ten outages.
+        self._poll_failures = self._batch_failures = 0
         self.dead_letters: DeadLetters | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
@@ -199,9 +203,11 @@ class ConsumeLoop:
                     # reconnects on the next one. This ended the portal sink's loop when the faults harness killed
                     # the coordinator's broker under load (session 8): nothing was delivered after it.
                     self.stats.outage_waits += 1
+                    self._poll_failures += 1
                     log.warning("%s: %s while polling; polling again", self.name, failure_summary(exc))
-                    self._stop.wait(self.backoff.delay(min(self.stats.outage_waits, 10), self._rng))
+                    self._stop.wait(self.backoff.delay(min(self._poll_failures, 10), self._rng))
                     continue
+                self._poll_failures = 0
                 for tp, records in polled.items():
                     if self._stop.is_set():
                         break  # records of the partitions left are not committed: read again next start
@@ -300,6 +306,7 @@ class ConsumeLoop:
             except TransientError as exc:
                 return self._retry_later(tp, records[0].offset, exc)
             self._commit(tp, done)
+            self._batch_failures = 0
 
     def _decode(self, record):
         """The expected event, or _POISON (dead-lettered), or _STOPPED."""
@@ -348,8 +355,9 @@ class ConsumeLoop:
         log.warning("%s: %s; re-reading %s[%d] from offset %d later", self.name, exc, tp.topic, tp.partition,
                     offset)
         self.stats.retries += 1
+        self._batch_failures += 1
         self._consumer.seek(tp, offset)
-        self._stop.wait(self.backoff.delay(min(self.stats.retries, 10), self._rng))
+        self._stop.wait(self.backoff.delay(min(self._batch_failures, 10), self._rng))
 
     def _commit(self, tp, offset: int) -> None:
         """Commit up to `offset` (its record done). A failed commit is owed and retried after each poll while the

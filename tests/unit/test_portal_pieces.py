@@ -512,6 +512,38 @@ def test_a_broker_lost_during_a_poll_is_waited_out_not_the_end_of_the_loop():
         refused.loop.run(threading.Event())
 
 
+class PollScript(FakeConsumer):
+    """poll() follows a script: "x" raises a lost connection, "." returns nothing; stops the loop at its end."""
+
+    def __init__(self, script, stop):
+        super().__init__()
+        self.script, self.stop = list(script), stop
+
+    def poll(self, timeout_ms=0):
+        from kafka.errors import KafkaConnectionError
+
+        step = self.script.pop(0)
+        if not self.script:
+            self.stop.set()
+        if step == "x":
+            raise KafkaConnectionError("connection reset")
+        return {}
+
+    def close(self, autocommit=False):
+        pass
+
+
+def test_the_poll_backoff_counts_consecutive_failures_only():
+    """Eleven outages in a loop's life, each over at the next poll, each wait 0.5 s, not 30 s (session 8)."""
+    registry = InMemoryRegistry()
+    sink, stop, attempts = make_sink(registry), threading.Event(), []
+    sink.loop.backoff = SimpleNamespace(delay=lambda attempt, rng=None: attempts.append(attempt) or 0.0)
+    sink.loop._consumer = PollScript("x." * 11 + "xxx.", stop)
+    sink.loop._producer = SimpleNamespace(close=lambda timeout=None: None)
+    stats = sink.loop.run(stop)
+    assert attempts == [1] * 11 + [1, 2, 3] and stats.outage_waits == 14
+
+
 def test_a_delivery_finished_before_act_returns_does_not_deadlock():
     """add_done_callback on a finished future runs the callback at once, in act's thread (under the sink's lock)."""
     from concurrent.futures import Future
