@@ -38,7 +38,7 @@ import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Mapping
+from typing import Awaitable, Callable, Mapping
 
 import faust
 from aiokafka.errors import IllegalStateError
@@ -68,10 +68,45 @@ INPUTS = (topics.PORTAL_APPLICATIONS, topics.HEALTH_EXAM_RESULTS, topics.PAYMENT
 BATCH_WITHIN = 0.01  # seconds
 #: How long the agent waits for the end offsets of clinics.keys before it waits for the keys' follower instead.
 CONFIRM_TIMEOUT_S = 2.0
+#: After the broker did not answer that request, how long the agent goes straight to the follower's wait: during a
+#: failover each certificate would otherwise pay CONFIRM_TIMEOUT_S first.
+CONFIRM_HOLD_OFF_S = 10.0
 #: How often idle input partitions are checked for records that never reached the agent (offsets.py).
 IDLE_CHECK_SECONDS = 5.0
 #: Header the processor adds to a forwarded record: where it arrived, `<topic>/<partition>/<offset>`.
 REROUTED_FROM = "gplx-rerouted-from"
+
+
+class KeysConfirmer:
+    """Make the clinic keys complete as of now if their follower has read `clinics.keys` to its end offsets, asked
+    of the broker now (one request).
+
+    Why: a live certificate arrived after the follower's last round, and waiting for its next rounds (one to two of
+    its 50 ms fetch wait, in a thread, the agent stopped meanwhile) made up most of last-fact-to-decision latency;
+    the keys topic rarely changes, so its follower is nearly always at the end already. Else, or if the broker does
+    not answer, the agent waits for the follower in a thread as before. After an unanswered request it goes straight
+    to that wait for `hold_off_s`: during a failover every certificate would otherwise pay `timeout_s` first."""
+
+    def __init__(self, read_ends: Callable[[], Awaitable[dict[int, int]]], keys, *, what: str,
+                 timeout_s: float = CONFIRM_TIMEOUT_S, hold_off_s: float = CONFIRM_HOLD_OFF_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._read_ends, self._keys, self._what = read_ends, keys, what
+        self._timeout_s, self._hold_off_s, self._clock = timeout_s, hold_off_s, clock
+        self._failed_at: float | None = None
+
+    async def __call__(self) -> None:
+        if self._failed_at is not None and self._clock() - self._failed_at < self._hold_off_s:
+            return
+        asked_at = time.time()
+        try:
+            ends = await asyncio.wait_for(self._read_ends(), self._timeout_s)
+        except Exception as exc:  # noqa: BLE001 - the thread's wait is the fallback, and it reports a broker down
+            self._failed_at = self._clock()
+            log.info("end offsets of %s not read (%s); waiting for its follower for %.0f s", self._what,
+                     failure_summary(exc), self._hold_off_s)
+            return
+        self._failed_at = None
+        self._keys.confirm_as_of(asked_at, ends)
 
 
 def create_app(settings: ProcessorSettings) -> faust.App:
@@ -193,21 +228,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                 delay = min(delay * 2, 30.0)
 
     clinics_keys_topic = catalogue.name(topics.CLINICS_KEYS)
-
-    async def confirm_clinic_keys() -> None:
-        """Make the clinic keys complete as of now if the follower has read `clinics.keys` to its end offsets, asked
-        of the broker now (one request). Why: a live certificate arrived after the follower's last round, and
-        waiting for its next rounds (one to two of its 50 ms fetch wait, in a thread, the agent stopped meanwhile)
-        made up most of last-fact-to-decision latency; the keys topic rarely changes, so its follower is nearly
-        always at the end already. Else, or if the broker does not answer, the check waits in a thread as before."""
-        asked_at = time.time()
-        try:
-            ends = await asyncio.wait_for(log_reader.end_offsets(clinics_keys_topic), CONFIRM_TIMEOUT_S)
-        except Exception as exc:  # noqa: BLE001 - the thread's wait is the fallback, and it reports a broker down
-            log.info("end offsets of %s not read (%s); waiting for its follower", clinics_keys_topic,
-                     failure_summary(exc))
-            return
-        clinic_keys.confirm_as_of(asked_at, ends)
+    confirm_clinic_keys = KeysConfirmer(lambda: log_reader.end_offsets(clinics_keys_topic), clinic_keys,
+                                        what=clinics_keys_topic)
 
     def stored(key: bytes) -> bytes | None:
         """The citizen's value in the table, from its store in one read: the table's own `get` asks the store
