@@ -544,6 +544,26 @@ def test_the_poll_backoff_counts_consecutive_failures_only():
     assert attempts == [1] * 11 + [1, 2, 3] and stats.outage_waits == 14
 
 
+def test_the_re_read_backoff_counts_from_one_again_after_a_committed_batch():
+    from schemas.errors import TransientError
+
+    registry = InMemoryRegistry()
+    sink, attempts, script = make_sink(registry), [], ["fail", "fail", "ok", "fail", "ok"]
+    sink.loop.backoff = SimpleNamespace(delay=lambda attempt, rng=None: attempts.append(attempt) or 0.0)
+
+    def act(rec, event):
+        if script.pop(0) == "fail":
+            raise TransientError("registry away")
+
+    sink.loop._act = act
+    consumer = FakeConsumer()
+    consumer.seek = lambda tp, offset: None
+    rec = record(registry, issuance())
+    for _ in range(5):
+        drive(sink, rec, FakeClient([]), FakeProducer(), consumer)
+    assert attempts == [1, 2, 1] and consumer.committed == [(2, 8), (2, 8)]
+
+
 def test_a_delivery_finished_before_act_returns_does_not_deadlock():
     """add_done_callback on a finished future runs the callback at once, in act's thread (under the sink's lock)."""
     from concurrent.futures import Future
