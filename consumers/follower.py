@@ -26,6 +26,7 @@ from typing import Callable
 from schemas.errors import GplxError, RegistryUnavailable
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
 from topology.connection import Connection
+from topology.kafka_python import new_client
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +115,9 @@ class TopicFollower:
         from kafka.structs import TopicPartition
 
         try:
-            consumer = KafkaConsumer(**self._connection.kafka_python_kwargs(), group_id=None,
-                                     enable_auto_commit=False, client_id=self._thread.name,
-                                     fetch_max_wait_ms=50)  # an idle topic still says how far it goes, often
+            consumer = new_client(KafkaConsumer, **self._connection.kafka_python_kwargs(), group_id=None,
+                                  enable_auto_commit=False, client_id=self._thread.name,
+                                  fetch_max_wait_ms=50)  # an idle topic still says how far it goes, often
             partitions = consumer.partitions_for_topic(self._topic)
             if not partitions:
                 raise FollowerError(f"topic {self._topic} does not exist (gplx-bus topics apply)")

@@ -52,6 +52,7 @@ from schemas.registry import RegistryClient
 from schemas.serde import AvroDeserializer, AvroSerializer, SchemaRegistry, SerializationContext, key_bytes
 from topology.connection import Connection, environment
 from topology.diagnose import cannot_reach, refuse_unreachable
+from topology.kafka_python import new_client
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +235,7 @@ class ConsumeLoop:
         refuse_unreachable(self._connection, BrokerUnavailable)  # a known cause at once, not after the timeout
         kwargs = self._connection.kafka_python_kwargs()
         try:
-            self._consumer = KafkaConsumer(
+            self._consumer = new_client(KafkaConsumer,
                 self.topic, **kwargs, group_id=self.group_id, client_id=self._client_id, enable_auto_commit=False,
                 auto_offset_reset="earliest",  # a new group must not skip what is already waiting
                 max_poll_records=self._max_poll_records, max_poll_interval_ms=self._max_poll_interval_ms,

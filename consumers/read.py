@@ -6,7 +6,7 @@ the ends fixed first the read always finishes, and a second call picks up what a
 those ends that a poll happens to return are left for the next call (their positions are rewound). A deadline
 turns a broker that stops answering into an error instead of a hang.
 
-    kafka = KafkaConsumer(**conn.kafka_python_kwargs(), group_id=None, enable_auto_commit=False)
+    kafka = new_client(KafkaConsumer, **conn.kafka_python_kwargs(), group_id=None, enable_auto_commit=False)
     for record in records_to_end(kafka, partitions_of(kafka, topic)):   # from the beginning
         ...
 """

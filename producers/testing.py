@@ -13,6 +13,7 @@ from schemas.models import Event
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
 from topology.catalogue import Catalogue
 from topology.connection import Connection
+from topology.kafka_python import new_client
 
 
 def private_catalogue(prefix: str | None = None, *, input_partitions: int = 3) -> Catalogue:
@@ -35,8 +36,8 @@ def read_events(bootstrap_servers: str | Connection, registry: SchemaRegistry, t
     from kafka import KafkaConsumer
 
     de = AvroDeserializer(registry)
-    consumer = KafkaConsumer(topic, **Connection.of(bootstrap_servers).kafka_python_kwargs(), group_id=None,
-                             auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = new_client(KafkaConsumer, topic, **Connection.of(bootstrap_servers).kafka_python_kwargs(), group_id=None,
+                          auto_offset_reset="earliest", enable_auto_commit=False)
     out: list[tuple[str | None, Event]] = []
     try:
         deadline = time.monotonic() + timeout_s
@@ -63,8 +64,8 @@ def read_to_end(bootstrap_servers: str | Connection, registry: SchemaRegistry,
     from consumers.read import partitions_of, records_to_end
 
     de = AvroDeserializer(registry)
-    consumer = KafkaConsumer(**Connection.of(bootstrap_servers).kafka_python_kwargs(), group_id=None,
-                             enable_auto_commit=False)
+    consumer = new_client(KafkaConsumer, **Connection.of(bootstrap_servers).kafka_python_kwargs(), group_id=None,
+                          enable_auto_commit=False)
     try:
         return [(r, de(r.value, SerializationContext(topic)))
                 for r in records_to_end(consumer, partitions_of(consumer, topic))]
@@ -87,7 +88,7 @@ def topic_size(bootstrap_servers: str | Connection, topic: str) -> int:
     from kafka import KafkaConsumer
     from kafka.structs import TopicPartition
 
-    consumer = KafkaConsumer(**Connection.of(bootstrap_servers).kafka_python_kwargs(), group_id=None)
+    consumer = new_client(KafkaConsumer, **Connection.of(bootstrap_servers).kafka_python_kwargs(), group_id=None)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return sum(consumer.end_offsets(partitions).values())
@@ -102,7 +103,7 @@ def group_settled(bootstrap_servers: str | Connection, group: str, members: int)
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    admin = KafkaAdminClient(**Connection.of(bootstrap_servers).kafka_python_kwargs())
+    admin = new_client(KafkaAdminClient, **Connection.of(bootstrap_servers).kafka_python_kwargs())
     try:
         state = admin.describe_groups([group])[group]
     except KafkaError:

@@ -22,6 +22,7 @@ from topology.catalogue import Catalogue, TopicSpec
 from topology.connection import Connection
 from topology.diagnose import cannot_reach, refuse_unreachable
 from topology.errors import TopologyError  # noqa: F401 - defined there, imported here as before
+from topology.kafka_python import new_client
 
 
 # --- observed state ---------------------------------------------------------------------------------------------
@@ -163,9 +164,9 @@ def connect(bootstrap_servers: str | Connection, *, timeout_ms: int = 10_000):
 
     refuse_unreachable(bootstrap_servers, TopologyError)  # a known cause at once, not after the timeout
     try:
-        return KafkaAdminClient(**Connection.of(bootstrap_servers).kafka_python_kwargs(),
-                                client_id="gplx-bus-topology",
-                                bootstrap_timeout_ms=timeout_ms, request_timeout_ms=max(timeout_ms, 30_000))
+        return new_client(KafkaAdminClient, **Connection.of(bootstrap_servers).kafka_python_kwargs(),
+                          client_id="gplx-bus-topology",
+                          bootstrap_timeout_ms=timeout_ms, request_timeout_ms=max(timeout_ms, 30_000))
     except (KafkaError, OSError):
         raise TopologyError(cannot_reach(bootstrap_servers)) from None
 

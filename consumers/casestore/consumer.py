@@ -21,6 +21,7 @@ from schemas.errors import DeserializationError
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
 from topology.catalogue import AUDIT_RETENTION, CASE_STORE, CASES_EVENTS, consumer_group
 from topology.connection import Connection
+from topology.kafka_python import new_client
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class StoreConsumer:
         self._deserialize = AvroDeserializer(registry)
         self._ctx = SerializationContext(self.topic)
         self._mirror = mirror_offsets
-        self._consumer = KafkaConsumer(
+        self._consumer = new_client(KafkaConsumer,
             **conn.kafka_python_kwargs(), client_id="gplx-case-store",
             group_id=self.topic[:-len(CASES_EVENTS)] + consumer_group(CASE_STORE) if mirror_offsets else None,
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=max_records,

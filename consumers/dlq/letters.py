@@ -18,6 +18,7 @@ from topology.diagnose import cannot_reach, refuse_unreachable
 
 from consumers.errors import DlqError  # noqa: F401 - defined there, imported here as before
 from consumers.read import partitions_of, records_to_end
+from topology.kafka_python import new_client
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ def consumer(conn: Connection | str) -> KafkaConsumer:
     conn = Connection.of(conn)
     refuse_unreachable(conn, DlqError)  # a known cause at once, not after the timeout
     try:
-        return KafkaConsumer(**conn.kafka_python_kwargs(), group_id=None, enable_auto_commit=False,
-                             client_id="gplx-dlq", request_timeout_ms=10_000, bootstrap_timeout_ms=10_000)
+        return new_client(KafkaConsumer, **conn.kafka_python_kwargs(), group_id=None, enable_auto_commit=False,
+                          client_id="gplx-dlq", request_timeout_ms=10_000, bootstrap_timeout_ms=10_000)
     except KafkaError:
         raise DlqError(cannot_reach(conn)) from None
 

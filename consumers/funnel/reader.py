@@ -20,6 +20,7 @@ from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
 from topology.connection import Connection
 
 from consumers.read import partitions_of, records_to_end
+from topology.kafka_python import new_client
 
 
 class TopicReader:
@@ -61,8 +62,8 @@ class TopicReader:
     def _new_consumer(self):
         from kafka import KafkaConsumer
 
-        return KafkaConsumer(**self._connection.kafka_python_kwargs(), group_id=None, enable_auto_commit=False,
-                             client_id="gplx-funnel")
+        return new_client(KafkaConsumer, **self._connection.kafka_python_kwargs(), group_id=None,
+                          enable_auto_commit=False, client_id="gplx-funnel")
 
     def close(self) -> None:
         if self._consumer is not None:

@@ -33,6 +33,7 @@ from topology.connection import Connection
 from consumers.subscriber import provinces, render
 from consumers.subscriber.outputs import Output
 from consumers.errors import TopicNotReadable  # noqa: F401 - defined there, imported here as before
+from topology.kafka_python import new_client
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class ProvinceSubscriber:
 
         stop = stop or threading.Event()
         result = SubscribeResult(self.province, self.topic, self.group_id)
-        consumer = KafkaConsumer(
+        consumer = new_client(KafkaConsumer,
             self.topic, **Connection.of(self.bootstrap_servers).kafka_python_kwargs(), group_id=self.group_id,
             client_id=f"gplx-subscriber-{self.province.code}",
             enable_auto_commit=False,  # we commit after the output is done (at-least-once)

@@ -27,6 +27,7 @@ from deploy.local.process import ManagedProcess, cmdline, pid_alive, stop_pid
 from deploy.local.security import ADMIN_USER, SecureFiles, new_password, upsert_scram_users, user_name, wait_scram_users
 from deploy.local.settings import kafka_version
 from deploy.local.tools import require_java
+from topology.kafka_python import new_client
 
 _PORT_RETRIES = 3
 
@@ -170,7 +171,8 @@ class LocalCluster:
         bootstrap = ",".join(node.bootstrap for node in self.nodes)
         self.secure.save_password(ADMIN_USER, self.secure.password(ADMIN_USER), bootstrap)
         passwords = {user: new_password() for user in self.principals if user != ADMIN_USER}
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="gplx-launcher", **self._admin_login())
+        admin = new_client(KafkaAdminClient, bootstrap_servers=bootstrap, client_id="gplx-launcher",
+                           **self._admin_login())
         try:
             upsert_scram_users(admin, passwords)
             wait_scram_users(admin, list(passwords))
@@ -341,8 +343,8 @@ def partition_leader(bootstrap: str, topic: str, partition: int, client: dict | 
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="gplx-launcher", request_timeout_ms=5000,
-                                 bootstrap_timeout_ms=5000, **(client or {}))
+        admin = new_client(KafkaAdminClient, bootstrap_servers=bootstrap, client_id="gplx-launcher",
+                           request_timeout_ms=5000, bootstrap_timeout_ms=5000, **(client or {}))
     except (KafkaError, OSError) as exc:
         raise LauncherError(f"no broker answered at {bootstrap} ({type(exc).__name__}): is the cluster up?") from None
     try:

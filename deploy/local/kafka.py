@@ -17,6 +17,7 @@ from deploy.local.errors import LauncherError
 from deploy.local.process import ManagedProcess
 from deploy.local.security import ADMIN_USER, SecureFiles, write_private
 from deploy.local.settings import kafka_heap_opts
+from topology.kafka_python import new_client
 
 _LOG4J1 = """\
 log4j.rootLogger=INFO, stdout
@@ -207,8 +208,8 @@ def wait_until_ready(bootstrap: str, expected_brokers: int, timeout: float, aliv
         if not alive():
             raise LauncherError("broker process exited during start-up")
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000,
-                                     bootstrap_timeout_ms=3000, client_id="gplx-launcher", **(client or {}))
+            admin = new_client(KafkaAdminClient, bootstrap_servers=bootstrap, request_timeout_ms=3000,
+                               bootstrap_timeout_ms=3000, client_id="gplx-launcher", **(client or {}))
             try:
                 brokers = admin.describe_cluster().get("brokers", [])
             finally:

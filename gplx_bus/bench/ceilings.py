@@ -14,6 +14,7 @@ import time
 import uuid
 
 from gplx_bus.bench import bus_env
+from topology.kafka_python import new_client
 
 
 # ---- ceiling A ---------------------------------------------------------------------------------------------------
@@ -83,7 +84,7 @@ def consume_topic(bus: bus_env.Bus, topic: str) -> dict:
     from kafka import KafkaConsumer
     from kafka.structs import TopicPartition
 
-    consumer = KafkaConsumer(**bus.connection.kafka_python_kwargs())
+    consumer = new_client(KafkaConsumer, **bus.connection.kafka_python_kwargs())
     try:
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         ends, starts = consumer.end_offsets(tps), consumer.beginning_offsets(tps)
@@ -157,8 +158,9 @@ def _aiokafka_loop(bus, src: str, dst: str, count: int) -> float:
 def _kafka_python_loop(bus, src: str, dst: str, count: int) -> float:
     from kafka import KafkaConsumer, KafkaProducer
 
-    consumer = KafkaConsumer(src, **bus.connection.kafka_python_kwargs(), group_id=f"bench-{uuid.uuid4().hex[:6]}",
-                             auto_offset_reset="earliest", enable_auto_commit=True)
+    consumer = new_client(KafkaConsumer, src, **bus.connection.kafka_python_kwargs(),
+                          group_id=f"bench-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest",
+                          enable_auto_commit=True)
     producer = KafkaProducer(**bus.connection.kafka_python_kwargs(), acks="all", linger_ms=10, batch_size=64 * 1024)
     try:
         moved, started = 0, None

@@ -30,6 +30,7 @@ from pathlib import Path
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from topology.kafka_python import new_client
 
 CLINIC = "BVBENCH"
 
@@ -168,7 +169,7 @@ def _records(bootstrap: str, topic: str) -> int:
     from kafka import KafkaConsumer
     from kafka.structs import TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    consumer = new_client(KafkaConsumer, bootstrap_servers=bootstrap, group_id=None)
     try:
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
         return sum(consumer.end_offsets(tps).values())

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from gplx_bus.bench import bus_env, same_work
+from topology.kafka_python import new_client
 
 
 
@@ -143,8 +144,8 @@ class CaseWatcher:
         from topology import catalogue as topics
 
         self.topic = catalogue.name(topics.CASES_EVENTS)
-        self.consumer = KafkaConsumer(**bus.connection.kafka_python_kwargs(), group_id=None, enable_auto_commit=False,
-                                      auto_offset_reset="earliest")
+        self.consumer = new_client(KafkaConsumer, **bus.connection.kafka_python_kwargs(), group_id=None,
+                                   enable_auto_commit=False, auto_offset_reset="earliest")
         parts = self.consumer.partitions_for_topic(self.topic) or set()
         self.consumer.assign([TopicPartition(self.topic, p) for p in parts])
         self.deserialize = AvroDeserializer(registry)
@@ -202,7 +203,7 @@ def inputs_consumed(bus: bus_env.Bus, catalogue, prefix: str) -> bool:
     from topology.processor.app import INPUTS
 
     group = prefix + CASE_PROCESSOR_APP_ID
-    admin = KafkaAdminClient(**bus.connection.kafka_python_kwargs())
+    admin = new_client(KafkaAdminClient, **bus.connection.kafka_python_kwargs())
     try:
         committed = {tp: om.offset for tp, om in admin.list_group_offsets([group]).get(group, {}).items()}
         tps = [TopicPartition(catalogue.name(b), p) for b in INPUTS for p in range(bus_env.INPUT_PARTITIONS)]

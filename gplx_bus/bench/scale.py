@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gplx_bus.bench import bus_env, ceilings, processor_runs
+from topology.kafka_python import new_client
 
 TICK_SECONDS = 5.0
 TICK_WINDOW = 30.0
@@ -204,8 +205,8 @@ def _clock_ticks(bus, topic: str) -> list[bytes]:
     from kafka import KafkaConsumer
     from kafka.structs import TopicPartition
 
-    consumer = KafkaConsumer(**bus.connection.kafka_python_kwargs(), enable_auto_commit=False,
-                             auto_offset_reset="earliest", consumer_timeout_ms=2000)
+    consumer = new_client(KafkaConsumer, **bus.connection.kafka_python_kwargs(), enable_auto_commit=False,
+                          auto_offset_reset="earliest", consumer_timeout_ms=2000)
     try:
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(tps)
