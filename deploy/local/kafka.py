@@ -81,7 +81,9 @@ def server_properties(node: NodeSpec, voters: str, replication: int, secure: Sec
         f"transaction.state.log.min.isr={min(2, replication)}",
         "transaction.state.log.num.partitions=5",
         "group.initial.rebalance.delay.ms=0",
-        "auto.create.topics.enable=true",
+        # Every topic, the processor's changelogs included, is made by `gplx-bus topics apply` from the catalogue,
+        # never by a client naming one: with auto-create on, a metadata request for a misspelled topic made it.
+        "auto.create.topics.enable=false",
         "log.retention.check.interval.ms=60000",
         "",
     ])

@@ -95,3 +95,21 @@ def test_schema_registered_and_fetched_by_id(schema_registry_url, unique_name):
         fetched = client.get(f"/schemas/ids/{schema_id}")
         assert fetched.status_code == 200, fetched.text
     assert json.loads(fetched.json()["schema"]) == schema
+
+
+def test_naming_a_topic_does_not_create_it(bus, kafka_bootstrap, unique_name):
+    """auto.create.topics.enable=false on the launcher's brokers: a consumer's (or kcat's) metadata request for a
+    misspelled topic used to create it, with the broker's defaults and no ACL of the catalogue."""
+    if bus.mode != "local":
+        pytest.skip("the broker's settings are the launcher's only on the local (plain) stack")
+    consumer = KafkaConsumer(unique_name, bootstrap_servers=kafka_bootstrap, group_id=None)
+    try:
+        consumer.poll(timeout_ms=1000)
+        assert not consumer.partitions_for_topic(unique_name)  # kafka-python 3: an empty set
+    finally:
+        consumer.close()
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        assert unique_name not in admin.list_topics()
+    finally:
+        admin.close()
