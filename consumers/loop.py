@@ -152,8 +152,9 @@ class ConsumeLoop:
         self._consumer = self._producer = None
         self._owed: dict[Any, int] = {}  # partition -> offset of the last record done whose commit failed
         # Consecutive failures, for the backoff's attempt number: a poll error resets on the next good poll, a
-        # re-read batch on the next committed one. Counting with the lifetime stats instead made every wait the
-        # full 30 s once a long-lived loop had seen ten outages.
+        # re-read batch on the next batch committed whole (on any partition: one outage, one count). A batch that
+        # committed its first records before the error still counts as a failure. Counting with the lifetime stats
+        # instead made every wait the full 30 s once a long-lived loop had seen ten outages.
         self._poll_failures = self._batch_failures = 0
         self.dead_letters: DeadLetters | None = None
 
@@ -235,7 +236,8 @@ class ConsumeLoop:
         refuse_unreachable(self._connection, BrokerUnavailable)  # a known cause at once, not after the timeout
         kwargs = self._connection.kafka_python_kwargs()
         try:
-            self._consumer = new_client(KafkaConsumer,
+            self._consumer = new_client(
+                KafkaConsumer,
                 self.topic, **kwargs, group_id=self.group_id, client_id=self._client_id, enable_auto_commit=False,
                 auto_offset_reset="earliest",  # a new group must not skip what is already waiting
                 max_poll_records=self._max_poll_records, max_poll_interval_ms=self._max_poll_interval_ms,

@@ -36,8 +36,8 @@ def read_events(bootstrap_servers: str | Connection, registry: SchemaRegistry, t
     from kafka import KafkaConsumer
 
     de = AvroDeserializer(registry)
-    consumer = new_client(KafkaConsumer, topic, **Connection.of(bootstrap_servers).kafka_python_kwargs(), group_id=None,
-                          auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = new_client(KafkaConsumer, topic, **Connection.of(bootstrap_servers).kafka_python_kwargs(),
+                          group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
     out: list[tuple[str | None, Event]] = []
     try:
         deadline = time.monotonic() + timeout_s

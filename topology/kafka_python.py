@@ -8,7 +8,10 @@ exporter through an outage) left one idle thread and its sockets for good: 35 in
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
 
 Client = TypeVar("Client")
 
@@ -26,11 +29,12 @@ def new_client(cls: type[Client], *topics: str, **configs: Any) -> Client:
 
 
 def _close_half_made(client: Any) -> None:
-    inner = getattr(client, "_client", None)  # kafka-python's compat client: closes connections and the IO loop
+    """Close the connections and stop the IO thread (kafka-python's compat client owns both; it exists once the
+    thread does). Its stop wakes the thread's select loop and joins it: short, the thread does nothing else."""
+    inner = getattr(client, "_client", None)
+    if inner is None:
+        return
     try:
-        if inner is not None:
-            inner.close()
-        elif getattr(client, "_net", None) is not None:
-            client._net.close()
-    except Exception:  # noqa: BLE001 - best effort: the constructor's own error is the one to report
-        pass
+        inner.close()
+    except Exception:  # noqa: BLE001 - the constructor's own error is the one to report; this one says we leaked
+        log.debug("closing a half-made %s failed", type(client).__name__, exc_info=True)

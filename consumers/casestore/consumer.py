@@ -36,7 +36,8 @@ class StoreConsumer:
         self._deserialize = AvroDeserializer(registry)
         self._ctx = SerializationContext(self.topic)
         self._mirror = mirror_offsets
-        self._consumer = new_client(KafkaConsumer,
+        self._consumer = new_client(
+            KafkaConsumer,
             **conn.kafka_python_kwargs(), client_id="gplx-case-store",
             group_id=self.topic[:-len(CASES_EVENTS)] + consumer_group(CASE_STORE) if mirror_offsets else None,
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=max_records,

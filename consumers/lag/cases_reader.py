@@ -203,7 +203,8 @@ class CaseSignals(Collector):
     # -- clients -----------------------------------------------------------------------------------------------
     def _admin_client(self) -> KafkaAdminClient:
         if self._admin is None:
-            self._admin = new_client(KafkaAdminClient,
+            self._admin = new_client(
+                KafkaAdminClient,
                 **Connection.of(self._bootstrap).kafka_python_kwargs(), client_id=self._client_id,
                 request_timeout_ms=self._timeout_ms, bootstrap_timeout_ms=self._timeout_ms,
                 reconnect_backoff_max_ms=1000)
@@ -212,7 +213,8 @@ class CaseSignals(Collector):
     def _consumer_for(self, tps: list[TopicPartition]) -> KafkaConsumer:
         if self._consumer is None or set(self._consumer.assignment()) != set(tps):
             if self._consumer is None:
-                self._consumer = new_client(KafkaConsumer,
+                self._consumer = new_client(
+                    KafkaConsumer,
                     **Connection.of(self._bootstrap).kafka_python_kwargs(), client_id=self._client_id, group_id=None,
                     enable_auto_commit=False, auto_offset_reset="earliest",
                     request_timeout_ms=self._timeout_ms + 1000, bootstrap_timeout_ms=self._timeout_ms,

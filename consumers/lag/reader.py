@@ -48,7 +48,8 @@ class KafkaOffsetReader:
 
     def _admin_client(self) -> KafkaAdminClient:
         if self._admin is None:  # lazily, so a monitor can be built while the broker is still away
-            self._admin = new_client(KafkaAdminClient,
+            self._admin = new_client(
+                KafkaAdminClient,
                 **Connection.of(self._bootstrap).kafka_python_kwargs(), client_id=self._client_id,
                 request_timeout_ms=self._timeout_ms, bootstrap_timeout_ms=self._timeout_ms,
                 reconnect_backoff_max_ms=1000,
@@ -108,7 +109,8 @@ class KafkaOffsetReader:
         """Timestamp (seconds) of the record at `offset`, by a seek and one fetch; None if it is gone
         (retention) or not readable in time. Used only when the committed offset predates our samples."""
         if self._consumer is None:
-            self._consumer = new_client(KafkaConsumer,
+            self._consumer = new_client(
+                KafkaConsumer,
                 **Connection.of(self._bootstrap).kafka_python_kwargs(), client_id=f"{self._client_id}-ts",
                 group_id=None,
                 enable_auto_commit=False, max_poll_records=1, request_timeout_ms=max(self._timeout_ms, 1000) + 1000,

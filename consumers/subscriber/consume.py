@@ -83,7 +83,8 @@ class ProvinceSubscriber:
 
         stop = stop or threading.Event()
         result = SubscribeResult(self.province, self.topic, self.group_id)
-        consumer = new_client(KafkaConsumer,
+        consumer = new_client(
+            KafkaConsumer,
             self.topic, **Connection.of(self.bootstrap_servers).kafka_python_kwargs(), group_id=self.group_id,
             client_id=f"gplx-subscriber-{self.province.code}",
             enable_auto_commit=False,  # we commit after the output is done (at-least-once)

@@ -11,7 +11,8 @@ CLOSED = "127.0.0.1:1"  # nothing listens on port 1
 
 
 def _io_threads() -> int:
-    return sum(1 for t in threading.enumerate() if t.name.startswith("kafka-io-"))
+    """This test's clients' network threads (kafka-io-<client_id>), not those of other tests in the process."""
+    return sum(1 for t in threading.enumerate() if t.name == "kafka-io-t-leak")
 
 
 @pytest.mark.parametrize("cls, configs", [(KafkaAdminClient, {}), (KafkaConsumer, {"group_id": None})])
