@@ -9,6 +9,7 @@ as a failure and killed.
 """
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from dataclasses import dataclass
@@ -56,8 +57,12 @@ def _mode() -> str:
 
 
 def pytest_configure(config):
-    # Every process started during this run inherits this variable: that is how leftovers are found.
+    # Every process started during this run inherits this variable: that is how leftovers are found. Under
+    # pytest-xdist (`make test` runs two workers) each worker's processes carry the run's id plus the worker's name.
     os.environ.setdefault(SESSION_ENV, uuid.uuid4().hex)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and not os.environ[SESSION_ENV].endswith(f"-{worker}"):
+        os.environ[SESSION_ENV] += f"-{worker}"
 
 
 def pytest_report_header(config):
@@ -186,12 +191,51 @@ def _leftovers(session_id: str) -> list[int]:
     return found
 
 
+_LEFT_IN_WORKERS: list[int] = []
+
+
 def pytest_sessionfinish(session, exitstatus):
-    """Fail the run if a broker, registry or worker we started is still alive (and kill it)."""
-    left = _leftovers(os.environ[SESSION_ENV])
-    if left:
+    """Fail the run if a broker, registry or worker we started is still alive (and kill it).
+
+    Under pytest-xdist each worker looks for its own processes: they die with it (the launcher's children get
+    SIGKILL when their parent goes), so the controller, which runs last, would find none. The worker hands what it
+    found to the controller, which fails the run."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is None and getattr(session.config.option, "numprocesses", None):
+        left = _LEFT_IN_WORKERS  # the xdist controller: it started nothing (the workers carry its bare id)
+    else:
+        left = _leftovers(os.environ[SESSION_ENV])
         for pid in left:
             stop_pid(pid, timeout=5)
+    if workeroutput is not None:  # an xdist worker: its exit status does not reach the run's
+        workeroutput["gplx_leftovers"] = left
+        return
+    if left:
         session.config.pluginmanager.get_plugin("terminalreporter").write_line(
             f"gplx-bus: processes left running by the tests were killed: {left}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist, in the controller: a worker ended; note the processes it found left running."""
+    _LEFT_IN_WORKERS.extend(getattr(node, "workeroutput", {}).get("gplx_leftovers", []))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fault scenarios' figures (tests/faults), from the reports: here, not in tests/faults/conftest.py, because
+    under pytest-xdist the process that prints collects nothing and so loads only this conftest."""
+    found = [value for reports in terminalreporter.stats.values() for report in reports
+             for name, value in getattr(report, "user_properties", ()) if name == "fault_figures"]
+    if not found:
+        return
+    from tests.faults.harness import Figures
+
+    terminalreporter.section("fault scenarios: figures")
+    for f in (Figures(**value) for value in found):
+        terminalreporter.write_line(f.line())
+        for line in f.worker_exits + f.client_errors + f.differences + f.problems[:5] + f.notes:
+            terminalreporter.write_line(f"    {line}")
+    out = os.environ.get("GPLX_FAULTS_REPORT")
+    if out:
+        Path(out).write_text(json.dumps(found, indent=2, default=str))
