@@ -8,9 +8,10 @@ A consumer of the bus (the portal sink, the adapters' responders, the clinic gat
   or a record `act` failed on with an error that is not transient (`PROCESSING_FAILED`, logged as type and
   place only: the message may quote personal data) goes to the `dlq` topic, built by `schemas.deadletter`,
   acknowledged (acks=all) before its offset is committed; the partition moves on;
-- **wait out outages**: a `TransientError` (registry or broker away) while decoding or dead-lettering is retried
-  with backoff until it passes or the loop is stopped, never dead-lettered; raised by `act` (or by waiting for
-  its effects) the batch is re-read from the first record not committed, after a backoff;
+- **wait out outages**: a `TransientError` (registry or broker away) while polling (a retriable Kafka error),
+  decoding or dead-lettering is retried with backoff until it passes or the loop is stopped, never dead-lettered;
+  raised by `act` (or by waiting for its effects) the batch is re-read from the first record not committed, after
+  a backoff;
 - **commit after the effect**: a record's offset is committed only once `act` returned and every delivery it
   handed back was acknowledged, so a crash in between re-delivers the record (at-least-once: make `act`
   idempotent, e.g. with deterministic event ids or an idempotency key); a commit that fails (the group
@@ -151,11 +152,11 @@ class ConsumeLoop:
         self._thread: threading.Thread | None = None
         self._consumer = self._producer = None
         self._owed: dict[Any, int] = {}  # partition -> offset of the last record done whose commit failed
-        # Consecutive failures, for the backoff's attempt number: a poll error resets on the next good poll, a
-        # re-read batch on the next batch committed whole (on any partition: one outage, one count). A batch that
-        # committed its first records before the error still counts as a failure. Counting with the lifetime stats
-        # instead made every wait the full 30 s once a long-lived loop had seen ten outages.
-        self._poll_failures = self._batch_failures = 0
+        # Batches re-read in a row, for the backoff's attempt number: reset by the next batch committed whole (on
+        # any partition: one outage, one count); a batch that committed its first records before the error still
+        # counts. Counting with the lifetime stats instead made every wait the full 30 s once a long-lived loop had
+        # seen ten outages.
+        self._batch_failures = 0
         self.dead_letters: DeadLetters | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
@@ -189,27 +190,15 @@ class ConsumeLoop:
 
     def run(self, stop: threading.Event | None = None) -> LoopStats:
         """Consume in the caller's thread until `stop` (or stop()) is set; raises what ended the loop early."""
-        from kafka.errors import KafkaError
         if stop is not None:
             self._stop = stop
         if self._consumer is None:
             self._connect()
         try:
             while not self._stop.is_set():
-                try:
-                    polled = self._consumer.poll(timeout_ms=500)
-                except KafkaError as exc:
-                    if not exc.retriable:
-                        raise  # e.g. not authorized: no point in asking again
-                    # A broker that died (the group coordinator, a leader) surfaced through poll: kafka-python
-                    # reconnects on the next one. This ended the portal sink's loop when the faults harness killed
-                    # the coordinator's broker under load (session 8): nothing was delivered after it.
-                    self.stats.outage_waits += 1
-                    self._poll_failures += 1
-                    log.warning("%s: %s while polling; polling again", self.name, failure_summary(exc))
-                    self._stop.wait(self.backoff.delay(min(self._poll_failures, 10), self._rng))
-                    continue
-                self._poll_failures = 0
+                polled = self._wait_out(self._poll, "polling")
+                if polled is _STOPPED:
+                    break
                 for tp, records in polled.items():
                     if self._stop.is_set():
                         break  # records of the partitions left are not committed: read again next start
@@ -339,6 +328,20 @@ class ConsumeLoop:
         log.warning("%s dead-lettered %s[%d]@%d: %s", self.name, record.topic, record.partition, record.offset,
                     code)
         return None
+
+    def _poll(self) -> dict:
+        """One poll. A retriable Kafka error is a TransientError, waited out: a broker that died (the group
+        coordinator, a leader) surfaces through poll and kafka-python reconnects at the next one. It ended the portal
+        sink's loop when the faults harness killed the coordinator's broker under load (session 8). A non-retriable
+        one (e.g. not authorized) ends the loop: asking again would not help."""
+        from kafka.errors import KafkaError
+
+        try:
+            return self._consumer.poll(timeout_ms=500)
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            raise TransientError(failure_summary(exc)) from exc
 
     def _wait_out(self, call: Callable[[], Any], what: str):
         """call(), retried with backoff while it raises a TransientError; _STOPPED if stopped meanwhile."""

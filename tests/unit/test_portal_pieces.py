@@ -476,18 +476,24 @@ def test_client_over_https_verifies_the_standin_against_its_ca(tmp_path):
         trusted.close()
 
 
-class PollFailsOnce(FakeConsumer):
-    """poll() raises `error` on its first call (a broker gone), then returns nothing and stops the loop."""
+class PollScript(FakeConsumer):
+    """poll() follows a script: "x" raises `error` (default: a lost connection), "." returns nothing; it stops the
+    loop at the script's end and counts its calls."""
 
-    def __init__(self, error, stop):
+    def __init__(self, script, stop, error=None):
+        from kafka.errors import KafkaConnectionError
+
         super().__init__()
-        self.error, self.stop, self.polls = error, stop, 0
+        self.script, self.stop, self.polls = list(script), stop, 0
+        self.error = error or KafkaConnectionError("connection reset")
 
     def poll(self, timeout_ms=0):
         self.polls += 1
-        if self.polls == 1:
+        step = self.script.pop(0)
+        if not self.script:
+            self.stop.set()
+        if step == "x":
             raise self.error
-        self.stop.set()
         return {}
 
     def close(self, autocommit=False):
@@ -495,42 +501,21 @@ class PollFailsOnce(FakeConsumer):
 
 
 def test_a_broker_lost_during_a_poll_is_waited_out_not_the_end_of_the_loop():
-    from kafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
+    from kafka.errors import TopicAuthorizationFailedError
 
     registry = InMemoryRegistry()
     sink = make_sink(registry)
     stop = threading.Event()
-    sink.loop._consumer = consumer = PollFailsOnce(KafkaConnectionError("connection reset"), stop)
+    sink.loop._consumer = consumer = PollScript("x.", stop)
     sink.loop._producer = SimpleNamespace(close=lambda timeout=None: None)
     stats = sink.loop.run(stop)  # used to raise: the portal sink's loop ended when the coordinator's broker died
     assert consumer.polls == 2 and stats.outage_waits == 1 and not stats.errors
 
     refused = make_sink(registry)
-    refused.loop._consumer = PollFailsOnce(TopicAuthorizationFailedError("not authorized"), threading.Event())
+    refused.loop._consumer = PollScript("x.", threading.Event(), TopicAuthorizationFailedError("not authorized"))
     refused.loop._producer = SimpleNamespace(close=lambda timeout=None: None)
     with pytest.raises(TopicAuthorizationFailedError):  # not retriable: the loop ends with the reason
         refused.loop.run(threading.Event())
-
-
-class PollScript(FakeConsumer):
-    """poll() follows a script: "x" raises a lost connection, "." returns nothing; stops the loop at its end."""
-
-    def __init__(self, script, stop):
-        super().__init__()
-        self.script, self.stop = list(script), stop
-
-    def poll(self, timeout_ms=0):
-        from kafka.errors import KafkaConnectionError
-
-        step = self.script.pop(0)
-        if not self.script:
-            self.stop.set()
-        if step == "x":
-            raise KafkaConnectionError("connection reset")
-        return {}
-
-    def close(self, autocommit=False):
-        pass
 
 
 def test_the_poll_backoff_counts_consecutive_failures_only():
