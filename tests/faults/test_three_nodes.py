@@ -1,8 +1,9 @@
 """The replicated three-node cluster under faults: the scenarios meant for CI.
 
-One cluster for the module (three KRaft nodes + registry); first the launcher's fault controls, then a fault-free
-run of the seeded day (the baseline), then three scenarios on the same seed, each compared case by case with it:
-SIGKILL the leader of the busiest input partitions, SIGKILL one of two workers, SIGKILL the active controller.
+One cluster for the module (three KRaft nodes + registry); first the launcher's fault controls and a read's
+deadline while a leader hangs, then a fault-free run of the seeded day (the baseline), then three scenarios on the
+same seed, each compared case by case with it: SIGKILL the leader of the busiest input partitions, SIGKILL one of
+two workers, SIGKILL the active controller.
 All of them run in `make test` (the issue's CI selection). The other scenarios are in test_more_faults.py.
 """
 from __future__ import annotations
@@ -33,7 +34,7 @@ def check(run: harness.Run, baseline: harness.Run) -> harness.Figures:
     assert f.decided == f.cases and f.identical == f.compared == f.cases, f.differences
     assert f.portal_distinct == f.approvals and f.refunds == f.paid_rejections, f.line()
     assert f.conflicting_ids == 0, f.line()
-    assert f.lag0_after_fault_s is not None and f.first_decision_after_fault_s is not None, f.line()
+    assert f.lag0_after_fault_s is not None and f.first_decision_after_fault_s is not None, [f.line(), *f.notes]
     assert f.exporter_up_at_end, "the lag exporter did not report again after the fault"
     return f
 
@@ -105,6 +106,64 @@ def test_launcher_kills_hangs_restarts_and_names_controller_and_leaders(cluster3
     assert moved not in (leader, -1)
     cluster3.restart_node(leader)
     assert len(cluster3.pids()) == 4  # three nodes and the registry
+
+
+def test_a_read_to_the_end_keeps_its_deadline_while_the_leader_hangs(cluster3):
+    """`records_to_end` (the funnel reader, the DLQ tools, the harness's watch) bounds its end-offset and position
+    lookups by its own deadline. Its leader SIGSTOPped, a partition answers nothing until the controller fences the
+    node, and kafka-python's own bound for those lookups is its request timeout, 30 s: a 3 s read waited that long
+    (measured here without the fix: 30.0 s; in CI it left a 15 s gap in the fault monitor's samples)."""
+    import threading
+
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+    from kafka.admin import NewTopic
+    from kafka.structs import TopicPartition
+
+    from consumers.errors import ReadTimedOut
+    from consumers.read import records_to_end
+
+    bootstrap = cluster3.endpoints.bootstrap_servers
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic("reader.probe", 1, 3)])
+    finally:
+        admin.close()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for i in range(10):
+        producer.send("reader.probe", str(i).encode())
+    producer.flush()
+    producer.close()
+    tp = TopicPartition("reader.probe", 0)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        assert len(list(records_to_end(consumer, [tp], timeout_s=30))) == 10  # the read works, all nodes up
+
+        outcome: dict = {}
+
+        def read():
+            started = time.monotonic()
+            try:
+                outcome["records"] = len(list(records_to_end(consumer, [tp], timeout_s=3)))
+            except Exception as exc:  # noqa: BLE001 - the outcome is asserted below
+                outcome["error"] = exc
+            outcome["seconds"] = time.monotonic() - started
+
+        leader = cluster3.leader("reader.probe", 0)
+        cluster3.hang_node(leader)
+        try:
+            reader = threading.Thread(target=read, daemon=True)
+            reader.start()
+            reader.join(40)  # past kafka-python's 30 s: without the fix the read ends, with a KafkaTimeoutError
+        finally:
+            cluster3.resume_node(leader)
+        cluster3.restart_node(leader)  # back and listed by the cluster, as the scenarios after this one need
+        print(f"\nleader {leader} SIGSTOPped: a 3 s read ended after {outcome.get('seconds', -1):.1f}s with "
+              f"{outcome.get('error') or outcome.get('records')}")
+        assert "seconds" in outcome, "the read was still waiting 40 s after it began"
+        assert isinstance(outcome.get("error"), ReadTimedOut), outcome
+        assert outcome["seconds"] < 6, outcome
+    finally:
+        consumer.close()
 
 
 def test_kill_leader_of_busiest_partitions(cluster3, workroot, baseline):
