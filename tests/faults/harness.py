@@ -7,7 +7,7 @@ kills them one by one (several workers, each its own subprocess and data folder)
 
 A run: topics under a fresh prefix at RF 3 / min ISR 2 -> workers, adapters, portal, sink -> the day published at a
 steady rate by the SDK -> once a third of it is acknowledged, the scenario's fault -> settled (lag 0, nothing in
-flight) -> the clock past the deadline -> every decision and delivery -> figures. A `Monitor` thread samples the
+flight) -> the clock past the deadline -> every decision and delivery -> figures. A `Monitor` (two threads) samples the
 processor's lag (consumers/lag) and the decisions written, four times a second, to time the recovery.
 """
 from __future__ import annotations
@@ -215,11 +215,12 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-class Monitor(threading.Thread):
-    """Samples the processor group's lag (consumers/lag) and the decisions on cases.events, every 0.25 s."""
+class Monitor:
+    """Samples the processor group's lag (consumers/lag) and the decisions on cases.events, every 0.25 s, each in
+    its own thread: a read of cases.events that waits on a partition without a leader must not leave the lag
+    unsampled meanwhile (seen in CI: a 15 s gap that hid the return to lag 0)."""
 
     def __init__(self, conn: Connection, registry_url: str, catalogue: Catalogue):
-        super().__init__(daemon=True, name="fault-monitor")
         from consumers.lag import LagConfig, LagMonitor
 
         self.group = catalogue.prefix + topics.CASE_PROCESSOR_APP_ID
@@ -227,26 +228,39 @@ class Monitor(threading.Thread):
         self.lag_monitor = LagMonitor(LagConfig(bootstrap_servers=conn.bootstrap, group_pattern="^" + self.group
                                                 + "$", request_timeout_ms=3000))
         self.conn, self.registry_url, self.catalogue = conn, registry_url, catalogue
-        self.samples: list[tuple[float, int | None, int]] = []  # (monotonic time, processor lag, decisions)
+        self.lags: list[tuple[float, int | None]] = []  # (monotonic time, processor lag; None: no figure)
+        self.decisions: list[tuple[float, int]] = []  # (monotonic time, decision records on cases.events)
         self.stop_event = threading.Event()
-        self.errors: Counter = Counter()
+        self.errors: Counter = Counter()  # why a sample had no figure
+        self._threads = [threading.Thread(target=self._sample_lag, daemon=True, name="fault-monitor-lag"),
+                         threading.Thread(target=self._read_decisions, daemon=True, name="fault-monitor-decisions")]
 
-    def run(self) -> None:
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def _sample_lag(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                self.lags.append((time.monotonic(), self._lag()))
+                self.stop_event.wait(0.25)
+        finally:
+            self.lag_monitor.close()
+
+    def _read_decisions(self) -> None:
         from consumers.funnel import TopicReader
         from schemas.registry import RegistryClient
 
         with RegistryClient(self.registry_url) as registry, \
                 TopicReader(self.conn, registry, [self.catalogue.name(topics.CASES_EVENTS)]) as reader:
             while not self.stop_event.is_set():
-                lag = self._lag()
                 try:
                     reader.catch_up(timeout_s=5)
-                except Exception as exc:  # noqa: BLE001 - a broker away: sample again
+                except Exception as exc:  # noqa: BLE001 - a broker away: read again
                     self.errors[type(exc).__name__] += 1
                 decided = sum(type(e).__name__ in DECISIONS for es in reader.events.values() for e in es)
-                self.samples.append((time.monotonic(), lag, decided))
+                self.decisions.append((time.monotonic(), decided))
                 self.stop_event.wait(0.25)
-        self.lag_monitor.close()
 
     def _lag(self) -> int | None:
         try:
@@ -255,25 +269,38 @@ class Monitor(threading.Thread):
             self.errors[type(exc).__name__] += 1
             return None
         parts = [p for g in report.groups if g.group == self.group for p in g.partitions if p.topic in self.inputs]
-        return sum(p.lag_messages for p in parts) if parts else None
+        if not parts:  # e.g. its coordinator moving: the group is in no broker's ListGroups answer for a while
+            self.errors["group not listed"] += 1
+            return None
+        return sum(p.lag_messages for p in parts)
 
     def lag0_after(self, t: float, not_before: float) -> float | None:
         """Seconds from `t` to the first sample at lag 0 taken after `not_before` (publishing done)."""
-        for at, lag, _ in self.samples:
+        for at, lag in self.lags:
             if at >= max(t, not_before) and lag == 0:
                 return at - t
         return None
 
+    def lag_story(self, t: float) -> str:
+        """The lag samples after `t`, for a run whose lag never read 0: how many, how far apart, why some had no
+        figure, and the last ones."""
+        after = [(at, lag) for at, lag in self.lags if at >= t]
+        gaps = [b - a for (a, _), (b, _) in zip(after, after[1:])]
+        last = ", ".join(f"{at - t:.1f}s: {'-' if lag is None else lag}" for at, lag in after[-5:])
+        return (f"lag samples after the fault: {len(after)}, {sum(lag is None for _, lag in after)} without a "
+                f"figure, longest gap {max(gaps, default=0):.1f}s; failures {dict(self.errors)}; last {last}")
+
     def first_decision_after(self, t: float) -> float | None:
-        before = max((d for at, _, d in self.samples if at <= t), default=0)
-        for at, _, decided in self.samples:
+        before = max((d for at, d in self.decisions if at <= t), default=0)
+        for at, decided in self.decisions:
             if at > t and decided > before:
                 return at - t
         return None
 
     def stop(self) -> None:
         self.stop_event.set()
-        self.join(15)
+        for thread in self._threads:
+            thread.join(15)
 
 
 class ExporterWatch(threading.Thread):
@@ -490,6 +517,8 @@ class Run:
             f.publish_ended_after_fault_s = published.get("ended", self.fault_at) - self.fault_at
             f.lag0_after_fault_s = monitor.lag0_after(self.fault_at, published.get("ended", self.fault_at))
             f.first_decision_after_fault_s = monitor.first_decision_after(self.fault_at)
+            if f.lag0_after_fault_s is None:
+                f.notes.append(monitor.lag_story(self.fault_at))
             report = published.get("report")
             answers = adapter_set.stats()
             # acknowledged inputs: the simulator's, the adapters' answers (identity, police), the clock ticks

@@ -124,8 +124,10 @@ def _sample_memory(run, memory: list[dict], started: float, finished: threading.
                 row[f"broker-{node.spec.node_id}"] = harness.rss_kb(node.process.pid) // 1024
         for name, mb in run.workers.memory_kb().items():
             row[f"worker-{name}"] = mb // 1024
-        if run.monitor and run.monitor.samples:
-            _, row["lag"], row["decided"] = run.monitor.samples[-1]
+        if run.monitor and run.monitor.lags:
+            row["lag"] = run.monitor.lags[-1][1]
+        if run.monitor and run.monitor.decisions:
+            row["decided"] = run.monitor.decisions[-1][1]
         memory.append(row)
         if len(memory) % 12 == 0:  # a progress line a minute
             print(f"[soak {row['t']:6d}s] lag {row.get('lag')}, decision records {row.get('decided')}, RSS MB "
