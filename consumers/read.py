@@ -60,7 +60,7 @@ def records_to_end(kafka, tps: list, *, start: Mapping | None = None, timeout_s:
         else:
             kafka.seek_to_beginning(tp)
     while any(behind(tp) for tp in tps):
-        if time.monotonic() > deadline:
+        if time.monotonic() >= deadline:
             raise timed_out()
         for tp, records in kafka.poll(timeout_ms=min(200, left_ms())).items():
             for r in records:

@@ -6,7 +6,10 @@ it always returns, and calling it again picks up what arrived meanwhile (the dem
 
 A call that fails half-way (a broker or the registry away) loses nothing: every call starts right after the last
 record handled, because a poll hands out records before they are handled and an abandoned poll would otherwise skip
-them; after a Kafka error on a new client, because kafka-python's can stay stuck after every broker restarted.
+them; after a Kafka error on a new client, because kafka-python's can stay stuck after every broker restarted. A read
+past its deadline (`ReadTimedOut`, e.g. a partition whose leader hangs) keeps its client: a new one's bootstrap can
+wait on a hung broker for ever (README, open findings), and the kept one reads on once the leader has moved (broker
+test in tests/faults/test_three_nodes.py).
 """
 from __future__ import annotations
 

@@ -231,7 +231,9 @@ class Monitor:
         self.lags: list[tuple[float, int | None]] = []  # (monotonic time, processor lag; None: no figure)
         self.decisions: list[tuple[float, int]] = []  # (monotonic time, decision records on cases.events)
         self.stop_event = threading.Event()
-        self.errors: Counter = Counter()  # why a sample had no figure
+        self.lag_failures: Counter = Counter()  # why a lag sample had no figure (the lag thread's own)
+        self.read_failures: Counter = Counter()  # why a read of cases.events failed (the decisions thread's own)
+        self.stopped_at: float | None = None
         self._threads = [threading.Thread(target=self._sample_lag, daemon=True, name="fault-monitor-lag"),
                          threading.Thread(target=self._read_decisions, daemon=True, name="fault-monitor-decisions")]
 
@@ -242,7 +244,8 @@ class Monitor:
     def _sample_lag(self) -> None:
         try:
             while not self.stop_event.is_set():
-                self.lags.append((time.monotonic(), self._lag()))
+                lag = self._lag()
+                self.lags.append((time.monotonic(), lag))  # the time the figure was known, as before the split
                 self.stop_event.wait(0.25)
         finally:
             self.lag_monitor.close()
@@ -257,7 +260,7 @@ class Monitor:
                 try:
                     reader.catch_up(timeout_s=5)
                 except Exception as exc:  # noqa: BLE001 - a broker away: read again
-                    self.errors[type(exc).__name__] += 1
+                    self.read_failures[type(exc).__name__] += 1
                 decided = sum(type(e).__name__ in DECISIONS for es in reader.events.values() for e in es)
                 self.decisions.append((time.monotonic(), decided))
                 self.stop_event.wait(0.25)
@@ -266,11 +269,11 @@ class Monitor:
         try:
             report = self.lag_monitor.sample()
         except Exception as exc:  # noqa: BLE001 - a broker away: no figure this time
-            self.errors[type(exc).__name__] += 1
+            self.lag_failures[type(exc).__name__] += 1
             return None
         parts = [p for g in report.groups if g.group == self.group for p in g.partitions if p.topic in self.inputs]
         if not parts:  # e.g. its coordinator moving: the group is in no broker's ListGroups answer for a while
-            self.errors["group not listed"] += 1
+            self.lag_failures["group not listed"] += 1
             return None
         return sum(p.lag_messages for p in parts)
 
@@ -285,10 +288,12 @@ class Monitor:
         """The lag samples after `t`, for a run whose lag never read 0: how many, how far apart, why some had no
         figure, and the last ones."""
         after = [(at, lag) for at, lag in self.lags if at >= t]
-        gaps = [b - a for (a, _), (b, _) in zip(after, after[1:])]
+        times = [t, *(at for at, _ in after), self.stopped_at or time.monotonic()]  # the gaps at both ends count
+        gaps = [b - a for a, b in zip(times, times[1:])]
         last = ", ".join(f"{at - t:.1f}s: {'-' if lag is None else lag}" for at, lag in after[-5:])
         return (f"lag samples after the fault: {len(after)}, {sum(lag is None for _, lag in after)} without a "
-                f"figure, longest gap {max(gaps, default=0):.1f}s; failures {dict(self.errors)}; last {last}")
+                f"figure, longest gap {max(gaps):.1f}s; failures {dict(self.lag_failures)}, reads failed "
+                f"{dict(self.read_failures)}; last {last}")
 
     def first_decision_after(self, t: float) -> float | None:
         before = max((d for at, d in self.decisions if at <= t), default=0)
@@ -298,6 +303,7 @@ class Monitor:
         return None
 
     def stop(self) -> None:
+        self.stopped_at = self.stopped_at or time.monotonic()
         self.stop_event.set()
         for thread in self._threads:
             thread.join(15)

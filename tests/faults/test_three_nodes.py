@@ -162,6 +162,8 @@ def test_a_read_to_the_end_keeps_its_deadline_while_the_leader_hangs(cluster3):
         assert "seconds" in outcome, "the read was still waiting 40 s after it began"
         assert isinstance(outcome.get("error"), ReadTimedOut), outcome
         assert outcome["seconds"] < 6, outcome
+        # the reader keeps its client after a ReadTimedOut (consumers/funnel/reader.py): it must read on
+        assert len(list(records_to_end(consumer, [tp], timeout_s=60))) == 10
     finally:
         consumer.close()
 
