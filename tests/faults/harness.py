@@ -195,12 +195,23 @@ class Workers:
         return {name: rss_kb(p.pid) for name, p in self.procs.items() if p.alive()}
 
 
+# Why a worker stopped, most telling first: the processor's own decision to stop ("...; stopping the worker"), its
+# one-line exit (__main__), then mode's crash record. The last error line is often only the shutdown's trace
+# (a session 10 CI run reported "asyncio.exceptions.CancelledError" for a worker exit, and nothing more).
+_STOP_REASONS = ("stopping the worker", "case processor:", "Crashed reason=")
+
+
 def last_error(log: Path) -> str:
-    """The last line of a worker's log naming an error (no personal data: the processor logs ids and codes)."""
+    """The line of a worker's log that says why it stopped, else its last line naming an error (no personal data:
+    the processor logs ids and codes)."""
     try:
         lines = log.read_text(errors="replace").splitlines()
     except FileNotFoundError:
         return "no log"
+    for marker in _STOP_REASONS:
+        reasons = [line for line in lines if marker in line]
+        if reasons:
+            return reasons[-1].strip()[:300]
     errors = [line for line in lines if "Error" in line or "ERROR" in line or "Exception" in line]
     return (errors[-1] if errors else lines[-1] if lines else "empty log").strip()[:300]
 
