@@ -23,6 +23,7 @@ import threading
 import time
 from typing import Callable
 
+from consumers.backoff import Backoff
 from schemas.errors import GplxError, RegistryUnavailable
 from schemas.serde import AvroDeserializer, SchemaRegistry, SerializationContext
 from topology.connection import Connection
@@ -33,6 +34,16 @@ log = logging.getLogger(__name__)
 
 class FollowerError(GplxError):
     """The topic could not be read (missing, broker unreachable) within the time allowed."""
+
+
+#: Between attempts to reach the topic at the start (1 s .. 10 s): the rounds' own retry waits 1 s.
+_CONNECT_BACKOFF = Backoff(base_s=1.0, max_s=10.0, jitter=0.2)
+
+
+def _retriable(exc: BaseException) -> bool:
+    """A broker away or moving (kafka-python's retriable errors: connection, timeout, no leader yet; and sockets),
+    as opposed to an answer that will not change (authentication or authorization refused)."""
+    return isinstance(exc, OSError) or bool(getattr(exc, "retriable", False))
 
 
 class TopicFollower:
@@ -110,26 +121,12 @@ class TopicFollower:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        from kafka import KafkaConsumer
         from kafka.errors import KafkaError
-        from kafka.structs import TopicPartition
 
-        try:
-            consumer = new_client(KafkaConsumer, **self._connection.kafka_python_kwargs(), group_id=None,
-                                  enable_auto_commit=False, client_id=self._thread.name,
-                                  fetch_max_wait_ms=50)  # an idle topic still says how far it goes, often
-            partitions = consumer.partitions_for_topic(self._topic)
-            if not partitions:
-                raise FollowerError(f"topic {self._topic} does not exist (gplx-bus topics apply)")
-        except (KafkaError, OSError, FollowerError) as exc:
-            with self._cond:
-                self._error = str(exc) if isinstance(exc, FollowerError) else (
-                    f"cannot read {self._topic}: {type(exc).__name__}")
-                self._cond.notify_all()
+        connected = self._connect()
+        if connected is None:
             return
-        tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
+        consumer, tps = connected
         previous_poll = time.time()
         try:
             while not self._stop.is_set():
@@ -143,6 +140,49 @@ class TopicFollower:
                 previous_poll = poll_started
         finally:
             consumer.close()
+
+    def _connect(self):
+        """(consumer, partitions), assigned from the beginning of the topic; None if closed meanwhile, or if the
+        topic cannot be read for good (`_error` then says why: missing, or this login refused). A broker that does
+        not answer is waited for, as the rounds wait for one: a failover at the first certificate (the case
+        processor starts its follower then) or at a gateway's start must not fail every later check. Callers time
+        out meanwhile ("is Kafka up?")."""
+        from kafka import KafkaConsumer
+        from kafka.errors import KafkaError
+        from kafka.structs import TopicPartition
+
+        attempt = 0
+        while not self._stop.is_set():
+            consumer = None
+            try:
+                consumer = new_client(KafkaConsumer, **self._connection.kafka_python_kwargs(), group_id=None,
+                                      enable_auto_commit=False, client_id=self._thread.name,
+                                      fetch_max_wait_ms=50)  # an idle topic still says how far it goes, often
+                partitions = consumer.partitions_for_topic(self._topic)
+            except (KafkaError, OSError) as exc:
+                if consumer is not None:
+                    consumer.close()
+                if not _retriable(exc):
+                    return self._fail(f"cannot read {self._topic}: {type(exc).__name__}")
+                attempt += 1
+                log.warning("%s: cannot reach it (%s, attempt %d); retrying", self._topic, type(exc).__name__,
+                            attempt)
+                self._stop.wait(_CONNECT_BACKOFF.delay(attempt))
+                continue
+            if not partitions:
+                consumer.close()
+                return self._fail(f"topic {self._topic} does not exist (gplx-bus topics apply)")
+            tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            return consumer, tps
+        return None
+
+    def _fail(self, why: str) -> None:
+        with self._cond:
+            self._error = why
+            self._cond.notify_all()
+        return None
 
     def _round(self, consumer, tps, previous_poll: float) -> None:
         """One poll: apply what came, serve catch-ups whose end offsets were reached, move `complete_as_of`."""

@@ -1,9 +1,9 @@
 """The replicated three-node cluster under faults: the scenarios meant for CI.
 
-One cluster for the module (three KRaft nodes + registry); first the launcher's fault controls and a read's
-deadline while a leader hangs, then a fault-free run of the seeded day (the baseline), then three scenarios on the
-same seed, each compared case by case with it: SIGKILL the leader of the busiest input partitions, SIGKILL one of
-two workers, SIGKILL the active controller.
+One cluster for the module (three KRaft nodes + registry); first the launcher's fault controls, a read's deadline
+while a leader hangs and a follower started while its broker is down, then a fault-free run of the seeded day (the
+baseline), then three scenarios on the same seed, each compared case by case with it: SIGKILL the leader of the
+busiest input partitions, SIGKILL one of two workers, SIGKILL the active controller.
 All of them run in `make test` (the issue's CI selection). The other scenarios are in test_more_faults.py.
 """
 from __future__ import annotations
@@ -166,6 +166,37 @@ def test_a_read_to_the_end_keeps_its_deadline_while_the_leader_hangs(cluster3):
         assert len(list(records_to_end(consumer, [tp], timeout_s=60))) == 10
     finally:
         consumer.close()
+
+
+def test_a_topic_follower_started_while_its_broker_is_down_reads_once_it_is_back(cluster3):
+    """The clinic keys' follower (consumers/follower.py) waits out a broker that does not answer at its start. The
+    case processor starts it at the first certificate; in a controller kill (session 10) its first metadata request
+    failed, the failure was kept as final, and every later certificate check failed until the worker restarted. Here
+    its only bootstrap server is a killed node: the follower says nothing within 2 s, then reads once the node is
+    back."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    from consumers.follower import FollowerError, TopicFollower
+    from topology.connection import Connection
+
+    admin = KafkaAdminClient(bootstrap_servers=cluster3.endpoints.bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic("follower.probe", 1, 3)])
+    finally:
+        admin.close()
+    node = cluster3.node(cluster3.controller() % 3 + 1)  # not the controller: its return is quicker
+    cluster3.kill_node(node.spec.node_id)
+    follower = TopicFollower(Connection.of(node.bootstrap), registry=None, topic="follower.probe",
+                             apply=lambda record, event: None, name="follower-probe").start()
+    try:
+        with pytest.raises(FollowerError, match="is Kafka up"):  # waiting, not failed for good
+            follower.catch_up(timeout_s=2)
+        cluster3.start_node(node.spec.node_id)
+        follower.catch_up(timeout_s=60)  # the empty topic read to its end
+    finally:
+        follower.close()
+        harness.all_nodes_up(cluster3)
 
 
 def test_kill_leader_of_busiest_partitions(cluster3, workroot, baseline):

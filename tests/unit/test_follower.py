@@ -1,11 +1,13 @@
 """TopicFollower's promises to the case processor without a broker: a fake kafka-python consumer in one `_round`."""
 from __future__ import annotations
 
+import re
 import time
 
+import pytest
 from kafka.structs import TopicPartition
 
-from consumers.follower import TopicFollower
+from consumers.follower import FollowerError, TopicFollower
 from topology.connection import Connection
 
 TOPIC = "clinics.keys"
@@ -57,3 +59,77 @@ def test_a_follower_that_failed_confirms_nothing():
     follower = _follower(position=3, highwater=3, previous_poll=time.time() - 60)
     follower._error = "topic clinics.keys does not exist"
     assert not follower.confirm_as_of(time.time(), {0: 3})
+
+
+# -- the start: a broker away is waited for; an answer that will not change is final ---------------------------------
+
+class _TopicConsumer(_Consumer):
+    """A reachable one-partition topic, read to its end (offset 0 of an empty topic)."""
+
+    def __init__(self, partitions):
+        super().__init__(position=0, highwater=0)
+        self.partitions, self.closed = partitions, False
+
+    def partitions_for_topic(self, topic):
+        return self.partitions
+
+    def assign(self, tps):
+        pass
+
+    def seek_to_beginning(self, *tps):
+        pass
+
+    def end_offsets(self, tps):
+        return {tp: 0 for tp in tps}
+
+    def close(self):
+        self.closed = True
+
+
+def _starting(monkeypatch, failures: list[Exception], partitions=frozenset({0})):
+    """A follower whose consumer's making fails with each of `failures` in turn, then works; the attempts made."""
+    from consumers import backoff, follower as module
+
+    attempts = []
+
+    def new_client(cls, **configs):
+        attempts.append(cls.__name__)
+        if len(attempts) <= len(failures):
+            raise failures[len(attempts) - 1]
+        return _TopicConsumer(set(partitions))
+
+    monkeypatch.setattr(module, "new_client", new_client)
+    monkeypatch.setattr(module, "_CONNECT_BACKOFF", backoff.Backoff(base_s=0.0, max_s=0.0, jitter=0.0), raising=False)
+    follower = TopicFollower(Connection(), registry=None, topic=TOPIC, apply=lambda record, event: None, name="t")
+    return follower.start(), attempts
+
+
+def test_a_broker_away_at_the_start_is_waited_for(monkeypatch):
+    """Seen in a controller kill: the case processor starts its key follower at the first certificate; a connection
+    error then made every later check fail (FollowerError) until the worker was restarted."""
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    follower, attempts = _starting(monkeypatch, [KafkaTimeoutError("bootstrap"), KafkaConnectionError("refused"),
+                                                 ConnectionRefusedError()])
+    try:
+        follower.catch_up(timeout_s=5)  # raised "cannot read clinics.keys: KafkaTimeoutError" before
+        assert len(attempts) == 4
+    finally:
+        follower.close()
+
+
+@pytest.mark.parametrize("partitions, failures, says", [
+    (frozenset({0}), ["SaslAuthenticationFailedError"], "cannot read clinics.keys: SaslAuthenticationFailedError"),
+    (frozenset(), [], "topic clinics.keys does not exist (gplx-bus topics apply)"),
+])
+def test_a_refused_login_or_a_missing_topic_fails_at_once(monkeypatch, partitions, failures, says):
+    import kafka.errors
+
+    follower, attempts = _starting(monkeypatch, [getattr(kafka.errors, f)("no") for f in failures], partitions)
+    try:
+        started = time.monotonic()
+        with pytest.raises(FollowerError, match=re.escape(says)):
+            follower.catch_up(timeout_s=5)
+        assert time.monotonic() - started < 2 and len(attempts) == 1
+    finally:
+        follower.close()
