@@ -42,7 +42,9 @@ _CONNECT_BACKOFF = Backoff(base_s=1.0, max_s=10.0, jitter=0.2)
 
 def _retriable(exc: BaseException) -> bool:
     """A broker away or moving (kafka-python's retriable errors: connection, timeout, no leader yet; and sockets),
-    as opposed to an answer that will not change (authentication or authorization refused)."""
+    as opposed to an answer that will not change (a non-retriable broker error). kafka-python 3.0 reports a login or
+    TLS handshake the broker refuses at bootstrap as a timeout too, so that one is waited for like an outage: the
+    callers' limits end the wait ("is Kafka up?")."""
     return isinstance(exc, OSError) or bool(getattr(exc, "retriable", False))
 
 
@@ -143,10 +145,11 @@ class TopicFollower:
 
     def _connect(self):
         """(consumer, partitions), assigned from the beginning of the topic; None if closed meanwhile, or if the
-        topic cannot be read for good (`_error` then says why: missing, or this login refused). A broker that does
-        not answer is waited for, as the rounds wait for one: a failover at the first certificate (the case
-        processor starts its follower then) or at a gateway's start must not fail every later check. Callers time
-        out meanwhile ("is Kafka up?")."""
+        topic cannot be read for good (`_error` then says why: missing or not visible to this login, or an error
+        that will not change). A broker that does not answer is waited for, as the rounds wait for one: a failover
+        at the first certificate (the case processor starts its follower then) must not fail every later check.
+        Callers time out meanwhile ("is Kafka up?"). Each attempt's bootstrap is short (5 s, not kafka-python's
+        30 s), so a broker that is back is read within seconds, inside the callers' 30 s."""
         from kafka import KafkaConsumer
         from kafka.errors import KafkaError
         from kafka.structs import TopicPartition
@@ -157,12 +160,13 @@ class TopicFollower:
             try:
                 consumer = new_client(KafkaConsumer, **self._connection.kafka_python_kwargs(), group_id=None,
                                       enable_auto_commit=False, client_id=self._thread.name,
+                                      bootstrap_timeout_ms=5000, reconnect_backoff_max_ms=1000,
                                       fetch_max_wait_ms=50)  # an idle topic still says how far it goes, often
                 partitions = consumer.partitions_for_topic(self._topic)
-            except (KafkaError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - anything but an outage is final, and named to the callers
                 if consumer is not None:
                     consumer.close()
-                if not _retriable(exc):
+                if not isinstance(exc, (KafkaError, OSError)) or not _retriable(exc):
                     return self._fail(f"cannot read {self._topic}: {type(exc).__name__}")
                 attempt += 1
                 log.warning("%s: cannot reach it (%s, attempt %d); retrying", self._topic, type(exc).__name__,
@@ -171,7 +175,8 @@ class TopicFollower:
                 continue
             if not partitions:
                 consumer.close()
-                return self._fail(f"topic {self._topic} does not exist (gplx-bus topics apply)")
+                return self._fail(f"topic {self._topic} does not exist or this login may not see it (gplx-bus "
+                                  f"topics apply, gplx-bus acls apply)")
             tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
             consumer.assign(tps)
             consumer.seek_to_beginning(*tps)

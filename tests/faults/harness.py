@@ -149,7 +149,8 @@ class Workers:
             with self._lock:
                 for name, proc in list(self.procs.items()):
                     if not proc.alive() and name not in self.down_on_purpose and not self._stop.is_set():
-                        self.exits.append(f"{name}: {last_error(proc.log_path)}")
+                        code = proc.popen.returncode if proc.popen else None  # -9: killed from outside
+                        self.exits.append(f"{name} (exit status {code}): {last_error(proc.log_path)}")
                         self.start(name)
 
     def start(self, name: str) -> ManagedProcess:
@@ -196,14 +197,16 @@ class Workers:
 
 
 # Why a worker stopped, most telling first: the processor's own decision to stop ("...; stopping the worker"), its
-# one-line exit (__main__), then mode's crash record. The last error line is often only the shutdown's trace
-# (a session 10 CI run reported "asyncio.exceptions.CancelledError" for a worker exit, and nothing more).
+# one-line exit (__main__), then mode's first crash record (later ones are the shutdown's, often CancelledError).
+# The last error line is often only the shutdown's trace (a session 10 CI run reported
+# "asyncio.exceptions.CancelledError" for a worker exit, and nothing more).
 _STOP_REASONS = ("stopping the worker", "case processor:", "Crashed reason=")
 
 
 def last_error(log: Path) -> str:
     """The line of a worker's log that says why it stopped, else its last line naming an error (no personal data:
-    the processor logs ids and codes)."""
+    the processor logs ids and codes). Each start of a worker has its own log, so an earlier run's reason is not
+    reported again."""
     try:
         lines = log.read_text(errors="replace").splitlines()
     except FileNotFoundError:
@@ -211,7 +214,7 @@ def last_error(log: Path) -> str:
     for marker in _STOP_REASONS:
         reasons = [line for line in lines if marker in line]
         if reasons:
-            return reasons[-1].strip()[:300]
+            return reasons[0].strip()[:300]
     errors = [line for line in lines if "Error" in line or "ERROR" in line or "Exception" in line]
     return (errors[-1] if errors else lines[-1] if lines else "empty log").strip()[:300]
 

@@ -5,6 +5,7 @@ import re
 import time
 
 import pytest
+from kafka.errors import UnsupportedVersionError
 from kafka.structs import TopicPartition
 
 from consumers.follower import FollowerError, TopicFollower
@@ -71,6 +72,8 @@ class _TopicConsumer(_Consumer):
         self.partitions, self.closed = partitions, False
 
     def partitions_for_topic(self, topic):
+        if isinstance(self.partitions, Exception):  # its metadata request failed
+            raise self.partitions
         return self.partitions
 
     def assign(self, tps):
@@ -93,10 +96,14 @@ def _starting(monkeypatch, failures: list[Exception], partitions=frozenset({0}))
     attempts = []
 
     def new_client(cls, **configs):
-        attempts.append(cls.__name__)
+        attempts.append(_TopicConsumer(set(partitions)))
         if len(attempts) <= len(failures):
-            raise failures[len(attempts) - 1]
-        return _TopicConsumer(set(partitions))
+            failure = failures[len(attempts) - 1]
+            if isinstance(failure, tuple):  # ("metadata", error): made, then its metadata request fails
+                attempts[-1].partitions = failure[1]
+                return attempts[-1]
+            raise failure
+        return attempts[-1]
 
     monkeypatch.setattr(module, "new_client", new_client)
     monkeypatch.setattr(module, "_CONNECT_BACKOFF", backoff.Backoff(base_s=0.0, max_s=0.0, jitter=0.0), raising=False)
@@ -109,23 +116,23 @@ def test_a_broker_away_at_the_start_is_waited_for(monkeypatch):
     error then made every later check fail (FollowerError) until the worker was restarted."""
     from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
-    follower, attempts = _starting(monkeypatch, [KafkaTimeoutError("bootstrap"), KafkaConnectionError("refused"),
-                                                 ConnectionRefusedError()])
+    follower, attempts = _starting(monkeypatch, [KafkaTimeoutError("bootstrap"), ConnectionRefusedError(),
+                                                 ("metadata", KafkaConnectionError("socket disconnected"))])
     try:
         follower.catch_up(timeout_s=5)  # raised "cannot read clinics.keys: KafkaTimeoutError" before
         assert len(attempts) == 4
+        assert attempts[2].closed and not attempts[3].closed  # the client whose metadata failed was closed
     finally:
         follower.close()
 
 
 @pytest.mark.parametrize("partitions, failures, says", [
-    (frozenset({0}), ["SaslAuthenticationFailedError"], "cannot read clinics.keys: SaslAuthenticationFailedError"),
-    (frozenset(), [], "topic clinics.keys does not exist (gplx-bus topics apply)"),
-])
-def test_a_refused_login_or_a_missing_topic_fails_at_once(monkeypatch, partitions, failures, says):
-    import kafka.errors
-
-    follower, attempts = _starting(monkeypatch, [getattr(kafka.errors, f)("no") for f in failures], partitions)
+    (frozenset({0}), [UnsupportedVersionError("no")], "cannot read clinics.keys: UnsupportedVersionError"),
+    (frozenset({0}), [ValueError("bad config")], "cannot read clinics.keys: ValueError"),
+    (frozenset(), [], "topic clinics.keys does not exist or this login may not see it"),
+], ids=["non-retriable", "not-kafka", "missing"])
+def test_an_error_that_will_not_change_fails_at_once(monkeypatch, partitions, failures, says):
+    follower, attempts = _starting(monkeypatch, failures, partitions)
     try:
         started = time.monotonic()
         with pytest.raises(FollowerError, match=re.escape(says)):
