@@ -42,9 +42,9 @@ _CONNECT_BACKOFF = Backoff(base_s=1.0, max_s=10.0, jitter=0.2)
 
 def _retriable(exc: BaseException) -> bool:
     """A broker away or moving (kafka-python's retriable errors: connection, timeout, no leader yet; and sockets),
-    as opposed to an answer that will not change (a non-retriable broker error). kafka-python 3.0 reports a login or
-    TLS handshake the broker refuses at bootstrap as a timeout too, so that one is waited for like an outage: the
-    callers' limits end the wait ("is Kafka up?")."""
+    as opposed to an answer that will not change (a non-retriable broker error, or any other exception: a bad
+    setting, a bug). kafka-python 3.0 reports a login or TLS handshake the broker refuses at bootstrap as a timeout
+    too, so that one is waited for like an outage: the callers' limits end the wait ("is Kafka up?")."""
     return isinstance(exc, OSError) or bool(getattr(exc, "retriable", False))
 
 
@@ -151,7 +151,6 @@ class TopicFollower:
         Callers time out meanwhile ("is Kafka up?"). Each attempt's bootstrap is short (5 s, not kafka-python's
         30 s), so a broker that is back is read within seconds, inside the callers' 30 s."""
         from kafka import KafkaConsumer
-        from kafka.errors import KafkaError
         from kafka.structs import TopicPartition
 
         attempt = 0
@@ -166,7 +165,7 @@ class TopicFollower:
             except Exception as exc:  # noqa: BLE001 - anything but an outage is final, and named to the callers
                 if consumer is not None:
                     consumer.close()
-                if not isinstance(exc, (KafkaError, OSError)) or not _retriable(exc):
+                if not _retriable(exc):
                     return self._fail(f"cannot read {self._topic}: {type(exc).__name__}")
                 attempt += 1
                 log.warning("%s: cannot reach it (%s, attempt %d); retrying", self._topic, type(exc).__name__,
