@@ -19,12 +19,14 @@ import typer
 
 from gplx_bus.commands import options
 from consumers import clinic_keys
+from consumers.follower import FollowerError
 from gplx_bus.signals import stop_on_signals, wait_until_set
 from producers.adapters import clinic
 from producers.gateway import credentials
 from producers.gateway.client import GatewayClient, Signing, load_private_key
 from producers.sdk import Publisher
 from topology.catalogue import Catalogue
+from topology.diagnose import refuse_unreachable
 
 app = typer.Typer(no_args_is_help=True, help="Clinics: publish health certificates, the HTTPS gateway, keys.")
 keys_app = typer.Typer(no_args_is_help=True, help="Clinic signing keys on the compacted topic clinics.keys.")
@@ -168,6 +170,9 @@ def api_key(
 
 def _keys_connection(bootstrap, client_config, registry_url, registry_user, prefix):
     conn = options.connection(bootstrap, client_config, registry_url, registry_user, prefix)
+    # a closed port or a refused login is one line at once, as in the other commands: the keys' follower would
+    # otherwise wait for the broker (it waits out outages) until its 30 s catch-up ends
+    refuse_unreachable(conn, FollowerError)
     return conn, Catalogue.build(prefix=conn.prefix)
 
 

@@ -45,6 +45,7 @@ def usage_error(result: subprocess.CompletedProcess, *words: str) -> None:
     ("subscribe", "--province", "79", "-b", CLOSED),
     ("portal", "sink", "-b", CLOSED),
     ("dlq", "list", "-b", CLOSED),
+    ("clinic", "keys", "list", "-b", CLOSED),
 ])
 def test_a_closed_broker_port_is_one_line(args, tmp_path):
     from consumers.portal import write_secret_file
